@@ -210,17 +210,15 @@ fn unit_counts(t: &Table, min: usize) -> (Vec<u32>, Vec<u32>) {
     (counts, ms)
 }
 
-/// (P̄, p_k) of Fleiss over the units with ≥ 2 values.
+/// (P̄, π_k) of Fleiss: P̄ over the units with ≥ 2 values, π_k over the units
+/// with ≥ 1 value (Gwet 2014, §2.5 generalisation to missing ratings).
 fn fleiss_parts(t: &Table) -> Result<(f64, Vec<f64>), Reason> {
     precheck(t)?;
     let k = t.n_categories();
-    let (counts, ms) = unit_counts(t, 2);
-    if ms.is_empty() {
-        return Err(Reason::NoPairableUnits);
-    }
+    let (counts, ms) = unit_counts(t, 1);
     let mut pbar = 0.0;
-    let mut totals = vec![0.0; k];
-    let mut total = 0.0;
+    let mut n2 = 0usize;
+    let mut pi = vec![0.0; k];
     for (u, &m) in ms.iter().enumerate() {
         let row = &counts[u * k..(u + 1) * k];
         let mf = m as f64;
@@ -228,29 +226,35 @@ fn fleiss_parts(t: &Table) -> Result<(f64, Vec<f64>), Reason> {
         for (j, &c) in row.iter().enumerate() {
             let c = c as f64;
             s += c * (c - 1.0);
-            totals[j] += c;
+            pi[j] += c / mf;
         }
-        total += mf;
-        pbar += s / (mf * (mf - 1.0));
+        if m >= 2 {
+            n2 += 1;
+            pbar += s / (mf * (mf - 1.0));
+        }
     }
-    pbar /= ms.len() as f64;
-    let p = totals.iter().map(|x| x / total).collect();
-    Ok((pbar, p))
+    if n2 == 0 {
+        return Err(Reason::NoPairableUnits);
+    }
+    pbar /= n2 as f64;
+    let n = ms.len() as f64;
+    Ok((pbar, pi.into_iter().map(|x| x / n).collect()))
 }
 
-/// Fleiss' κ (1971) for any number of coders. Units with fewer than two values
-/// are left out; each kept unit's agreement P_u = Σ_k n_uk(n_uk − 1)/(m_u(m_u − 1))
-/// uses its own number of values m_u, P̄ is their mean, p_k the share of category k
-/// among the kept values, P_e = Σ p_k². With every unit fully coded this is
-/// statsmodels' `fleiss_kappa(table, method="fleiss")`.
+/// Fleiss' κ (1971) for any number of coders, with missing values handled as in
+/// Gwet (2014, §2.5): P_u = Σ_k r_uk(r_uk − 1)/(r_u(r_u − 1)) averaged over the
+/// units with r_u ≥ 2 values; π_k = mean over units with r_u ≥ 1 of r_uk/r_u;
+/// P_e = Σ π_k². With every unit fully coded this is statsmodels'
+/// `fleiss_kappa(table, method="fleiss")`; with missing values it is irrCAC's
+/// `CAC_raw.fleiss()`.
 pub fn fleiss_kappa(t: &Table) -> Coefficient {
     match fleiss_parts(t) {
         Err(r) => Coefficient::undefined(r),
         Ok((pbar, p)) => {
-            let pe: f64 = p.iter().map(|x| x * x).sum();
             if p.iter().filter(|&&x| x > 0.0).count() < 2 {
                 return Coefficient::undefined(Reason::SingleCategory);
             }
+            let pe: f64 = p.iter().map(|x| x * x).sum();
             Coefficient::ratio(pbar - pe, 1.0 - pe, Reason::SingleCategory)
         }
     }

@@ -1,0 +1,185 @@
+"""Writes reference values for clinlabel-agreement from the Python reference
+implementations (run by ci/testdata/agreement-reference.sh in a throwaway venv).
+
+Output JSON: {"versions": {...}, "tables": [case...], "diarization": [...], "kendall": [...]}
+A table case: {"name", "data": coder-major [[value|null per unit] per coder],
+"expect": [{"package", "metric", "value": float|null, "note"}]}; value null means
+the package raised or returned NaN (clinlabel must then be undefined).
+Metric names are clinlabel's (`Metric::name()`).
+"""
+import json
+import math
+import sys
+import warnings
+from importlib.metadata import version
+
+import numpy as np
+
+warnings.filterwarnings("ignore")
+
+import krippendorff
+import pandas as pd
+from irrCAC.raw import CAC as CAC_raw
+from nltk.metrics.agreement import AnnotationTask
+from nltk.metrics.distance import binary_distance, interval_distance
+from sklearn.metrics import cohen_kappa_score
+from statsmodels.stats.inter_rater import aggregate_raters, cohens_kappa, fleiss_kappa
+
+PACKAGES = ["numpy", "scikit-learn", "statsmodels", "krippendorff", "nltk", "irrCAC", "pyannote.metrics", "pyannote.core", "scipy"]
+
+
+def val(f):
+    """Runs f; returns (value or None, note)."""
+    try:
+        v = float(f())
+    except Exception as e:  # noqa: BLE001 - a raise is a reference outcome
+        return None, f"raised {type(e).__name__}: {e}"
+    if math.isnan(v) or math.isinf(v):
+        return None, "returned NaN"
+    return v, ""
+
+
+def table_case(name, data, published=None, degenerate=False, continuous=False):
+    """data: coder-major list of lists, None = missing."""
+    arr = np.array([[np.nan if x is None else x for x in row] for row in data], dtype=float)
+    n_coders, n_units = arr.shape
+    complete = not np.isnan(arr).any()
+    expect = []
+
+    def add(package, metric, f):
+        v, note = val(f)
+        expect.append({"package": package, "metric": metric, "value": v, "note": note})
+
+    for level in ["nominal", "ordinal", "interval", "ratio"]:
+        add("krippendorff", f"krippendorff_alpha_{level}", lambda level=level: krippendorff.alpha(reliability_data=arr, level_of_measurement=level))
+
+    # nltk: missing values are left out of the task (nltk would otherwise treat
+    # None as a label -- see the nltk_none_pitfall case).
+    triples = [(str(c), str(u), arr[c, u]) for c in range(n_coders) for u in range(n_units) if not np.isnan(arr[c, u])]
+    add("nltk", "krippendorff_alpha_nominal", lambda: AnnotationTask(data=triples, distance=binary_distance).alpha())
+    add("nltk", "krippendorff_alpha_interval", lambda: AnnotationTask(data=triples, distance=interval_distance).alpha())
+    if complete:
+        task = AnnotationTask(data=triples, distance=binary_distance)
+        add("nltk", "percent_agreement", task.avg_Ao)
+        if n_coders == 2:
+            add("nltk", "cohen_kappa", task.kappa)
+            add("nltk", "scott_pi", task.pi)
+        else:
+            add("nltk", "fleiss_kappa", task.pi)  # multi-π = Fleiss' κ on complete data
+        add("nltk", "randolph_kappa", task.S)  # S with q = observed labels
+
+    if n_coders == 2 and not continuous:  # sklearn refuses continuous targets
+        both = ~np.isnan(arr).any(axis=0)
+        y1, y2 = arr[0, both], arr[1, both]
+        for w, suffix in [(None, ""), ("linear", "_linear"), ("quadratic", "_quadratic")]:
+            add("scikit-learn", f"cohen_kappa{suffix}", lambda w=w: cohen_kappa_score(y1, y2, weights=w))
+        labels = np.unique(np.concatenate([y1, y2]))
+        ct = np.array([[np.sum((y1 == a) & (y2 == b)) for b in labels] for a in labels], dtype=float)
+        if len(labels) > 1:
+            add("statsmodels", "cohen_kappa", lambda: cohens_kappa(ct, return_results=False))
+            add("statsmodels", "cohen_kappa_linear", lambda: cohens_kappa(ct, wt="linear", return_results=False))
+            add("statsmodels", "cohen_kappa_quadratic", lambda: cohens_kappa(ct, wt="quadratic", return_results=False))
+
+    if complete:
+        counts, _ = aggregate_raters(arr.T)
+        add("statsmodels", "fleiss_kappa", lambda: fleiss_kappa(counts, method="fleiss"))
+        add("statsmodels", "randolph_kappa", lambda: fleiss_kappa(counts, method="randolph"))
+
+    ratings = pd.DataFrame(arr.T)
+    for w, metric in [("identity", "gwet_ac1"), ("linear", "gwet_ac2_linear"), ("quadratic", "gwet_ac2_quadratic")]:
+        add("irrCAC", metric, lambda w=w: CAC_raw(ratings, weights=w, digits=15).gwet()["est"]["coefficient_value"])
+    add("irrCAC", "fleiss_kappa", lambda: CAC_raw(ratings, digits=15).fleiss()["est"]["coefficient_value"])
+
+    case = {"name": name, "data": [[None if np.isnan(x) else float(x) for x in row] for row in arr], "expect": expect}
+    if published:
+        case["published"] = published
+    if degenerate:
+        case["degenerate"] = True
+    return case
+
+
+def random_table(rng, n_units, n_coders, k, missing, continuous=False):
+    truth = rng.integers(1, k + 1, size=n_units)
+    data = np.empty((n_coders, n_units))
+    for c in range(n_coders):
+        keep = rng.random(n_units) < 0.6
+        noise = rng.integers(1, k + 1, size=n_units)
+        data[c] = np.where(keep, truth, noise)
+        if continuous:
+            data[c] = np.round(data[c] + rng.normal(0, 0.7, n_units), 2)
+            data[c] = np.abs(data[c])
+        data[c, rng.random(n_units) < missing] = np.nan
+    return [[None if np.isnan(x) else float(x) for x in row] for row in data]
+
+
+def tables():
+    n = None
+    cases = []
+    # Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", section C.
+    cases.append(table_case("krippendorff_2011", [
+        [1, 2, 3, 3, 2, 1, 4, 1, 2, n, n, n],
+        [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, n, 3],
+        [n, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, n],
+        [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, n],
+    ], published={"krippendorff_alpha_nominal": 0.743, "krippendorff_alpha_ordinal": 0.815,
+                  "krippendorff_alpha_interval": 0.849, "krippendorff_alpha_ratio": 0.797}))
+    # Wikipedia "Krippendorff's alpha" example (as in the krippendorff docstring).
+    cases.append(table_case("wikipedia_alpha", [
+        [n, n, n, n, n, 3, 4, 1, 2, 1, 1, 3, 3, n, 3],
+        [1, n, 2, 1, 3, 3, 4, 3, n, n, n, n, n, n, n],
+        [n, n, 2, 1, 3, 4, 4, n, 2, 1, 1, 3, 3, n, 4],
+    ], published={"krippendorff_alpha_nominal": 0.691, "krippendorff_alpha_interval": 0.811}))
+    # Wikipedia "Cohen's kappa": 20 yes/yes, 5 yes/no, 10 no/yes, 15 no/no -> 0.4.
+    a = [1] * 20 + [1] * 5 + [0] * 10 + [0] * 15
+    b = [1] * 20 + [0] * 5 + [1] * 10 + [0] * 15
+    cases.append(table_case("wikipedia_cohen", [a, b], published={"cohen_kappa": 0.4}))
+    # Wikipedia "Fleiss' kappa": 10 subjects x 14 raters -> 0.210.
+    counts = [[0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0], [2, 2, 8, 1, 1],
+              [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2], [6, 5, 2, 1, 0], [0, 2, 2, 3, 7]]
+    units = [[k + 1 for k, c in enumerate(row) for _ in range(c)] for row in counts]
+    cases.append(table_case("wikipedia_fleiss", [[u[c] for u in units] for c in range(14)], published={"fleiss_kappa": 0.210}))
+    # Degenerate: one value only. krippendorff raises, sklearn/statsmodels give NaN,
+    # nltk returns 1; clinlabel returns undefined(single_category).
+    cases.append(table_case("one_value_domain", [[2, 2, 2, n], [2, 2, n, 2]], degenerate=True))
+    rng = np.random.default_rng(20261127)
+    i = 0
+    for missing in [0.0, 0.1, 0.3]:
+        for n_coders in [2, 3, 5]:
+            for k in [2, 3, 5]:
+                n_units = int(rng.integers(8, 150))
+                cases.append(table_case(f"random_{i}_u{n_units}_c{n_coders}_k{k}_m{missing}",
+                                        random_table(rng, n_units, n_coders, k, missing)))
+                i += 1
+    for missing in [0.0, 0.2]:
+        for n_coders in [2, 4]:
+            n_units = int(rng.integers(20, 100))
+            cases.append(table_case(f"random_continuous_{i}_u{n_units}_c{n_coders}_m{missing}",
+                                    random_table(rng, n_units, n_coders, 4, missing, continuous=True), continuous=True))
+            i += 1
+    return cases
+
+
+def nltk_none_pitfall():
+    """nltk treats None as a label unless missing values are left out."""
+    data = [[1, 2, 3, None, 2], [1, 2, 2, 3, None], [None, 2, 3, 3, 2]]
+    with_none = [(str(c), str(u), v) for c, row in enumerate(data) for u, v in enumerate(row)]
+    without = [t for t in with_none if t[2] is not None]
+    return {
+        "data": [[None if x is None else float(x) for x in row] for row in data],
+        "nltk_alpha_nominal_none_as_label": AnnotationTask(data=with_none).alpha(),
+        "nltk_alpha_nominal_missing_left_out": AnnotationTask(data=without).alpha(),
+    }
+
+
+def main():
+    out = {
+        "versions": {p: version(p) for p in PACKAGES},
+        "tables": tables(),
+        "nltk_none_pitfall": nltk_none_pitfall(),
+    }
+    with open(sys.argv[1], "w") as f:
+        json.dump(out, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
