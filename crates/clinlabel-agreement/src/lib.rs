@@ -1,9 +1,11 @@
 //! placeholder
 pub mod alpha;
+pub mod assignment;
 pub mod bootstrap;
 pub mod coefficient;
 pub mod kappa;
 pub mod rng;
+pub mod spans;
 pub mod table;
 
 pub use alpha::{Level, krippendorff_alpha};

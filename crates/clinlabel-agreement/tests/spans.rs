@@ -1,0 +1,174 @@
+//! Span agreement against hand-computed values.
+use clinlabel_agreement::assignment::max_weight_matching;
+use clinlabel_agreement::spans::*;
+use clinlabel_agreement::*;
+
+fn check(c: Coefficient, expected: f64, what: &str) {
+    let v = c.value().unwrap_or_else(|| panic!("{what}: undefined ({c})"));
+    assert!((v - expected).abs() < 1e-12, "{what}: got {v}, expected {expected}");
+}
+
+fn s(start: usize, end: usize, label: &str) -> Span {
+    Span::new(start, end, label)
+}
+
+#[test]
+fn overlap_matching_is_optimal_not_greedy() {
+    // Largest overlap first would pair A0–B0 (5 chars) and leave A1 unmatched;
+    // the optimum pairs A0–B1 (4 chars) and A1–B0 (1 char): two matches.
+    let a = [s(0, 10, "X"), s(9, 11, "X")];
+    let b = [s(5, 10, "X"), s(0, 4, "X")];
+    assert_eq!(match_spans(&a, &b, MatchMode::Overlap), vec![(0, 1), (1, 0)]);
+    assert!(match_spans(&a, &b, MatchMode::Exact).is_empty());
+    // Among maximum-cardinality matchings, the one with most shared characters.
+    let a = [s(0, 10, "X"), s(20, 30, "X")];
+    let b = [s(8, 22, "X"), s(0, 9, "X")];
+    // A0–B1 (9) + A1–B0 (2) = 11 beats A0–B0 (2) + nothing.
+    assert_eq!(match_spans(&a, &b, MatchMode::Overlap), vec![(0, 1), (1, 0)]);
+}
+
+#[test]
+fn precision_recall_f1_per_label_micro_macro() {
+    let a = [s(0, 5, "DRUG"), s(10, 15, "DRUG"), s(20, 25, "DIS")];
+    let b = [s(0, 5, "DRUG"), s(11, 15, "DRUG"), s(20, 25, "SYM"), s(30, 35, "DIS")];
+    let e = span_agreement(&a, &b, MatchMode::Exact);
+    let drug = e.per_label["DRUG"];
+    check(drug.precision, 0.5, "DRUG P");
+    check(drug.recall, 0.5, "DRUG R");
+    check(drug.f1, 0.5, "DRUG F1");
+    check(e.per_label["DIS"].f1, 0.0, "DIS F1");
+    check(e.per_label["SYM"].precision, 0.0, "SYM P");
+    assert_eq!(e.per_label["SYM"].recall.reason(), Some(Reason::EmptyReference));
+    check(e.micro.precision, 1.0 / 4.0, "micro P");
+    check(e.micro.recall, 1.0 / 3.0, "micro R");
+    check(e.micro.f1, 2.0 / 7.0, "micro F1");
+    check(e.macro_f1, 0.5 / 3.0, "macro F1");
+    check(e.macro_precision, 0.5 / 3.0, "macro P");
+    check(e.macro_recall, 0.25, "macro R (SYM has none)");
+    let o = span_agreement(&a, &b, MatchMode::Overlap);
+    check(o.per_label["DRUG"].f1, 1.0, "overlap DRUG");
+    check(o.micro.precision, 0.5, "overlap micro P");
+    check(o.micro.recall, 2.0 / 3.0, "overlap micro R");
+    check(o.micro.f1, 4.0 / 7.0, "overlap micro F1");
+    check(o.macro_f1, 1.0 / 3.0, "overlap macro F1");
+    // Nothing at all.
+    let none = span_agreement(&[], &[], MatchMode::Exact);
+    assert_eq!(none.micro.f1.reason(), Some(Reason::BothEmpty));
+}
+
+#[test]
+fn position_alpha_hand_computed() {
+    // 10 positions; A marks 0..5, B marks 0..4. Values X×9, ∅×11 (n = 20), one
+    // disagreeing position contributing 2: α = 1 − 19·2/(400 − 81 − 121) = 80/99.
+    let a = [s(0, 5, "X")];
+    let b = [s(0, 4, "X")];
+    check(position_alpha(&[&a, &b], Some(10)), 80.0 / 99.0, "α positions");
+    check(position_alpha(&[&a, &a], Some(10)), 1.0, "identical");
+    assert_eq!(position_alpha(&[&[], &[]], Some(10)).reason(), Some(Reason::SingleCategory));
+}
+
+#[test]
+fn position_alpha_equals_alpha_over_an_explicit_character_table() {
+    let mut rng = clinlabel_agreement::rng::Rng::new(11);
+    for _ in 0..30 {
+        let len = 60;
+        let mk = |rng: &mut clinlabel_agreement::rng::Rng| -> Vec<Span> {
+            (0..4)
+                .map(|_| {
+                    let st = rng.below(50) as usize;
+                    s(st, st + 1 + rng.below(10) as usize, ["A", "B"][rng.below(2) as usize])
+                })
+                .collect()
+        };
+        let (a, b, c) = (mk(&mut rng), mk(&mut rng), mk(&mut rng));
+        let value = |spans: &[Span], p: usize| {
+            let mut l: Vec<&str> = spans.iter().filter(|x| x.start <= p && p < x.end).map(|x| x.label.as_str()).collect();
+            l.sort();
+            l.dedup();
+            Some(l.join("+"))
+        };
+        let rows: Vec<Vec<Option<String>>> = (0..len).map(|p| vec![value(&a, p), value(&b, p), value(&c, p)]).collect();
+        let t = Table::from_labels(&rows).unwrap();
+        let expected = krippendorff_alpha(&t, Level::Nominal);
+        let got = position_alpha(&[&a, &b, &c], Some(len));
+        match (expected.value(), got.value()) {
+            (Some(x), Some(y)) => assert!((x - y).abs() < 1e-12, "{x} vs {y}"),
+            _ => assert_eq!(expected, got),
+        }
+    }
+}
+
+#[test]
+fn relations_need_both_endpoints_and_direction() {
+    let a = [s(0, 5, "DRUG"), s(10, 15, "DIS")];
+    let b = [s(0, 4, "DRUG"), s(10, 16, "DIS")];
+    let ra = [Relation { head: 0, tail: 1, label: "treats".into() }];
+    let rb = [Relation { head: 0, tail: 1, label: "treats".into() }, Relation { head: 1, tail: 0, label: "treats".into() }];
+    let r = relation_agreement(&a, &b, &ra, &rb, MatchMode::Overlap);
+    assert_eq!(r.micro.matched, 1);
+    check(r.micro.precision, 0.5, "rel P");
+    check(r.micro.recall, 1.0, "rel R");
+    check(r.micro.f1, 2.0 / 3.0, "rel F1");
+    // Under exact matching no endpoint matches.
+    assert_eq!(relation_agreement(&a, &b, &ra, &rb, MatchMode::Exact).micro.matched, 0);
+}
+
+#[test]
+fn attribute_agreement_on_matched_pairs() {
+    // assertion: A present present absent absent; B present absent absent absent.
+    // p_o = .75; p_e = .5·.25 + .5·.75 = .5; κ = .5.
+    let va = ["present", "present", "absent", "absent"];
+    let vb = ["present", "absent", "absent", "absent"];
+    let a: Vec<Span> = (0..4).map(|i| s(i * 10, i * 10 + 5, "DIS").with_attr("assertion", va[i])).collect();
+    let b: Vec<Span> = (0..4).map(|i| s(i * 10, i * 10 + 4, "DIS").with_attr("assertion", vb[i])).collect();
+    let rep = span_report(&a, &b, None, None);
+    let att = &rep.attributes["assertion"];
+    assert_eq!(att.n_pairs, 4);
+    check(att.percent_agreement, 0.75, "percent");
+    check(att.cohen_kappa, 0.5, "κ");
+}
+
+#[test]
+fn offsets_are_unicode_scalar_values() {
+    let text = "Pt: 🫀 pain, née Müller";
+    assert_eq!(s(4, 5, "X").text(text), Some("🫀"));
+    assert_eq!(s(6, 10, "X").text(text), Some("pain"));
+    assert_eq!(s(12, 15, "X").text(text), Some("née"));
+    assert_eq!(s(16, 22, "X").text(text), Some("Müller"));
+    assert_eq!(s(16, 23, "X").text(text), None);
+}
+
+#[test]
+fn clustered_matching_equals_one_dense_hungarian() {
+    let mut rng = clinlabel_agreement::rng::Rng::new(5);
+    for _ in 0..50 {
+        let mk = |rng: &mut clinlabel_agreement::rng::Rng| -> Vec<Span> {
+            (0..12)
+                .map(|_| {
+                    let st = rng.below(100) as usize;
+                    s(st, st + 1 + rng.below(15) as usize, ["A", "B"][rng.below(2) as usize])
+                })
+                .collect()
+        };
+        let (a, b) = (mk(&mut rng), mk(&mut rng));
+        let ov = |x: &Span, y: &Span| x.end.min(y.end).saturating_sub(x.start.max(y.start));
+        // Dense reference: one matrix over all spans, same lexicographic weight.
+        let big = 1.0 + a.iter().map(|x| (x.end - x.start) as f64).sum::<f64>();
+        let mut w = vec![0.0; a.len() * b.len()];
+        for (i, x) in a.iter().enumerate() {
+            for (j, y) in b.iter().enumerate() {
+                if x.label == y.label && ov(x, y) > 0 {
+                    w[i * b.len() + j] = big + ov(x, y) as f64;
+                }
+            }
+        }
+        let dense = max_weight_matching(a.len(), b.len(), &w);
+        let got = match_spans(&a, &b, MatchMode::Overlap);
+        let score = |m: &[(usize, usize)]| (m.len(), m.iter().map(|&(i, j)| ov(&a[i], &b[j])).sum::<usize>());
+        assert_eq!(score(&got), score(&dense));
+        let mut seen_b: Vec<usize> = got.iter().map(|p| p.1).collect();
+        seen_b.sort();
+        seen_b.dedup();
+        assert_eq!(seen_b.len(), got.len(), "one-to-one");
+    }
+}
