@@ -7,7 +7,6 @@ use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::hkdf;
 
 use crate::CryptoError;
-use crate::hash::Sha256Stream;
 use crate::keys::{DataKey, random_bytes};
 
 /// First four bytes of every encrypted object.
@@ -210,30 +209,17 @@ impl ChunkCipher {
     }
 }
 
-/// Length and SHA-256 of a plaintext, as recorded by the encryptor.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PlaintextSummary {
-    pub len: u64,
-    pub sha256: [u8; 32],
-}
-
-impl PlaintextSummary {
-    pub fn sha256_hex(&self) -> String {
-        crate::to_hex(&self.sha256)
-    }
-}
-
 /// Incremental encryptor: push plaintext in pieces of any size, receive
 /// ciphertext frames (the header first, then one frame per full chunk), and
 /// call [`finish`](StreamEncryptor::finish) for the final frame. Holds at
-/// most one chunk of plaintext. Also computes the plaintext's SHA-256.
+/// most one chunk of plaintext. Hashing is separate ([`crate::Sha256Stream`])
+/// so that each can be measured, and run, on its own.
 pub struct StreamEncryptor {
     cipher: ChunkCipher,
     header_sent: bool,
     chunk_size: usize,
     buf: Vec<u8>,
     index: u64,
-    hasher: Sha256Stream,
     total: u64,
 }
 
@@ -260,7 +246,6 @@ impl StreamEncryptor {
             chunk_size,
             buf: Vec::with_capacity(chunk_size + TAG_LEN),
             index: 0,
-            hasher: Sha256Stream::new(),
             total: 0,
         })
     }
@@ -282,7 +267,6 @@ impl StreamEncryptor {
     pub fn push(&mut self, mut data: &[u8]) -> Result<Vec<Vec<u8>>, CryptoError> {
         let mut out = Vec::new();
         self.emit_header(&mut out);
-        self.hasher.update(data);
         self.total += data.len() as u64;
         while !data.is_empty() {
             if self.buf.len() == self.chunk_size {
@@ -302,17 +286,20 @@ impl StreamEncryptor {
         Ok(out)
     }
 
+    /// Plaintext bytes pushed so far.
+    pub fn plaintext_len(&self) -> u64 {
+        self.total
+    }
+
     /// Seals the buffered plaintext as the final chunk (an empty plaintext
-    /// gives one empty final chunk). Returns the remaining frames and the
-    /// plaintext's length and SHA-256.
-    pub fn finish(mut self) -> Result<(Vec<Vec<u8>>, PlaintextSummary), CryptoError> {
+    /// gives one empty final chunk) and returns the remaining frames.
+    pub fn finish(mut self) -> Result<Vec<Vec<u8>>, CryptoError> {
         let mut out = Vec::new();
         self.emit_header(&mut out);
         let mut frame = std::mem::take(&mut self.buf);
         self.cipher.seal(self.index, true, &mut frame)?;
         out.push(frame);
-        let summary = PlaintextSummary { len: self.total, sha256: self.hasher.finalize() };
-        Ok((out, summary))
+        Ok(out)
     }
 }
 
@@ -321,17 +308,16 @@ pub fn encrypt_all(
     key: &DataKey,
     blob_id: &str,
     plaintext: &[u8],
-) -> Result<(Vec<u8>, PlaintextSummary), CryptoError> {
+) -> Result<Vec<u8>, CryptoError> {
     let mut enc = StreamEncryptor::new(key, blob_id)?;
     let mut out: Vec<u8> = Vec::new();
     for f in enc.push(plaintext)? {
         out.extend_from_slice(&f);
     }
-    let (frames, summary) = enc.finish()?;
-    for f in frames {
+    for f in enc.finish()? {
         out.extend_from_slice(&f);
     }
-    Ok((out, summary))
+    Ok(out)
 }
 
 /// Decrypts a whole object held in memory.
