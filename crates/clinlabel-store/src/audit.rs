@@ -1,0 +1,247 @@
+//! The append-only, hash-chained audit trail.
+//!
+//! invariant: [`append`] is only ever called inside the transaction that makes
+//! the change it records; it updates `audit_head` first, which takes the row
+//! lock (PostgreSQL) or the database write lock (SQLite), so concurrent writers
+//! are serialised and the chain never forks.
+
+use crate::db::{Db, Tx};
+use crate::{Page, Paged, StoreError};
+use clinlabel_domain::audit::{AuditRow, ChainBreak, ChainVerifier, NewAuditEvent, Step, chain_hash};
+use clinlabel_domain::{Action, DomainError, ErrorCode, Principal};
+use futures::TryStreamExt;
+use serde::Serialize;
+use sqlx::Row;
+
+/// Appends an event in the caller's transaction and returns its sequence number.
+pub async fn append(tx: &mut Tx, event: &NewAuditEvent) -> Result<i64, StoreError> {
+    let head = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+        .fetch_one(&mut **tx)
+        .await?;
+    let seq: i64 = head.try_get("seq")?;
+    let prev: String = head.try_get("hash")?;
+    let details = serde_json::to_string(&event.details).map_err(|e| StoreError::Internal(e.to_string()))?;
+    let hash = chain_hash(
+        &prev,
+        event.at,
+        event.actor_id.as_deref(),
+        event.org_id.as_deref(),
+        &event.action,
+        &event.target_type,
+        &event.target_id,
+        &details,
+    );
+    sqlx::query(
+        "INSERT INTO audit_events (seq, at, actor_id, org_id, action, target_type, target_id, details, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(seq)
+    .bind(event.at)
+    .bind(event.actor_id.clone())
+    .bind(event.org_id.clone())
+    .bind(event.action.clone())
+    .bind(event.target_type.clone())
+    .bind(event.target_id.clone())
+    .bind(details)
+    .bind(prev)
+    .bind(hash.clone())
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(hash).execute(&mut **tx).await?;
+    Ok(seq)
+}
+
+/// Builds an event stamped now.
+pub fn event(
+    actor: Option<&Principal>,
+    org_id: Option<&str>,
+    action: &str,
+    target_type: &str,
+    target_id: &str,
+    details: serde_json::Value,
+) -> NewAuditEvent {
+    NewAuditEvent {
+        at: crate::db::now_ms(),
+        actor_id: actor.map(|p| p.user_id.clone()),
+        org_id: org_id.map(str::to_string),
+        action: action.to_string(),
+        target_type: target_type.to_string(),
+        target_id: target_id.to_string(),
+        details,
+    }
+}
+
+/// Filters for reading the trail. Every field narrows; `None` means any.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub actor_id: Option<String>,
+    pub action: Option<String>,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub org_id: Option<String>,
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+}
+
+/// An event as the API shows it.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct AuditEventView {
+    pub seq: i64,
+    pub at: i64,
+    pub actor_id: Option<String>,
+    pub org_id: Option<String>,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: String,
+    pub details: serde_json::Value,
+    pub hash: String,
+}
+
+const AUDIT_FILTER: &str = " WHERE ($1 IS NULL OR actor_id = $1) AND ($2 IS NULL OR action = $2) \
+     AND ($3 IS NULL OR target_type = $3) AND ($4 IS NULL OR target_id = $4) \
+     AND ($5 IS NULL OR org_id = $5) AND ($6 IS NULL OR at >= $6) AND ($7 IS NULL OR at < $7)";
+
+/// Reads the trail, newest first. Administrators only.
+pub async fn list(db: &Db, who: &Principal, f: &AuditFilter, page: Page) -> Result<Paged<AuditEventView>, StoreError> {
+    if !who.may(Action::ReadAudit) {
+        return Err(DomainError::new(ErrorCode::Forbidden).into());
+    }
+    // Bound parameters are typed by their first use; casting keeps PostgreSQL
+    // from guessing `unknown` for the NULL checks.
+    let (select, count) = match db.backend() {
+        crate::Backend::Sqlite => (
+            concat_filter("SELECT seq, at, actor_id, org_id, action, target_type, target_id, details, hash FROM audit_events", " ORDER BY seq DESC LIMIT $8 OFFSET $9"),
+            concat_filter("SELECT COUNT(*) AS n FROM audit_events", ""),
+        ),
+        crate::Backend::Postgres => (
+            pg_filter("SELECT seq, at, actor_id, org_id, action, target_type, target_id, details, hash FROM audit_events", " ORDER BY seq DESC LIMIT $8 OFFSET $9"),
+            pg_filter("SELECT COUNT(*) AS n FROM audit_events", ""),
+        ),
+    };
+    macro_rules! bind_filter {
+        ($q:expr) => {
+            $q.bind(f.actor_id.clone())
+                .bind(f.action.clone())
+                .bind(f.target_type.clone())
+                .bind(f.target_id.clone())
+                .bind(f.org_id.clone())
+                .bind(f.from_ms)
+                .bind(f.to_ms)
+        };
+    }
+    let total: i64 = bind_filter!(sqlx::query(sqlx::AssertSqlSafe(count))).fetch_one(&db.pool).await?.try_get("n")?;
+    let rows = bind_filter!(sqlx::query(sqlx::AssertSqlSafe(select)))
+        .bind(page.limit())
+        .bind(page.offset())
+        .fetch_all(&db.pool)
+        .await?;
+    let items = rows
+        .iter()
+        .map(|r| {
+            let details: String = r.try_get("details")?;
+            Ok(AuditEventView {
+                seq: r.try_get("seq")?,
+                at: r.try_get("at")?,
+                actor_id: r.try_get("actor_id")?,
+                org_id: r.try_get("org_id")?,
+                action: r.try_get("action")?,
+                target_type: r.try_get("target_type")?,
+                target_id: r.try_get("target_id")?,
+                details: serde_json::from_str(&details).unwrap_or(serde_json::Value::String(details)),
+                hash: r.try_get("hash")?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(Paged { items, total })
+}
+
+fn concat_filter(head: &str, tail: &str) -> String {
+    format!("{head}{AUDIT_FILTER}{tail}")
+}
+
+fn pg_filter(head: &str, tail: &str) -> String {
+    let f = AUDIT_FILTER
+        .replace("$1 IS NULL", "$1::TEXT IS NULL")
+        .replace("$2 IS NULL", "$2::TEXT IS NULL")
+        .replace("$3 IS NULL", "$3::TEXT IS NULL")
+        .replace("$4 IS NULL", "$4::TEXT IS NULL")
+        .replace("$5 IS NULL", "$5::TEXT IS NULL")
+        .replace("$6 IS NULL", "$6::BIGINT IS NULL")
+        .replace("$7 IS NULL", "$7::BIGINT IS NULL");
+    format!("{head}{f}{tail}")
+}
+
+/// The outcome of walking the chain.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct VerifyReport {
+    pub ok: bool,
+    pub events_checked: u64,
+    pub head_seq: i64,
+    /// The first break, if any.
+    #[serde(rename = "break")]
+    pub first_break: Option<ChainBreak>,
+    /// The break as a sentence.
+    pub message: String,
+}
+
+/// Walks the whole trail in sequence order, streaming, and names the first
+/// edited, deleted or reordered row.
+pub async fn verify(db: &Db) -> Result<VerifyReport, StoreError> {
+    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(&db.pool).await?;
+    let head_seq: i64 = head.try_get("seq")?;
+    let head_hash: String = head.try_get("hash")?;
+    let mut verifier = ChainVerifier::default();
+    let mut broken: Option<ChainBreak> = None;
+    let mut unlinked: Option<(i64, String)> = None;
+    {
+        let mut rows = sqlx::query(
+            "SELECT seq, at, actor_id, org_id, action, target_type, target_id, details, prev_hash, hash \
+             FROM audit_events ORDER BY seq",
+        )
+        .fetch(&db.pool);
+        while let Some(r) = rows.try_next().await? {
+            let row = AuditRow {
+                seq: r.try_get("seq")?,
+                at: r.try_get("at")?,
+                actor_id: r.try_get("actor_id")?,
+                org_id: r.try_get("org_id")?,
+                action: r.try_get("action")?,
+                target_type: r.try_get("target_type")?,
+                target_id: r.try_get("target_id")?,
+                details: r.try_get("details")?,
+                prev_hash: r.try_get("prev_hash")?,
+                hash: r.try_get("hash")?,
+            };
+            match verifier.push(&row) {
+                Step::Ok => {}
+                Step::Broken(b) => {
+                    broken = Some(b);
+                    break;
+                }
+                Step::Unlinked { seq, prev_hash } => {
+                    // Classified below, once the streaming cursor is released.
+                    unlinked = Some((seq, prev_hash));
+                    break;
+                }
+            }
+        }
+    }
+    // Classify an unlinked row by where its claimed predecessor lives.
+    if let Some((seq, prev_hash)) = unlinked {
+        let pred: Option<i64> = sqlx::query("SELECT seq FROM audit_events WHERE hash = $1")
+            .bind(prev_hash)
+            .fetch_optional(&db.pool)
+            .await?
+            .map(|r| r.try_get("seq"))
+            .transpose()?;
+        broken = Some(ChainVerifier::classify_unlinked(seq, pred));
+    }
+    if broken.is_none() {
+        broken = verifier.finish(head_seq, &head_hash).err();
+    }
+    let message = match &broken {
+        Some(b) => b.to_string(),
+        None => format!("the audit trail is intact: {} events, chain sound", verifier.checked),
+    };
+    Ok(VerifyReport { ok: broken.is_none(), events_checked: verifier.checked, head_seq, first_break: broken, message })
+}

@@ -1,0 +1,64 @@
+//! `clinlabel bench …`: figures for this machine, printed (benchmarks, not tests).
+
+use crate::config::Settings;
+use clinlabel_blob::{BlobStore, bench};
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    what: BenchWhat,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum BenchWhat {
+    /// AES-256-GCM chunked encryption on one core, beside `openssl speed -evp aes-256-gcm`.
+    Crypto {
+        /// Bytes to encrypt per measurement.
+        #[arg(long, default_value_t = 1 << 30)]
+        bytes: usize,
+    },
+    /// Stream a generated blob through the configured storage and back; report time and peak memory.
+    Blob {
+        /// Blob size in bytes [default: 1 GiB].
+        #[arg(long, default_value_t = 1 << 30)]
+        size: u64,
+        /// Storage URL to use instead of a temporary local directory.
+        #[arg(long)]
+        storage_url: Option<String>,
+    },
+}
+
+pub async fn run(args: BenchArgs, _settings: &Settings) -> anyhow::Result<ExitCode> {
+    match args.what {
+        BenchWhat::Crypto { bytes } => {
+            let r = tokio::task::spawn_blocking(move || bench::crypto_report(bytes)).await?;
+            println!("clinlabel AES-256-GCM (ring, 1 MiB chunks, one core): encrypt {:.2} GB/s, decrypt {:.2} GB/s", r.encrypt_gbps, r.decrypt_gbps);
+            println!("SHA-256: {:.2} GB/s; encrypt + hash (what an upload does): {:.2} GB/s", r.sha256_gbps, r.encrypt_and_hash_gbps);
+            match tokio::task::spawn_blocking(|| bench::openssl_aes_gcm_gbps(3)).await? {
+                Some(o) => println!("openssl speed -evp aes-256-gcm (16 KiB blocks, one core): {o:.2} GB/s; ratio clinlabel/openssl = {:.2}", r.encrypt_gbps / o),
+                None => println!("openssl not found or its output not understood: no comparison"),
+            }
+        }
+        BenchWhat::Blob { size, storage_url } => {
+            let tmp = tempfile::tempdir()?;
+            let store = match storage_url {
+                Some(url) => BlobStore::from_url(&url)?,
+                None => BlobStore::local(tmp.path())?,
+            };
+            let r = bench::stream_roundtrip(&store, size).await?;
+            let mib = r.bytes as f64 / (1 << 20) as f64;
+            println!(
+                "{} ({:.0} MiB): encrypt+store {:.2} s ({:.0} MiB/s), read+decrypt {:.2} s ({:.0} MiB/s), peak RSS {}",
+                store.url(),
+                mib,
+                r.encrypt_secs,
+                mib / r.encrypt_secs,
+                r.decrypt_secs,
+                mib / r.decrypt_secs,
+                r.peak_rss_bytes.map(|b| format!("{:.1} MiB", b as f64 / (1 << 20) as f64)).unwrap_or_else(|| "unknown".into())
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
