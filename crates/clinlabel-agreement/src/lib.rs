@@ -1,6 +1,7 @@
 //! placeholder
 pub mod alpha;
 pub mod assignment;
+pub mod benchdata;
 pub mod bootstrap;
 pub mod coefficient;
 pub mod kappa;
@@ -8,7 +9,7 @@ pub mod rng;
 pub mod spans;
 pub mod table;
 
-pub use alpha::{Level, krippendorff_alpha};
+pub use alpha::{Level, krippendorff_alpha, krippendorff_alpha_columns};
 pub use bootstrap::{BootstrapOptions, ConfidenceInterval, bootstrap};
 pub use coefficient::{Coefficient, Reason};
 pub use kappa::{Weights, cohen_kappa, fleiss_kappa, gwet_ac, percent_agreement, randolph_kappa, scott_pi};

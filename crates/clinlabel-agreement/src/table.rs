@@ -123,41 +123,13 @@ impl Table {
     /// marks a missing value (infinities are rejected).
     pub fn from_numeric_nan(n_units: usize, n_coders: usize, flat: &[f64]) -> Result<Table, TableError> {
         assert_eq!(flat.len(), n_units * n_coders, "flat length must be n_units * n_coders");
-        let mut index: HashMap<u64, u32> = HashMap::new();
-        let mut domain: Vec<f64> = Vec::new();
+        let mut interner = Interner::default();
         let mut cells = Vec::with_capacity(flat.len());
         for (i, &x) in flat.iter().enumerate() {
-            if x.is_nan() {
-                cells.push(MISSING);
-                continue;
-            }
-            if x.is_infinite() {
-                return Err(TableError::NonFinite { unit: i / n_coders.max(1), coder: i % n_coders.max(1) });
-            }
-            let x = if x == 0.0 { 0.0 } else { x }; // fold -0.0
-            let next = domain.len() as u32;
-            let id = *index.entry(x.to_bits()).or_insert_with(|| {
-                domain.push(x);
-                next
-            });
-            if id == MISSING {
-                return Err(TableError::TooManyCategories);
-            }
+            let id = interner.intern(x).ok_or(TableError::NonFinite { unit: i / n_coders.max(1), coder: i % n_coders.max(1) })?;
             cells.push(id);
         }
-        let mut order: Vec<u32> = (0..domain.len() as u32).collect();
-        order.sort_by(|&a, &b| domain[a as usize].total_cmp(&domain[b as usize]));
-        let mut remap = vec![0u32; domain.len()];
-        for (new, &old) in order.iter().enumerate() {
-            remap[old as usize] = new as u32;
-        }
-        for c in cells.iter_mut() {
-            if *c != MISSING {
-                *c = remap[*c as usize];
-            }
-        }
-        let sorted: Vec<f64> = order.iter().map(|&o| domain[o as usize]).collect();
-        Ok(Table { n_units, n_coders, cells, categories: Categories::Numeric(sorted) })
+        interner.finish(n_units, n_coders, cells)
     }
 
     /// Build from coder-major data as `krippendorff.alpha(reliability_data=...)`
@@ -165,17 +137,21 @@ impl Table {
     pub fn from_reliability_data<R: AsRef<[f64]>>(data: &[R]) -> Result<Table, TableError> {
         let n_coders = data.len();
         let n_units = data.first().map_or(0, |r| r.as_ref().len());
-        let mut flat = vec![f64::NAN; n_units * n_coders];
-        for (c, r) in data.iter().enumerate() {
-            let r = r.as_ref();
+        let mut cells = vec![MISSING; n_units * n_coders];
+        let mut interner = Interner::default();
+        let cols: Vec<&[f64]> = data.iter().map(|r| r.as_ref()).collect();
+        for (c, r) in cols.iter().enumerate() {
             if r.len() != n_units {
                 return Err(TableError::RaggedRow { unit: c, len: r.len(), expected: n_units });
             }
-            for (u, &x) in r.iter().enumerate() {
-                flat[u * n_coders + c] = x;
+        }
+        // Unit-major traversal: sequential writes, one sequential read stream per coder.
+        for (u, row) in cells.chunks_exact_mut(n_coders.max(1)).enumerate() {
+            for (c, cell) in row.iter_mut().enumerate() {
+                *cell = interner.intern(cols[c][u]).ok_or(TableError::NonFinite { unit: u, coder: c })?;
             }
         }
-        Self::from_numeric_nan(n_units, n_coders, &flat)
+        interner.finish(n_units, n_coders, cells)
     }
 
     /// Build from label rows; the domain is the sorted set of labels seen.
@@ -295,5 +271,124 @@ impl Table {
             cells.push(r[b]);
         }
         Table { n_units: self.n_units, n_coders: 2, cells, categories: self.categories.clone() }
+    }
+}
+
+/// Interns f64 values into category ids (first-seen order), then sorts the domain.
+pub(crate) struct Interner {
+    domain: Vec<f64>,
+    index: HashMap<u64, u32>,
+    /// Direct lookup for the integers 0..256 (rating scales): id or MISSING.
+    small: [u32; 256],
+}
+
+impl Default for Interner {
+    fn default() -> Self {
+        Interner { domain: Vec::new(), index: HashMap::new(), small: [MISSING; 256] }
+    }
+}
+
+impl Interner {
+    /// The id of `x`, `MISSING` for NaN, `None` for an infinity.
+    #[inline]
+    pub(crate) fn intern(&mut self, x: f64) -> Option<u32> {
+        // Fast path: small non-negative integers (rating scales). The saturating
+        // cast maps NaN to 0, which the equality test then rejects; −0.0 maps to 0.
+        let i = x as u32 as usize;
+        if i < 256 && i as f64 == x {
+            let id = self.small[i];
+            if id != MISSING {
+                return Some(id);
+            }
+            let id = self.insert_new(x);
+            self.small[i] = id;
+            return Some(id);
+        }
+        if x.is_nan() {
+            return Some(MISSING);
+        }
+        if x.is_infinite() {
+            return None;
+        }
+        let x = if x == 0.0 { 0.0 } else { x }; // fold -0.0
+        let bits = x.to_bits();
+        // Small domains (the usual rating scales) are searched linearly, which is
+        // several times faster than hashing; large ones go through the map.
+        let id = if self.domain.len() <= 16 {
+            match self.domain.iter().position(|&d| d.to_bits() == bits) {
+                Some(p) => p as u32,
+                None => {
+                    self.domain.push(x);
+                    if self.domain.len() > 16 {
+                        for (i, d) in self.domain.iter().enumerate() {
+                            self.index.insert(d.to_bits(), i as u32);
+                        }
+                    }
+                    (self.domain.len() - 1) as u32
+                }
+            }
+        } else {
+            let next = self.domain.len() as u32;
+            let domain = &mut self.domain;
+            *self.index.entry(bits).or_insert_with(|| {
+                domain.push(x);
+                next
+            })
+        };
+        Some(id)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.domain.len()
+    }
+    /// The interned values, indexed by id (first-seen order).
+    pub(crate) fn values(&self) -> &[f64] {
+        &self.domain
+    }
+
+    #[cold]
+    fn insert_new(&mut self, x: f64) -> u32 {
+        let x = if x == 0.0 { 0.0 } else { x };
+        let bits = x.to_bits();
+        if let Some(&id) = self.index.get(&bits) {
+            return id;
+        }
+        if let Some(p) = self.domain.iter().position(|&d| d.to_bits() == bits) {
+            return p as u32;
+        }
+        self.domain.push(x);
+        let id = (self.domain.len() - 1) as u32;
+        if self.domain.len() > 16 {
+            if self.index.is_empty() {
+                for (i, d) in self.domain.iter().enumerate() {
+                    self.index.insert(d.to_bits(), i as u32);
+                }
+            } else {
+                self.index.insert(bits, id);
+            }
+        }
+        id
+    }
+
+    fn finish(self, n_units: usize, n_coders: usize, mut cells: Vec<u32>) -> Result<Table, TableError> {
+        let domain = self.domain;
+        if domain.len() >= MISSING as usize {
+            return Err(TableError::TooManyCategories);
+        }
+        let mut order: Vec<u32> = (0..domain.len() as u32).collect();
+        order.sort_by(|&a, &b| domain[a as usize].total_cmp(&domain[b as usize]));
+        if order.iter().enumerate().any(|(i, &o)| i as u32 != o) {
+            let mut remap = vec![0u32; domain.len()];
+            for (new, &old) in order.iter().enumerate() {
+                remap[old as usize] = new as u32;
+            }
+            for c in cells.iter_mut() {
+                if *c != MISSING {
+                    *c = remap[*c as usize];
+                }
+            }
+        }
+        let sorted: Vec<f64> = order.iter().map(|&o| domain[o as usize]).collect();
+        Ok(Table { n_units, n_coders, cells, categories: Categories::Numeric(sorted) })
     }
 }

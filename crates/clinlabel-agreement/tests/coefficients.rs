@@ -225,3 +225,38 @@ fn quantile_matches_numpy_linear() {
     assert_eq!(bootstrap::quantile(&[1.0, 2.0, 3.0, 4.0], 0.25), 1.75);
     assert_eq!(bootstrap::quantile(&[1.0, 2.0, 3.0, 4.0], 1.0), 4.0);
 }
+
+#[test]
+fn alpha_from_columns_equals_alpha_from_table() {
+    let mut rng = clinlabel_agreement::rng::Rng::new(99);
+    for case in 0..60 {
+        let coders = 1 + rng.below(5) as usize;
+        let units = rng.below(40) as usize;
+        let continuous = case % 3 == 0;
+        let data: Vec<Vec<f64>> = (0..coders)
+            .map(|_| {
+                (0..units)
+                    .map(|_| {
+                        if rng.below(4) == 0 {
+                            f64::NAN
+                        } else if continuous {
+                            (rng.unit_f64() * 40.0).round() / 4.0 - 2.0
+                        } else {
+                            [0.0, -0.0, 1.0, 2.0, 300.5][rng.below(5) as usize]
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let t = Table::from_reliability_data(&data).unwrap();
+        for level in Level::ALL {
+            let a = krippendorff_alpha(&t, level);
+            let b = krippendorff_alpha_columns(&data, level).unwrap();
+            match (a.value(), b.value()) {
+                (Some(x), Some(y)) => assert!((x - y).abs() < 1e-12, "case {case} {level:?}: {x} vs {y}"),
+                _ => assert_eq!(a, b, "case {case} {level:?}"),
+            }
+        }
+    }
+    assert!(krippendorff_alpha_columns(&[vec![1.0, f64::INFINITY]], Level::Nominal).is_err());
+}
