@@ -127,20 +127,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 ApiError::Domain(DomainError::new(ErrorCode::MalformedJson).with_message(r.body_text()))
             }
         })?;
-        let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        match serde_path_to_error::deserialize::<_, T>(de) {
-            Ok(v) => Ok(ApiJson(v)),
-            Err(e) => {
-                let path = e.path().to_string();
-                let inner = e.into_inner();
-                if inner.is_syntax() || inner.is_eof() {
-                    Err(DomainError::new(ErrorCode::MalformedJson).with_message(format!("The body is not valid JSON: {inner}")).into())
-                } else {
-                    let field = if path == "." { String::from("(body)") } else { path };
-                    Err(DomainError::field(&field, strip_position(&inner.to_string())).into())
-                }
-            }
-        }
+        // Syntax first, then shape: serde_json reports some type mismatches
+        // (e.g. a number where an enum is expected) as syntax errors when
+        // deserialising straight from bytes.
+        let value: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::Domain(DomainError::new(ErrorCode::MalformedJson).with_message(format!("The body is not valid JSON: {e}"))))?;
+        serde_path_to_error::deserialize::<_, T>(value).map(ApiJson).map_err(|e| {
+            let path = e.path().to_string();
+            let field = if path == "." { String::from("(body)") } else { path };
+            DomainError::field(&field, strip_position(&e.into_inner().to_string())).into()
+        })
     }
 }
 

@@ -63,8 +63,10 @@ pub(crate) async fn insert(tx: &mut crate::Tx, org: &Organisation) -> Result<(),
     Ok(())
 }
 
-/// Renames an organisation. Administrators only.
+/// Renames an organisation. Administrators only; an organisation the caller
+/// cannot see is `not_found` before any permission question.
 pub async fn rename(db: &Db, who: &Principal, id: &str, name: &str) -> Result<Organisation, StoreError> {
+    get(db, who, id).await?;
     if !who.may(Action::ManageOrganisations) {
         return Err(ErrorCode::Forbidden.into());
     }

@@ -57,10 +57,11 @@ fn validate_name(name: &str) -> Result<String, DomainError> {
 
 /// Creates an account in an organisation the principal manages.
 pub async fn create(db: &Db, who: &Principal, new: NewUser) -> Result<User, StoreError> {
+    // Visibility first: another organisation is `not_found`, whatever the role.
+    let org = crate::orgs::get(db, who, &new.org_id).await?;
     if !who.may(Action::ManageUsers) {
         return Err(ErrorCode::Forbidden.into());
     }
-    let org = crate::orgs::get(db, who, &new.org_id).await?;
     if !who.may_assign(new.role, &org.id, org.kind) {
         return Err(if new.role.org_kind() != org.kind {
             ErrorCode::RoleNotAllowedInOrganisation.into()
@@ -141,16 +142,16 @@ pub struct UserQuery {
 
 /// Lists the accounts the principal manages.
 pub async fn list(db: &Db, who: &Principal, q: &UserQuery, page: Page) -> Result<Paged<User>, StoreError> {
-    if !who.may(Action::ManageUsers) {
-        return Err(ErrorCode::Forbidden.into());
-    }
-    // The scope wins over any requested organisation: a client admin asking
-    // for another organisation's users gets an empty page of their own scope.
+    // Asking for another organisation's users is `not_found`, whatever the role;
+    // without an explicit organisation the scope decides.
     let org = match (who.scope(), &q.org_id) {
         (Scope::All, requested) => requested.clone(),
         (Scope::Org(own), Some(requested)) if requested != &own => return Err(ErrorCode::NotFound.into()),
         (Scope::Org(own), _) => Some(own),
     };
+    if !who.may(Action::ManageUsers) {
+        return Err(ErrorCode::Forbidden.into());
+    }
     let sort = match q.sort.as_deref() {
         None | Some("created_at") => "created_at",
         Some("name") => "name",
@@ -194,12 +195,10 @@ pub struct UserPatch {
 
 /// Changes name, role or disabled state of an account the principal manages.
 pub async fn update(db: &Db, who: &Principal, id: &str, patch: UserPatch) -> Result<User, StoreError> {
-    if !who.may(Action::ManageUsers) {
-        return Err(ErrorCode::Forbidden.into());
-    }
+    // Visibility first (another organisation's account is `not_found`), then permission.
     let before = get(db, who, id).await?;
-    if !who.scope().allows(&before.org_id) {
-        return Err(ErrorCode::NotFound.into());
+    if !who.may(Action::ManageUsers) || !who.scope().allows(&before.org_id) {
+        return Err(ErrorCode::Forbidden.into());
     }
     let org = crate::orgs::get(db, who, &before.org_id).await?;
     let role = patch.role.unwrap_or(before.role);

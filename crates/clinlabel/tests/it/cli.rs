@@ -1,0 +1,207 @@
+//! The real `clinlabel` binary: start-up, its one-line configuration errors,
+//! the setup link, graceful shutdown, and the admin and audit commands.
+
+use crate::support::*;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_clinlabel"));
+    c.env_remove("CLINLABEL_MASTER_KEY").env("CLINLABEL_LOG", "warn");
+    c
+}
+
+fn run(args: &[&str], data_dir: &Path) -> Output {
+    bin().args(args).arg("--data-dir").arg(data_dir).output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn configuration_errors_stop_start_up_with_one_line_naming_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["--database-url".into(), "mysql://db/x".into()], "clinlabel: --database-url:"),
+        (vec!["--database-url".into(), "postgres://nobody:secretpw@127.0.0.1:1/none".into()], "clinlabel: --database-url:"),
+        (vec!["--storage-url".into(), "ftp://files/x".into()], "clinlabel: --storage-url:"),
+        (vec!["--data-dir".into(), "/proc/clinlabel-cannot-exist".into()], "clinlabel: --data-dir:"),
+        (vec!["--bind".into(), "not-an-address".into()], "clinlabel: --bind:"),
+        (vec!["--log-format".into(), "xml".into()], "clinlabel: --log-format:"),
+    ];
+    for (args, prefix) in cases {
+        let mut c = bin();
+        c.arg("serve");
+        if !args.iter().any(|a| a == "--data-dir") {
+            c.arg("--data-dir").arg(dir.path().join("d"));
+        }
+        let o = c.args(&args).output().unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("clinlabel:")).collect();
+        assert_eq!(lines.len(), 1, "{args:?}: {err}");
+        assert!(lines[0].starts_with(prefix), "{args:?}: {err}");
+        assert!(!err.contains("secretpw"), "the password leaked: {err}");
+    }
+}
+
+/// A running server on a free port, stopped (SIGTERM) on drop.
+struct Server {
+    child: Child,
+    addr: String,
+    stdout_lines: Vec<String>,
+}
+
+impl Server {
+    fn start(data_dir: &Path) -> Server {
+        let mut child = bin()
+            .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut lines = Vec::new();
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
+        let addr = loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap() == 0 {
+                panic!("server exited before serving: {lines:?}");
+            }
+            lines.push(line.trim_end().to_string());
+            if let Some(a) = line.trim().strip_prefix("clinlabel: serving on http://") {
+                break a.to_string();
+            }
+        };
+        Server { child, addr, stdout_lines: lines }
+    }
+
+    fn http(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+        let mut s = TcpStream::connect(&self.addr).unwrap();
+        let body = body.unwrap_or("");
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        let status = out.split(' ').nth(1).unwrap().parse().unwrap();
+        (status, out.split("\r\n\r\n").nth(1).unwrap_or("").to_string())
+    }
+
+    fn terminate(mut self) -> std::process::ExitStatus {
+        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+#[test]
+fn first_start_prints_a_setup_link_that_creates_the_first_admin_and_sigterm_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data);
+    let link = server.stdout_lines.iter().find(|l| l.contains("/setup#token=")).expect("a setup link is printed").clone();
+    let token = link.split("#token=").nth(1).unwrap().trim().to_string();
+    // The master key was created owner-only, the database in the data dir.
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(data.join("master.key")).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(data.join("clinlabel.db").exists());
+    assert_eq!(server.http("GET", "/healthz", None).0, 200);
+    let body = format!(r#"{{"token":"{token}","organisation_name":"Acme","email":"root@acme.test","name":"Root","password":"{PASSWORD}"}}"#);
+    let (status, text) = server.http("POST", "/api/v1/setup", Some(&body));
+    assert_eq!(status, 200, "{text}");
+    let (status, _) = server.http("POST", "/api/v1/setup", Some(&body));
+    assert_eq!(status, 410);
+    let status = server.terminate();
+    assert!(status.success(), "graceful shutdown exits 0, got {status:?}");
+    // A second start with an account in place prints no link.
+    let server = Server::start(&data);
+    assert!(!server.stdout_lines.iter().any(|l| l.contains("setup#token")));
+    let (status, text) = server.http("POST", "/api/v1/auth/login", Some(&format!(r#"{{"email":"root@acme.test","password":"{PASSWORD}"}}"#)));
+    assert_eq!(status, 200, "{text}");
+    assert!(server.terminate().success());
+}
+
+#[test]
+fn admin_create_user_prints_a_password_that_signs_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(&["admin", "create-user", "--email", "ops@provider.test", "--name", "Ops"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    let password = out.lines().find_map(|l| l.strip_prefix("password (shown once): ")).expect("password printed").to_string();
+    let again = run(&["admin", "create-user", "--email", "OPS@provider.test", "--name", "Twice"], dir.path());
+    assert_eq!(again.status.code(), Some(2));
+    assert!(stderr(&again).contains("email_taken"), "{}", stderr(&again));
+    let bad = run(&["admin", "create-user", "--email", "x@p.test", "--name", "X", "--role", "root"], dir.path());
+    assert!(stderr(&bad).starts_with("clinlabel: --role:"), "{}", stderr(&bad));
+    let server = Server::start(dir.path());
+    let (status, text) = server.http("POST", "/api/v1/auth/login", Some(&format!(r#"{{"email":"ops@provider.test","password":"{password}"}}"#)));
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("\"role\":\"admin\""));
+    server.terminate();
+}
+
+#[test]
+fn audit_verify_passes_on_a_sound_trail_and_names_an_edited_event() {
+    let dir = tempfile::tempdir().unwrap();
+    for email in ["a@p.test", "b@p.test"] {
+        assert!(run(&["admin", "create-user", "--email", email, "--name", "N"], dir.path()).status.success());
+    }
+    let ok = run(&["audit", "verify"], dir.path());
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("intact: 3 events"));
+    // Tamper with the SQLite file directly.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let db = clinlabel_store::Db::connect(&format!("sqlite://{}/clinlabel.db", dir.path().display())).await.unwrap();
+        sqlx::query("DROP TRIGGER audit_events_no_update").execute(db.pool()).await.unwrap();
+        sqlx::query("UPDATE audit_events SET details = '{\"role\":\"pm\"}' WHERE seq = 2").execute(db.pool()).await.unwrap();
+        db.close().await;
+    });
+    let bad = run(&["audit", "verify"], dir.path());
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stdout).contains("audit event 2 was edited"), "{}", String::from_utf8_lossy(&bad.stdout));
+}
+
+#[test]
+fn rotate_master_key_rewraps_every_data_key() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(run(&["admin", "create-user", "--email", "a@p.test", "--name", "N"], dir.path()).status.success());
+    let key_file = dir.path().join("master.key");
+    // The create-user run made no master key; make one and two data keys as the server would.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (old_key, keys) = rt.block_on(async {
+        let old = clinlabel_blob::keyfile::load_or_create(&key_file).unwrap();
+        let ring = clinlabel_crypto::Keyring::new(old.clone());
+        let db = clinlabel_store::Db::connect(&format!("sqlite://{}/clinlabel.db", dir.path().display())).await.unwrap();
+        let a = clinlabel_store::keys::data_key(&db, &ring, "project-a").await.unwrap();
+        let b = clinlabel_store::keys::data_key(&db, &ring, "project-b").await.unwrap();
+        db.close().await;
+        (old, vec![("project-a", a), ("project-b", b)])
+    });
+    let o = run(&["admin", "rotate-master-key"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("2 data keys rewrapped"));
+    let new_key = clinlabel_blob::keyfile::load(&key_file).unwrap();
+    assert_ne!(new_key.id(), old_key.id());
+    assert!(!clinlabel_blob::keyfile::next_path(&key_file).exists());
+    rt.block_on(async {
+        let db = clinlabel_store::Db::connect(&format!("sqlite://{}/clinlabel.db", dir.path().display())).await.unwrap();
+        // The same data keys come back under the new master key alone…
+        let ring = clinlabel_crypto::Keyring::new(new_key.clone());
+        for (scope, key) in &keys {
+            assert!(clinlabel_store::keys::data_key(&db, &ring, scope).await.unwrap() == *key);
+        }
+        // …and the old master key opens none of them.
+        let old_ring = clinlabel_crypto::Keyring::new(old_key);
+        assert!(clinlabel_store::keys::data_key(&db, &old_ring, "project-a").await.is_err());
+        assert_eq!(clinlabel_store::keys::master_key_ids_in_use(&db).await.unwrap(), vec![new_key.id()]);
+        assert!(clinlabel_store::audit::verify(&db).await.unwrap().ok);
+    });
+}

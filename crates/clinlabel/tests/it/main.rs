@@ -1,0 +1,10 @@
+//! clinlabel's integration tests, in one binary: the store on SQLite and
+//! PostgreSQL, the HTTP application through `oneshot`, and the real
+//! `clinlabel` binary. Run them with `./ci/test`, which starts PostgreSQL.
+
+mod audit;
+mod auth;
+mod cli;
+mod keys;
+mod roles;
+mod support;
