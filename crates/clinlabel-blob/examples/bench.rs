@@ -9,18 +9,7 @@ async fn main() {
     let gib: f64 = args.next().map(|a| a.parse().expect("GiB")).unwrap_or(1.0);
     let url = args.next();
 
-    let bytes = 4usize << 30;
-    let r = clinlabel_blob::bench::crypto_report(bytes);
-    let openssl = clinlabel_blob::bench::openssl_aes_gcm_gbps(3);
-    println!("encrypt (ring, 1 MiB chunks): {:.2} GB/s", r.encrypt_gbps);
-    println!("decrypt:                      {:.2} GB/s", r.decrypt_gbps);
-    println!("sha256:                       {:.2} GB/s", r.sha256_gbps);
-    println!("encrypt + sha256:             {:.2} GB/s", r.encrypt_and_hash_gbps);
-    match openssl {
-        Some(o) => println!("openssl aes-256-gcm:          {o:.2} GB/s  ratio encrypt/openssl {:.2}", r.encrypt_gbps / o),
-        None => println!("openssl: not available"),
-    }
-
+    // The stream first, so that the peak RSS it reports is its own.
     let tmp;
     let store = match url {
         Some(u) => clinlabel_blob::BlobStore::from_url(&u).expect("store"),
@@ -30,7 +19,9 @@ async fn main() {
         }
     };
     let size = (gib * (1u64 << 30) as f64) as u64;
-    let s = clinlabel_blob::bench::stream_roundtrip(&store, size).await.expect("round trip");
+    let s = clinlabel_blob::bench::stream_roundtrip(&store, size)
+        .await
+        .expect("round trip");
     println!(
         "stream {} bytes via {}: put {:.2} s ({:.2} GB/s), get {:.2} s ({:.2} GB/s), peak RSS {:.1} MiB",
         s.bytes,
@@ -41,4 +32,21 @@ async fn main() {
         s.bytes as f64 / s.decrypt_secs / 1e9,
         s.peak_rss_bytes.unwrap_or(0) as f64 / (1 << 20) as f64
     );
+    let bytes = 4usize << 30;
+    let r = clinlabel_blob::bench::crypto_report(bytes);
+    let openssl = clinlabel_blob::bench::openssl_aes_gcm_gbps(3);
+    println!("encrypt (ring, 1 MiB chunks): {:.2} GB/s", r.encrypt_gbps);
+    println!("decrypt:                      {:.2} GB/s", r.decrypt_gbps);
+    println!("sha256:                       {:.2} GB/s", r.sha256_gbps);
+    println!(
+        "encrypt + sha256:             {:.2} GB/s",
+        r.encrypt_and_hash_gbps
+    );
+    match openssl {
+        Some(o) => println!(
+            "openssl aes-256-gcm:          {o:.2} GB/s  ratio encrypt/openssl {:.2}",
+            r.encrypt_gbps / o
+        ),
+        None => println!("openssl: not available"),
+    }
 }

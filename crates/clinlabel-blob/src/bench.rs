@@ -111,7 +111,12 @@ pub fn crypto_report(bytes: usize) -> CryptoReport {
     std::hint::black_box(h.finalize());
     let encrypt_and_hash_gbps = gbps(bytes as u64, secs);
 
-    CryptoReport { encrypt_gbps, decrypt_gbps, sha256_gbps, encrypt_and_hash_gbps }
+    CryptoReport {
+        encrypt_gbps,
+        decrypt_gbps,
+        sha256_gbps,
+        encrypt_and_hash_gbps,
+    }
 }
 
 /// Runs `openssl speed -evp aes-256-gcm -bytes 16384 -seconds <secs>` (one
@@ -119,7 +124,14 @@ pub fn crypto_report(bytes: usize) -> CryptoReport {
 /// is not understood.
 pub fn openssl_aes_gcm_gbps(seconds: u32) -> Option<f64> {
     let out = std::process::Command::new("openssl")
-        .args(["speed", "-evp", "aes-256-gcm", "-bytes", "16384", "-seconds"])
+        .args([
+            "speed",
+            "-evp",
+            "aes-256-gcm",
+            "-bytes",
+            "16384",
+            "-seconds",
+        ])
         .arg(seconds.to_string())
         .stdin(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -134,7 +146,11 @@ pub fn openssl_aes_gcm_gbps(seconds: u32) -> Option<f64> {
 /// Parses the result line (`AES-256-GCM  4171969.13k`, in 1000s of bytes per
 /// second) of `openssl speed` into GB/s.
 pub fn parse_openssl_speed(output: &str) -> Option<f64> {
-    let line = output.lines().rev().find(|l| l.trim_start().to_ascii_lowercase().starts_with("aes-256-gcm"))?;
+    let line = output.lines().rev().find(|l| {
+        l.trim_start()
+            .to_ascii_lowercase()
+            .starts_with("aes-256-gcm")
+    })?;
     let field = line.split_whitespace().last()?;
     let kbytes: f64 = field.strip_suffix('k').unwrap_or(field).parse().ok()?;
     Some(kbytes * 1000.0 / 1e9)
@@ -162,7 +178,10 @@ pub fn peak_rss_bytes() -> Option<u64> {
 /// `size` bytes of pseudo-random data as a body stream of 256 KiB pieces,
 /// sliced without copying from one 4 MiB buffer: memory stays constant
 /// whatever `size` is.
-pub fn generated_body(size: u64, seed: u64) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+pub fn generated_body(
+    size: u64,
+    seed: u64,
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
     const PIECE: u64 = 256 << 10;
     let pool = Bytes::from(pseudo_random(4 << 20, seed));
     let pieces = size.div_ceil(PIECE);
@@ -178,7 +197,10 @@ pub fn generated_body(size: u64, seed: u64) -> impl Stream<Item = Result<Bytes, 
 /// checking the SHA-256 both ways, then deletes the blob.
 pub async fn stream_roundtrip(store: &BlobStore, size: u64) -> Result<StreamReport, BlobError> {
     let key = DataKey::generate();
-    let blob_id = format!("bench-{}", clinlabel_crypto::to_hex(&DataKey::generate().to_bytes()[..8]));
+    let blob_id = format!(
+        "bench-{}",
+        clinlabel_crypto::to_hex(&DataKey::generate().to_bytes()[..8])
+    );
     let start = Instant::now();
     let info = store.put(&key, &blob_id, generated_body(size, 42)).await?;
     let encrypt_secs = start.elapsed().as_secs_f64();
@@ -201,7 +223,13 @@ pub async fn stream_roundtrip(store: &BlobStore, size: u64) -> Result<StreamRepo
             info.size, info.sha256
         ))));
     }
-    Ok(StreamReport { bytes: size, encrypt_secs, decrypt_secs, peak_rss_bytes: peak_rss_bytes(), sha256: back })
+    Ok(StreamReport {
+        bytes: size,
+        encrypt_secs,
+        decrypt_secs,
+        peak_rss_bytes: peak_rss_bytes(),
+        sha256: back,
+    })
 }
 
 #[cfg(test)]
@@ -219,7 +247,9 @@ mod tests {
 
     #[tokio::test]
     async fn generated_body_has_the_requested_size() {
-        let total = generated_body(1_000_001, 1).fold(0usize, |a, p| async move { a + p.unwrap().len() }).await;
+        let total = generated_body(1_000_001, 1)
+            .fold(0usize, |a, p| async move { a + p.unwrap().len() })
+            .await;
         assert_eq!(total, 1_000_001);
     }
 }

@@ -34,7 +34,10 @@ pub const ENV_VAR: &str = "CLINLABEL_MASTER_KEY";
 #[derive(Debug, thiserror::Error)]
 pub enum KeyFileError {
     #[error("master key file {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(
         "master key file {path} has mode {mode:04o}: it must not be accessible by group or \
          others (run `chmod 600 {path}`)"
@@ -55,14 +58,20 @@ pub enum KeySource {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> KeyFileError + '_ {
-    move |source| KeyFileError::Io { path: path.to_owned(), source }
+    move |source| KeyFileError::Io {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// Parses a key written as 64 hex digits or as base64 of 32 bytes
 /// (surrounding whitespace ignored). Errors never echo the text.
 pub fn parse_key_text(text: &str, source_name: &str) -> Result<MasterKey, KeyFileError> {
     let t = text.trim();
-    let malformed = |reason: String| KeyFileError::Malformed { source_name: source_name.to_owned(), reason };
+    let malformed = |reason: String| KeyFileError::Malformed {
+        source_name: source_name.to_owned(),
+        reason,
+    };
     let bytes: Vec<u8> = if t.len() == 2 * KEY_LEN && t.bytes().all(|b| b.is_ascii_hexdigit()) {
         (0..KEY_LEN)
             .map(|i| u8::from_str_radix(&t[2 * i..2 * i + 2], 16).expect("hex digits"))
@@ -89,11 +98,16 @@ pub fn parse_key_text(text: &str, source_name: &str) -> Result<MasterKey, KeyFil
 fn check_file(path: &Path, meta: &fs::Metadata) -> Result<(), KeyFileError> {
     use std::os::unix::fs::PermissionsExt;
     if !meta.is_file() {
-        return Err(KeyFileError::NotAFile { path: path.to_owned() });
+        return Err(KeyFileError::NotAFile {
+            path: path.to_owned(),
+        });
     }
     let mode = meta.permissions().mode() & 0o7777;
     if mode & 0o077 != 0 {
-        return Err(KeyFileError::Permissions { path: path.to_owned(), mode });
+        return Err(KeyFileError::Permissions {
+            path: path.to_owned(),
+            mode,
+        });
     }
     Ok(())
 }
@@ -101,7 +115,9 @@ fn check_file(path: &Path, meta: &fs::Metadata) -> Result<(), KeyFileError> {
 #[cfg(not(unix))]
 fn check_file(path: &Path, meta: &fs::Metadata) -> Result<(), KeyFileError> {
     if !meta.is_file() {
-        return Err(KeyFileError::NotAFile { path: path.to_owned() });
+        return Err(KeyFileError::NotAFile {
+            path: path.to_owned(),
+        });
     }
     Ok(())
 }
@@ -138,7 +154,10 @@ fn open_private(path: &Path) -> std::io::Result<File> {
 
 fn tmp_path(path: &Path) -> PathBuf {
     let nonce = to_hex(&clinlabel_crypto::DataKey::generate().to_bytes()[..6]);
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(format!(".tmp-{}-{nonce}", std::process::id()));
     path.with_file_name(name)
 }
@@ -146,7 +165,11 @@ fn tmp_path(path: &Path) -> PathBuf {
 fn sync_dir(path: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     if let Some(dir) = path.parent() {
-        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
         File::open(dir)?.sync_all()?;
     }
     let _ = path;
@@ -166,7 +189,10 @@ fn write_tmp(path: &Path, key: &MasterKey) -> Result<PathBuf, KeyFileError> {
     };
     if let Err(e) = write() {
         let _ = fs::remove_file(&tmp);
-        return Err(KeyFileError::Io { path: tmp, source: e });
+        return Err(KeyFileError::Io {
+            path: tmp,
+            source: e,
+        });
     }
     Ok(tmp)
 }
@@ -182,7 +208,12 @@ fn load_or_create_with_source(path: &Path) -> Result<(MasterKey, KeySource), Key
     match fs::symlink_metadata(path) {
         Ok(_) => return Ok((load(path)?, KeySource::File(path.to_owned()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(KeyFileError::Io { path: path.to_owned(), source: e }),
+        Err(e) => {
+            return Err(KeyFileError::Io {
+                path: path.to_owned(),
+                source: e,
+            });
+        }
     }
     let key = MasterKey::generate();
     let tmp = write_tmp(path, &key)?;
@@ -197,7 +228,10 @@ fn load_or_create_with_source(path: &Path) -> Result<(MasterKey, KeySource), Key
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             Ok((load(path)?, KeySource::File(path.to_owned())))
         }
-        Err(e) => Err(KeyFileError::Io { path: path.to_owned(), source: e }),
+        Err(e) => Err(KeyFileError::Io {
+            path: path.to_owned(),
+            source: e,
+        }),
     }
 }
 
@@ -219,14 +253,20 @@ pub fn write_atomic(path: &Path, key: &MasterKey) -> Result<(), KeyFileError> {
     let tmp = write_tmp(path, key)?;
     if let Err(e) = fs::rename(&tmp, path) {
         let _ = fs::remove_file(&tmp);
-        return Err(KeyFileError::Io { path: path.to_owned(), source: e });
+        return Err(KeyFileError::Io {
+            path: path.to_owned(),
+            source: e,
+        });
     }
     sync_dir(path).map_err(io_err(path))
 }
 
 /// `<path>.next`: where a rotation stages the new key (see the module docs).
 pub fn next_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(".next");
     path.with_file_name(name)
 }

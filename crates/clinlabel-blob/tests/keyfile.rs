@@ -21,7 +21,10 @@ fn created_once_with_0600_and_reloaded() {
     assert_eq!(k1, k2);
     assert_eq!(keyfile::load(&path).unwrap(), k1);
     // No temporary files are left beside it.
-    let names: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(names, vec![std::ffi::OsString::from("master.key")]);
 }
 
@@ -30,7 +33,9 @@ fn concurrent_creators_agree() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("master.key");
     let keys: Vec<MasterKey> = std::thread::scope(|s| {
-        let hs: Vec<_> = (0..8).map(|_| s.spawn(|| keyfile::load_or_create(&path).unwrap())).collect();
+        let hs: Vec<_> = (0..8)
+            .map(|_| s.spawn(|| keyfile::load_or_create(&path).unwrap()))
+            .collect();
         hs.into_iter().map(|h| h.join().unwrap()).collect()
     });
     assert!(keys.iter().all(|k| *k == keys[0]));
@@ -44,7 +49,10 @@ fn loose_permissions_are_refused() {
     for m in [0o644, 0o640, 0o604, 0o660] {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(m)).unwrap();
         let e = keyfile::load_or_create(&path).unwrap_err();
-        assert!(matches!(e, KeyFileError::Permissions { mode, .. } if mode == m), "{e}");
+        assert!(
+            matches!(e, KeyFileError::Permissions { mode, .. } if mode == m),
+            "{e}"
+        );
         assert!(e.to_string().contains("chmod 600"), "{e}");
     }
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400)).unwrap();
@@ -55,13 +63,23 @@ fn loose_permissions_are_refused() {
 fn malformed_keys_are_refused_without_echo() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("master.key");
-    for bad in ["", "abcd", &"a".repeat(63), &"a".repeat(65), &"z".repeat(64), "c2VjcmV0LXZhbHVlCg=="] {
+    for bad in [
+        "",
+        "abcd",
+        &"a".repeat(63),
+        &"a".repeat(65),
+        &"z".repeat(64),
+        "c2VjcmV0LXZhbHVlCg==",
+    ] {
         std::fs::write(&path, bad).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         let e = keyfile::load(&path).unwrap_err();
         assert!(matches!(e, KeyFileError::Malformed { .. }), "{e}");
         if bad.len() > 3 {
-            assert!(!e.to_string().contains(bad), "error echoes the key text: {e}");
+            assert!(
+                !e.to_string().contains(bad),
+                "error echoes the key text: {e}"
+            );
         }
     }
     std::fs::create_dir(tmp.path().join("dir.key")).unwrap();
@@ -73,11 +91,16 @@ fn key_text_in_hex_or_base64() {
     let k = MasterKey::generate();
     let hex = to_hex(&k.to_bytes());
     assert_eq!(keyfile::parse_key_text(&hex, "t").unwrap(), k);
-    assert_eq!(keyfile::parse_key_text(&format!("  {}\n", hex.to_uppercase()), "t").unwrap(), k);
+    assert_eq!(
+        keyfile::parse_key_text(&format!("  {}\n", hex.to_uppercase()), "t").unwrap(),
+        k
+    );
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD.encode(k.to_bytes());
     assert_eq!(keyfile::parse_key_text(&b64, "t").unwrap(), k);
-    let e = keyfile::parse_key_text("short", keyfile::ENV_VAR).unwrap_err().to_string();
+    let e = keyfile::parse_key_text("short", keyfile::ENV_VAR)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("CLINLABEL_MASTER_KEY"), "{e}");
 }
 

@@ -237,7 +237,10 @@ impl Keyring {
     /// Unwraps with whichever held key wrapped `wrapped`.
     pub fn unwrap(&self, wrapped: &[u8], scope: &str) -> Result<DataKey, CryptoError> {
         let id = wrapped_key_id(wrapped)?;
-        let key = self.keys.get(&id).ok_or(CryptoError::UnknownMasterKey(id))?;
+        let key = self
+            .keys
+            .get(&id)
+            .ok_or(CryptoError::UnknownMasterKey(id))?;
         key.unwrap(wrapped, scope)
     }
 
@@ -285,12 +288,20 @@ mod tests {
         let other = MasterKey::generate();
         let dk = DataKey::generate();
         let w = mk.wrap(&dk, "project-1");
-        assert!(matches!(mk.unwrap(&w, "project-2"), Err(CryptoError::UnwrapFailed)));
-        assert!(matches!(other.unwrap(&w, "project-1"), Err(CryptoError::UnknownMasterKey(id)) if id == mk.id()));
+        assert!(matches!(
+            mk.unwrap(&w, "project-2"),
+            Err(CryptoError::UnwrapFailed)
+        ));
+        assert!(
+            matches!(other.unwrap(&w, "project-1"), Err(CryptoError::UnknownMasterKey(id)) if id == mk.id())
+        );
         // Same id bytes forged onto a different key's output still fails.
         let mut forged = other.wrap(&dk, "project-1");
         forged[1..9].copy_from_slice(&w[1..9]);
-        assert!(matches!(mk.unwrap(&forged, "project-1"), Err(CryptoError::UnwrapFailed)));
+        assert!(matches!(
+            mk.unwrap(&forged, "project-1"),
+            Err(CryptoError::UnwrapFailed)
+        ));
     }
 
     #[test]
@@ -302,11 +313,20 @@ mod tests {
             bad[i] ^= 0x01;
             assert!(mk.unwrap(&bad, "s").is_err(), "byte {i}");
         }
-        assert!(matches!(mk.unwrap(&w[..10], "s"), Err(CryptoError::BadWrappedKey(_))));
-        assert!(matches!(mk.unwrap(&[], "s"), Err(CryptoError::BadWrappedKey(_))));
+        assert!(matches!(
+            mk.unwrap(&w[..10], "s"),
+            Err(CryptoError::BadWrappedKey(_))
+        ));
+        assert!(matches!(
+            mk.unwrap(&[], "s"),
+            Err(CryptoError::BadWrappedKey(_))
+        ));
         let mut v = w.clone();
         v[0] = 9;
-        assert!(matches!(mk.unwrap(&v, "s"), Err(CryptoError::BadWrappedKey(_))));
+        assert!(matches!(
+            mk.unwrap(&v, "s"),
+            Err(CryptoError::BadWrappedKey(_))
+        ));
     }
 
     #[test]
@@ -327,7 +347,10 @@ mod tests {
         assert!(ring.rewrap(&w_old, "other").is_err());
         // A keyring without the old key cannot read it.
         let only_new = Keyring::new(new);
-        assert!(matches!(only_new.unwrap(&w_old, "p"), Err(CryptoError::UnknownMasterKey(_))));
+        assert!(matches!(
+            only_new.unwrap(&w_old, "p"),
+            Err(CryptoError::UnknownMasterKey(_))
+        ));
     }
 
     #[test]

@@ -75,8 +75,8 @@ pub use hash::{Sha256Stream, sha256_hex};
 pub use keys::{DataKey, KEY_LEN, Keyring, MasterKey, WRAPPED_KEY_LEN, to_hex, wrapped_key_id};
 pub use stream::{
     CHUNK_SIZE, FORMAT_VERSION, HKDF_INFO, Header, Layout, MAGIC, MAX_BLOB_ID_LEN, MAX_CHUNK_SIZE,
-    MIN_CHUNK_SIZE, RangeDecryptor, RangePlan, SALT_LEN, StreamDecryptor,
-    StreamEncryptor, TAG_LEN, decrypt_all, encrypt_all, header_len,
+    MIN_CHUNK_SIZE, RangeDecryptor, RangePlan, SALT_LEN, StreamDecryptor, StreamEncryptor, TAG_LEN,
+    decrypt_all, encrypt_all, header_len,
 };
 
 /// Everything that can go wrong in this crate. Messages name the problem

@@ -83,10 +83,15 @@ impl Header {
         let need_fixed = FIXED_HEADER_LEN.min(buf.len());
         let fixed = &buf[..need_fixed];
         if fixed.len() >= 4 && fixed[..4] != MAGIC {
-            return Err(CryptoError::BadHeader("not a clinlabel encrypted object (bad magic)".into()));
+            return Err(CryptoError::BadHeader(
+                "not a clinlabel encrypted object (bad magic)".into(),
+            ));
         }
         if fixed.len() >= 5 && fixed[4] != FORMAT_VERSION {
-            return Err(CryptoError::BadHeader(format!("unsupported format version {}", fixed[4])));
+            return Err(CryptoError::BadHeader(format!(
+                "unsupported format version {}",
+                fixed[4]
+            )));
         }
         if buf.len() < FIXED_HEADER_LEN {
             return Err(CryptoError::Truncated);
@@ -111,10 +116,16 @@ impl Header {
         if found != expected_blob_id.as_bytes() {
             return Err(CryptoError::WrongBlob {
                 expected: expected_blob_id.to_owned(),
-                found: String::from_utf8_lossy(found).chars().take(MAX_BLOB_ID_LEN).collect(),
+                found: String::from_utf8_lossy(found)
+                    .chars()
+                    .take(MAX_BLOB_ID_LEN)
+                    .collect(),
             });
         }
-        Ok(Header { bytes: buf[..total].to_vec(), chunk_size })
+        Ok(Header {
+            bytes: buf[..total].to_vec(),
+            chunk_size,
+        })
     }
 
     /// The header's bytes as stored.
@@ -185,7 +196,10 @@ impl ChunkCipher {
         // A failed open leaves `frame` scrambled; keep a copy of the final
         // chunk (once per object) to tell truncation from tampering.
         let saved = if last { Some(frame.clone()) } else { None };
-        let plain_len = match self.key.open_in_place(nonce, Aad::from(self.header.bytes()), frame) {
+        let plain_len = match self
+            .key
+            .open_in_place(nonce, Aad::from(self.header.bytes()), frame)
+        {
             Ok(p) => p.len(),
             Err(_) => return Err(self.classify_failure(index, saved)),
         };
@@ -271,10 +285,8 @@ impl StreamEncryptor {
         while !data.is_empty() {
             if self.buf.len() == self.chunk_size {
                 // More plaintext follows, so the buffered chunk is not the last.
-                let mut frame = std::mem::replace(
-                    &mut self.buf,
-                    Vec::with_capacity(self.chunk_size + TAG_LEN),
-                );
+                let mut frame =
+                    std::mem::replace(&mut self.buf, Vec::with_capacity(self.chunk_size + TAG_LEN));
                 self.cipher.seal(self.index, false, &mut frame)?;
                 self.index += 1;
                 out.push(frame);
@@ -304,11 +316,7 @@ impl StreamEncryptor {
 }
 
 /// Encrypts a whole plaintext held in memory (small data and tests).
-pub fn encrypt_all(
-    key: &DataKey,
-    blob_id: &str,
-    plaintext: &[u8],
-) -> Result<Vec<u8>, CryptoError> {
+pub fn encrypt_all(key: &DataKey, blob_id: &str, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
     let mut enc = StreamEncryptor::new(key, blob_id)?;
     let mut out: Vec<u8> = Vec::new();
     for f in enc.push(plaintext)? {
@@ -321,7 +329,11 @@ pub fn encrypt_all(
 }
 
 /// Decrypts a whole object held in memory.
-pub fn decrypt_all(key: &DataKey, blob_id: &str, ciphertext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+pub fn decrypt_all(
+    key: &DataKey,
+    blob_id: &str,
+    ciphertext: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
     let mut dec = StreamDecryptor::new(key, blob_id);
     let mut out = Vec::new();
     for c in dec.push(ciphertext)? {
@@ -334,7 +346,7 @@ pub fn decrypt_all(key: &DataKey, blob_id: &str, ciphertext: &[u8]) -> Result<Ve
 enum DecState {
     /// Collecting header bytes.
     Header(Vec<u8>),
-    Body(ChunkCipher),
+    Body(Box<ChunkCipher>),
     Failed,
 }
 
@@ -392,7 +404,7 @@ impl StreamDecryptor {
             let header = Header::parse(hbuf, &self.expected_blob_id)?;
             self.frame_len = header.chunk_size() + TAG_LEN;
             self.buf = Vec::with_capacity(self.frame_len);
-            self.state = DecState::Body(ChunkCipher::new(&self.key, header));
+            self.state = DecState::Body(Box::new(ChunkCipher::new(&self.key, header)));
         }
         let cipher = match &self.state {
             DecState::Body(c) => c,
@@ -447,13 +459,19 @@ pub struct Layout {
 impl Layout {
     /// Fails with [`CryptoError::Truncated`] when no object of this format
     /// can have `ciphertext_len` bytes.
-    pub fn new(header_len: usize, chunk_size: usize, ciphertext_len: u64) -> Result<Layout, CryptoError> {
+    pub fn new(
+        header_len: usize,
+        chunk_size: usize,
+        ciphertext_len: u64,
+    ) -> Result<Layout, CryptoError> {
         check_chunk_size(chunk_size)?;
         let h = header_len as u64;
         let c = chunk_size as u64;
         let t = TAG_LEN as u64;
         let f = c + t;
-        let body = ciphertext_len.checked_sub(h).ok_or(CryptoError::Truncated)?;
+        let body = ciphertext_len
+            .checked_sub(h)
+            .ok_or(CryptoError::Truncated)?;
         if body < t {
             return Err(CryptoError::Truncated);
         }
@@ -471,7 +489,13 @@ impl Layout {
         if chunks > u32::MAX as u64 + 1 {
             return Err(CryptoError::TooLarge);
         }
-        Ok(Layout { header_len: h, chunk_size: c, ciphertext_len, plaintext_len, chunks })
+        Ok(Layout {
+            header_len: h,
+            chunk_size: c,
+            ciphertext_len,
+            plaintext_len,
+            chunks,
+        })
     }
 
     /// The layout of an object with header `header`.
@@ -506,7 +530,11 @@ impl Layout {
     pub fn chunk_range(&self, index: u64) -> Range<u64> {
         let f = self.chunk_size + TAG_LEN as u64;
         let start = self.header_len + index * f;
-        let end = if index + 1 == self.chunks { self.ciphertext_len } else { start + f };
+        let end = if index + 1 == self.chunks {
+            self.ciphertext_len
+        } else {
+            start + f
+        };
         start..end
     }
 
@@ -521,7 +549,12 @@ impl Layout {
             });
         }
         if range.start == range.end {
-            return Ok(RangePlan { chunks: 0..0, ciphertext: 0..0, skip: 0, len: 0 });
+            return Ok(RangePlan {
+                chunks: 0..0,
+                ciphertext: 0..0,
+                skip: 0,
+                len: 0,
+            });
         }
         let first = range.start / self.chunk_size;
         let last = (range.end - 1) / self.chunk_size;
@@ -564,7 +597,11 @@ impl RangeDecryptor {
     /// `header` must come from the same object as `layout`.
     pub fn new(key: &DataKey, header: Header, layout: Layout, plan: &RangePlan) -> RangeDecryptor {
         let first = plan.chunks.start;
-        let cap = if plan.chunks.is_empty() { 0 } else { layout.chunk_range(first).end - layout.chunk_range(first).start };
+        let cap = if plan.chunks.is_empty() {
+            0
+        } else {
+            layout.chunk_range(first).end - layout.chunk_range(first).start
+        };
         RangeDecryptor {
             cipher: ChunkCipher::new(key, header),
             layout,
@@ -591,7 +628,9 @@ impl RangeDecryptor {
         while !data.is_empty() {
             if self.next_chunk >= self.end_chunk {
                 self.failed = true;
-                return Err(CryptoError::Tampered { chunk: self.next_chunk });
+                return Err(CryptoError::Tampered {
+                    chunk: self.next_chunk,
+                });
             }
             let want = self.frame_len(self.next_chunk);
             let take = (want - self.buf.len()).min(data.len());
@@ -599,7 +638,11 @@ impl RangeDecryptor {
             data = &data[take..];
             if self.buf.len() == want {
                 let index = self.next_chunk;
-                let next_cap = if index + 1 < self.end_chunk { self.frame_len(index + 1) } else { 0 };
+                let next_cap = if index + 1 < self.end_chunk {
+                    self.frame_len(index + 1)
+                } else {
+                    0
+                };
                 let mut frame = std::mem::replace(&mut self.buf, Vec::with_capacity(next_cap));
                 let last = index + 1 == self.layout.chunk_count();
                 if let Err(e) = self.cipher.open(index, last, &mut frame) {

@@ -38,7 +38,12 @@ fn encrypt_chunked(key: &DataKey, id: &str, chunk: usize, plain: &[u8], rng: &mu
     out
 }
 
-fn decrypt_pieces(key: &DataKey, id: &str, ct: &[u8], rng: &mut Rng) -> Result<Vec<u8>, CryptoError> {
+fn decrypt_pieces(
+    key: &DataKey,
+    id: &str,
+    ct: &[u8],
+    rng: &mut Rng,
+) -> Result<Vec<u8>, CryptoError> {
     let mut dec = StreamDecryptor::new(key, id);
     let mut out = Vec::new();
     let mut rest = ct;
@@ -57,15 +62,36 @@ fn decrypt_pieces(key: &DataKey, id: &str, ct: &[u8], rng: &mut Rng) -> Result<V
 fn round_trip_standard_chunk_sizes() {
     let key = DataKey::generate();
     let mut rng = Rng(1);
-    for len in [0, 1, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1, 3 * CHUNK_SIZE] {
+    for len in [
+        0,
+        1,
+        CHUNK_SIZE - 1,
+        CHUNK_SIZE,
+        CHUNK_SIZE + 1,
+        3 * CHUNK_SIZE,
+    ] {
         let plain = rng.bytes(len);
         let ct = encrypt_all(&key, "blob-1", &plain).unwrap();
-        assert_eq!(ct.len() as u64, Layout::ciphertext_len_for(header_len("blob-1"), CHUNK_SIZE, len as u64));
+        assert_eq!(
+            ct.len() as u64,
+            Layout::ciphertext_len_for(header_len("blob-1"), CHUNK_SIZE, len as u64)
+        );
         let layout = Layout::new(header_len("blob-1"), CHUNK_SIZE, ct.len() as u64).unwrap();
         assert_eq!(layout.plaintext_len(), len as u64);
-        assert_eq!(layout.chunk_count(), (len as u64).div_ceil(CHUNK_SIZE as u64).max(1));
-        assert_eq!(decrypt_all(&key, "blob-1", &ct).unwrap(), plain, "len {len}");
-        assert_eq!(decrypt_pieces(&key, "blob-1", &ct, &mut rng).unwrap(), plain, "len {len}");
+        assert_eq!(
+            layout.chunk_count(),
+            (len as u64).div_ceil(CHUNK_SIZE as u64).max(1)
+        );
+        assert_eq!(
+            decrypt_all(&key, "blob-1", &ct).unwrap(),
+            plain,
+            "len {len}"
+        );
+        assert_eq!(
+            decrypt_pieces(&key, "blob-1", &ct, &mut rng).unwrap(),
+            plain,
+            "len {len}"
+        );
         // The plaintext does not appear in the ciphertext.
         if len >= 64 {
             assert!(!ct.windows(64).any(|w| w == &plain[..64]));
@@ -129,17 +155,26 @@ fn header_damage_gives_clear_errors() {
     let (_, ct) = three_chunks(&key);
     let mut bad = ct.clone();
     bad[0] = b'X';
-    assert!(matches!(decrypt_all(&key, "blob-a", &bad), Err(CryptoError::BadHeader(m)) if m.contains("magic")));
+    assert!(
+        matches!(decrypt_all(&key, "blob-a", &bad), Err(CryptoError::BadHeader(m)) if m.contains("magic"))
+    );
     let mut bad = ct.clone();
     bad[4] = 2;
-    assert!(matches!(decrypt_all(&key, "blob-a", &bad), Err(CryptoError::BadHeader(m)) if m.contains("version")));
+    assert!(
+        matches!(decrypt_all(&key, "blob-a", &bad), Err(CryptoError::BadHeader(m)) if m.contains("version"))
+    );
     let mut bad = ct.clone();
     bad[5..9].copy_from_slice(&u32::MAX.to_be_bytes());
-    assert!(matches!(decrypt_all(&key, "blob-a", &bad), Err(CryptoError::BadHeader(m)) if m.contains("chunk size")));
+    assert!(
+        matches!(decrypt_all(&key, "blob-a", &bad), Err(CryptoError::BadHeader(m)) if m.contains("chunk size"))
+    );
     // A salt bit: header parses, first chunk fails.
     let mut bad = ct.clone();
     bad[20] ^= 0x80;
-    assert_eq!(decrypt_all(&key, "blob-a", &bad), Err(CryptoError::Tampered { chunk: 0 }));
+    assert_eq!(
+        decrypt_all(&key, "blob-a", &bad),
+        Err(CryptoError::Tampered { chunk: 0 })
+    );
 }
 
 #[test]
@@ -151,13 +186,25 @@ fn swapped_or_duplicated_chunks_are_refused() {
     let frame = |i: usize| ct[h + i * f..(h + (i + 1) * f).min(ct.len())].to_vec();
     let header = ct[..h].to_vec();
     let swapped = [header.clone(), frame(1), frame(0), frame(2)].concat();
-    assert_eq!(decrypt_all(&key, "blob-a", &swapped), Err(CryptoError::Tampered { chunk: 0 }));
+    assert_eq!(
+        decrypt_all(&key, "blob-a", &swapped),
+        Err(CryptoError::Tampered { chunk: 0 })
+    );
     let dup = [header.clone(), frame(0), frame(0), frame(2)].concat();
-    assert_eq!(decrypt_all(&key, "blob-a", &dup), Err(CryptoError::Tampered { chunk: 1 }));
+    assert_eq!(
+        decrypt_all(&key, "blob-a", &dup),
+        Err(CryptoError::Tampered { chunk: 1 })
+    );
     let dropped = [header.clone(), frame(0), frame(2)].concat();
-    assert_eq!(decrypt_all(&key, "blob-a", &dropped), Err(CryptoError::Tampered { chunk: 1 }));
+    assert_eq!(
+        decrypt_all(&key, "blob-a", &dropped),
+        Err(CryptoError::Tampered { chunk: 1 })
+    );
     let extended = [ct.clone(), vec![0u8; 40]].concat();
-    assert_eq!(decrypt_all(&key, "blob-a", &extended), Err(CryptoError::Tampered { chunk: 2 }));
+    assert_eq!(
+        decrypt_all(&key, "blob-a", &extended),
+        Err(CryptoError::Tampered { chunk: 2 })
+    );
 }
 
 #[test]
@@ -169,11 +216,17 @@ fn chunk_from_another_object_is_refused() {
     let f = 64 + TAG_LEN;
     let mut mixed = a.clone();
     mixed[h + f..h + 2 * f].copy_from_slice(&b[h + f..h + 2 * f]);
-    assert_eq!(decrypt_all(&key, "blob-a", &mixed), Err(CryptoError::Tampered { chunk: 1 }));
+    assert_eq!(
+        decrypt_all(&key, "blob-a", &mixed),
+        Err(CryptoError::Tampered { chunk: 1 })
+    );
     // Header of b with body of a.
     let mut mixed = a.clone();
     mixed[..h].copy_from_slice(&b[..h]);
-    assert_eq!(decrypt_all(&key, "blob-a", &mixed), Err(CryptoError::Tampered { chunk: 0 }));
+    assert_eq!(
+        decrypt_all(&key, "blob-a", &mixed),
+        Err(CryptoError::Tampered { chunk: 0 })
+    );
 }
 
 #[test]
@@ -184,18 +237,35 @@ fn truncation_is_refused() {
     let f = 64 + TAG_LEN;
     // At chunk boundaries.
     for n in 1..3 {
-        assert_eq!(decrypt_all(&key, "blob-a", &ct[..h + n * f]), Err(CryptoError::Truncated), "{n} chunks");
+        assert_eq!(
+            decrypt_all(&key, "blob-a", &ct[..h + n * f]),
+            Err(CryptoError::Truncated),
+            "{n} chunks"
+        );
     }
     // Everywhere else (mid-chunk, inside the header, nothing at all).
     for cut in 0..ct.len() {
-        assert!(decrypt_all(&key, "blob-a", &ct[..cut]).is_err(), "cut at {cut}");
-        assert!(Layout::new(h, 64, cut as u64).map(|l| l.plaintext_len() != 3 * 64 - 5).unwrap_or(true));
+        assert!(
+            decrypt_all(&key, "blob-a", &ct[..cut]).is_err(),
+            "cut at {cut}"
+        );
+        assert!(
+            Layout::new(h, 64, cut as u64)
+                .map(|l| l.plaintext_len() != 3 * 64 - 5)
+                .unwrap_or(true)
+        );
     }
-    assert_eq!(decrypt_all(&key, "blob-a", &[]), Err(CryptoError::Truncated));
+    assert_eq!(
+        decrypt_all(&key, "blob-a", &[]),
+        Err(CryptoError::Truncated)
+    );
     // A multi-chunk standard object cut at its first boundary.
     let ct = encrypt_all(&key, "std", &vec![7u8; 2 * CHUNK_SIZE]).unwrap();
     let cut = header_len("std") + CHUNK_SIZE + TAG_LEN;
-    assert_eq!(decrypt_all(&key, "std", &ct[..cut]), Err(CryptoError::Truncated));
+    assert_eq!(
+        decrypt_all(&key, "std", &ct[..cut]),
+        Err(CryptoError::Truncated)
+    );
 }
 
 #[test]
@@ -206,17 +276,38 @@ fn wrong_blob_id_or_key_is_refused() {
         decrypt_all(&key, "blob-b", &ct),
         Err(CryptoError::WrongBlob { expected, found }) if expected == "blob-b" && found == "blob-a"
     ));
-    assert!(matches!(decrypt_all(&key, "blob-aa", &ct), Err(CryptoError::WrongBlob { .. })));
-    assert!(matches!(decrypt_all(&key, "blob", &ct), Err(CryptoError::WrongBlob { .. })));
-    assert_eq!(decrypt_all(&DataKey::generate(), "blob-a", &ct), Err(CryptoError::Tampered { chunk: 0 }));
+    assert!(matches!(
+        decrypt_all(&key, "blob-aa", &ct),
+        Err(CryptoError::WrongBlob { .. })
+    ));
+    assert!(matches!(
+        decrypt_all(&key, "blob", &ct),
+        Err(CryptoError::WrongBlob { .. })
+    ));
+    assert_eq!(
+        decrypt_all(&DataKey::generate(), "blob-a", &ct),
+        Err(CryptoError::Tampered { chunk: 0 })
+    );
     // Rewriting the id in the header to match is caught by the tag (AAD).
     let mut forged = ct.clone();
     let h = header_len("blob-a");
     forged[h - 1] = b'b';
-    assert!(matches!(decrypt_all(&key, "blob-a", &forged), Err(CryptoError::WrongBlob { .. })));
-    assert_eq!(decrypt_all(&key, "blob-b", &forged), Err(CryptoError::Tampered { chunk: 0 }));
-    assert!(matches!(StreamEncryptor::new(&key, ""), Err(CryptoError::BadBlobId(_))));
-    assert!(matches!(StreamEncryptor::new(&key, &"a".repeat(256)), Err(CryptoError::BadBlobId(_))));
+    assert!(matches!(
+        decrypt_all(&key, "blob-a", &forged),
+        Err(CryptoError::WrongBlob { .. })
+    ));
+    assert_eq!(
+        decrypt_all(&key, "blob-b", &forged),
+        Err(CryptoError::Tampered { chunk: 0 })
+    );
+    assert!(matches!(
+        StreamEncryptor::new(&key, ""),
+        Err(CryptoError::BadBlobId(_))
+    ));
+    assert!(matches!(
+        StreamEncryptor::new(&key, &"a".repeat(256)),
+        Err(CryptoError::BadBlobId(_))
+    ));
 }
 
 #[test]
@@ -232,7 +323,13 @@ fn decryptor_refuses_input_after_an_error() {
     assert_eq!(dec.finish(), Err(CryptoError::Failed));
 }
 
-fn read_range(key: &DataKey, id: &str, ct: &[u8], range: std::ops::Range<u64>, rng: &mut Rng) -> Result<Vec<u8>, CryptoError> {
+fn read_range(
+    key: &DataKey,
+    id: &str,
+    ct: &[u8],
+    range: std::ops::Range<u64>,
+    rng: &mut Rng,
+) -> Result<Vec<u8>, CryptoError> {
     let header = Header::parse(ct, id)?;
     let layout = Layout::for_header(&header, ct.len() as u64)?;
     let plan = layout.plan(range)?;
@@ -255,14 +352,27 @@ fn ranges_match_brute_force_slices() {
     let key = DataKey::generate();
     let mut rng = Rng(4);
     for chunk in [16usize, 33, 64] {
-        for len in [0usize, 1, chunk - 1, chunk, chunk + 1, 3 * chunk, 3 * chunk + 7, 10 * chunk - 1] {
+        for len in [
+            0usize,
+            1,
+            chunk - 1,
+            chunk,
+            chunk + 1,
+            3 * chunk,
+            3 * chunk + 7,
+            10 * chunk - 1,
+        ] {
             let plain = rng.bytes(len);
             let ct = encrypt_chunked(&key, "r", chunk, &plain, &mut rng);
             for _ in 0..200 {
                 let a = rng.below(len as u64 + 1);
                 let b = a + rng.below(len as u64 - a + 1);
                 let got = read_range(&key, "r", &ct, a..b, &mut rng).unwrap();
-                assert_eq!(got, &plain[a as usize..b as usize], "chunk {chunk} len {len} range {a}..{b}");
+                assert_eq!(
+                    got,
+                    &plain[a as usize..b as usize],
+                    "chunk {chunk} len {len} range {a}..{b}"
+                );
                 // The plan fetches only the chunks that hold the range.
                 let layout = Layout::new(header_len("r"), chunk, ct.len() as u64).unwrap();
                 let plan = layout.plan(a..b).unwrap();
@@ -276,7 +386,9 @@ fn ranges_match_brute_force_slices() {
                 }
             }
             assert!(matches!(
-                Layout::new(header_len("r"), chunk, ct.len() as u64).unwrap().plan(0..len as u64 + 1),
+                Layout::new(header_len("r"), chunk, ct.len() as u64)
+                    .unwrap()
+                    .plan(0..len as u64 + 1),
                 Err(CryptoError::RangeOutOfBounds { .. })
             ));
         }
@@ -288,21 +400,34 @@ fn range_reads_check_tags_and_final_flag() {
     let key = DataKey::generate();
     let (plain, ct) = three_chunks(&key);
     let mut rng = Rng(5);
-    assert_eq!(read_range(&key, "blob-a", &ct, 70..150, &mut rng).unwrap(), &plain[70..150]);
+    assert_eq!(
+        read_range(&key, "blob-a", &ct, 70..150, &mut rng).unwrap(),
+        &plain[70..150]
+    );
     let mut bad = ct.clone();
     let h = header_len("blob-a");
     bad[h + 64 + TAG_LEN + 5] ^= 4; // chunk 1
-    assert_eq!(read_range(&key, "blob-a", &bad, 70..150, &mut rng), Err(CryptoError::Tampered { chunk: 1 }));
-    assert_eq!(read_range(&key, "blob-a", &bad, 0..10, &mut rng).unwrap(), &plain[..10]);
+    assert_eq!(
+        read_range(&key, "blob-a", &bad, 70..150, &mut rng),
+        Err(CryptoError::Tampered { chunk: 1 })
+    );
+    assert_eq!(
+        read_range(&key, "blob-a", &bad, 0..10, &mut rng).unwrap(),
+        &plain[..10]
+    );
     // An object cut at a chunk boundary: its new last chunk is not final.
     let cut = &ct[..h + 2 * (64 + TAG_LEN)];
-    assert_eq!(read_range(&key, "blob-a", cut, 100..110, &mut rng), Err(CryptoError::Truncated));
+    assert_eq!(
+        read_range(&key, "blob-a", cut, 100..110, &mut rng),
+        Err(CryptoError::Truncated)
+    );
     // A range reader fed too little fails at finish.
     let header = Header::parse(&ct, "blob-a").unwrap();
     let layout = Layout::for_header(&header, ct.len() as u64).unwrap();
     let plan = layout.plan(0..100).unwrap();
     let mut dec = RangeDecryptor::new(&key, header, layout, &plan);
-    dec.push(&ct[plan.ciphertext.start as usize..plan.ciphertext.end as usize - 1]).unwrap();
+    dec.push(&ct[plan.ciphertext.start as usize..plan.ciphertext.end as usize - 1])
+        .unwrap();
     assert_eq!(dec.finish(), Err(CryptoError::Truncated));
 }
 
