@@ -4,6 +4,7 @@ pub mod assignment;
 pub mod benchdata;
 pub mod bootstrap;
 pub mod coefficient;
+pub mod geometry;
 pub mod kappa;
 pub mod rng;
 pub mod spans;
