@@ -171,11 +171,81 @@ def nltk_none_pitfall():
     }
 
 
+def turns_to_annotation(turns):
+    from pyannote.core import Annotation, Segment
+
+    ann = Annotation()
+    for i, t in enumerate(turns):
+        ann[Segment(t["start"], t["end"]), i] = t["speaker"]
+    return ann
+
+
+def diarization():
+    """pyannote.metrics DiarizationErrorRate() with its defaults (collar 0, overlap scored)."""
+    from pyannote.metrics.diarization import DiarizationErrorRate
+
+    rng = np.random.default_rng(5150)
+    cases = []
+    # Hand-made: speakers swapped names, a missed stretch, a false alarm, overlap.
+    hand_ref = [{"start": 0.0, "end": 10.0, "speaker": "doctor"}, {"start": 10.0, "end": 20.0, "speaker": "patient"},
+                {"start": 18.0, "end": 22.0, "speaker": "doctor"}]
+    hand_hyp = [{"start": 0.0, "end": 9.0, "speaker": "s2"}, {"start": 9.0, "end": 21.0, "speaker": "s1"},
+                {"start": 25.0, "end": 26.0, "speaker": "s3"}]
+    pairs = [("hand", hand_ref, hand_hyp)]
+    for i in range(25):
+        n_spk = int(rng.integers(1, 5))
+        ref, t = [], 0.0
+        for _ in range(int(rng.integers(2, 30))):
+            start = round(t + float(rng.uniform(-1.0, 2.0)), 2)
+            start = max(start, 0.0)
+            end = round(start + float(rng.uniform(0.3, 8.0)), 2)
+            ref.append({"start": start, "end": end, "speaker": f"R{int(rng.integers(n_spk))}"})
+            t = end
+        perm = rng.permutation(n_spk + 1)
+        hyp = []
+        for r in ref:
+            if rng.random() < 0.1:
+                continue
+            spk = int(r["speaker"][1:])
+            if rng.random() < 0.15:
+                spk = int(rng.integers(n_spk + 1))
+            s0 = max(0.0, round(r["start"] + float(rng.uniform(-0.4, 0.4)), 2))
+            e0 = round(max(s0 + 0.05, r["end"] + float(rng.uniform(-0.4, 0.4))), 2)
+            hyp.append({"start": s0, "end": e0, "speaker": f"H{int(perm[spk])}"})
+        if rng.random() < 0.5:
+            s0 = round(float(rng.uniform(0, t + 5)), 2)
+            hyp.append({"start": s0, "end": round(s0 + 1.5, 2), "speaker": "H9"})
+        pairs.append((f"random_{i}", ref, hyp))
+    for name, ref, hyp in pairs:
+        d = DiarizationErrorRate()(turns_to_annotation(ref), turns_to_annotation(hyp), detailed=True)
+        cases.append({"name": name, "reference": ref, "hypothesis": hyp,
+                      "der": d["diarization error rate"], "missed": d["missed detection"],
+                      "false_alarm": d["false alarm"], "confusion": d["confusion"], "total": d["total"]})
+    return cases
+
+
+def kendall():
+    from scipy.stats import kendalltau
+
+    rng = np.random.default_rng(1945)
+    cases = []
+    for i in range(25):
+        n = int(rng.integers(2, 40))
+        levels = int(rng.integers(2, 8)) if i % 2 else n
+        x = rng.integers(0, levels, n).astype(float)
+        y = np.where(rng.random(n) < 0.6, x, rng.integers(0, levels, n)).astype(float)
+        v, note = val(lambda: kendalltau(x, y, variant="b").statistic)
+        cases.append({"x": x.tolist(), "y": y.tolist(), "tau_b": v, "note": note})
+    return cases
+
+
 def main():
     out = {
         "versions": {p: version(p) for p in PACKAGES},
         "tables": tables(),
         "nltk_none_pitfall": nltk_none_pitfall(),
+        "diarization": diarization(),
+        "kendall": kendall(),
     }
     with open(sys.argv[1], "w") as f:
         json.dump(out, f, indent=1)

@@ -6,9 +6,11 @@ pub mod bootstrap;
 pub mod coefficient;
 pub mod geometry;
 pub mod kappa;
+pub mod rankings;
 pub mod rng;
 pub mod spans;
 pub mod table;
+pub mod transcripts;
 
 pub use alpha::{Level, krippendorff_alpha, krippendorff_alpha_columns};
 pub use bootstrap::{BootstrapOptions, ConfidenceInterval, bootstrap};

@@ -113,3 +113,39 @@ fn nltk_none_pitfall() {
     assert!((ours - right).abs() <= TOL, "ours {ours}, nltk without None {right}");
     assert!((ours - wrong).abs() > 0.1, "None-as-label value {wrong} should differ");
 }
+
+#[test]
+fn diarization_matches_pyannote() {
+    use clinlabel_agreement::transcripts::{Turn, diarization_error_rate};
+    let r = reference();
+    let cases = r["diarization"].as_array().expect("diarization cases");
+    assert!(cases.len() >= 20);
+    let turns = |v: &Value| -> Vec<Turn> { serde_json::from_value(v.clone()).unwrap() };
+    for c in cases {
+        let d = diarization_error_rate(&turns(&c["reference"]), &turns(&c["hypothesis"]));
+        let name = c["name"].as_str().unwrap();
+        for (ours, key) in [(d.missed, "missed"), (d.false_alarm, "false_alarm"), (d.confusion, "confusion"), (d.total, "total")] {
+            let v = c[key].as_f64().unwrap();
+            assert!((ours - v).abs() <= TOL, "{name} {key}: ours {ours}, pyannote {v}");
+        }
+        let v = c["der"].as_f64().unwrap();
+        let ours = d.der.value().unwrap();
+        assert!((ours - v).abs() <= TOL, "{name} der: ours {ours}, pyannote {v}");
+    }
+}
+
+#[test]
+fn kendall_tau_b_matches_scipy() {
+    use clinlabel_agreement::rankings::kendall_tau_b;
+    let r = reference();
+    let cases = r["kendall"].as_array().expect("kendall cases");
+    assert!(cases.len() >= 20);
+    let vec = |v: &Value| -> Vec<f64> { v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect() };
+    for c in cases {
+        let ours = kendall_tau_b(&vec(&c["x"]), &vec(&c["y"]));
+        match c["tau_b"].as_f64() {
+            Some(v) => assert!((ours.value().unwrap() - v).abs() <= TOL, "ours {ours}, scipy {v}"),
+            None => assert!(!ours.is_defined(), "scipy gave NaN, ours {ours}"),
+        }
+    }
+}
