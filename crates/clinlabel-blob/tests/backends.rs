@@ -585,4 +585,9 @@ fn urls() {
     let s = BlobStore::from_url(&format!("file://{}", dir.display())).unwrap();
     assert!(dir.is_dir());
     assert!(s.url().starts_with("file:///"));
+    // S3 URLs need no network to parse; the prefix is kept.
+    let s3 = BlobStore::from_url("s3://bucket/some/prefix/").unwrap();
+    assert_eq!(s3.object_path("b1").unwrap().as_ref(), "some/prefix/b1");
+    let s3 = BlobStore::from_url("s3://bucket").unwrap();
+    assert_eq!(s3.object_path("b1").unwrap().as_ref(), "b1");
 }

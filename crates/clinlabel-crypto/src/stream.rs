@@ -82,7 +82,8 @@ impl Header {
     pub fn parse(buf: &[u8], expected_blob_id: &str) -> Result<Header, CryptoError> {
         let need_fixed = FIXED_HEADER_LEN.min(buf.len());
         let fixed = &buf[..need_fixed];
-        if fixed.len() >= 4 && fixed[..4] != MAGIC {
+        let m = fixed.len().min(MAGIC.len());
+        if fixed[..m] != MAGIC[..m] {
             return Err(CryptoError::BadHeader(
                 "not a clinlabel encrypted object (bad magic)".into(),
             ));
@@ -398,7 +399,10 @@ impl StreamDecryptor {
                 match Header::parse(hbuf, &self.expected_blob_id) {
                     Err(CryptoError::Truncated) => return Ok(out),
                     Err(e) => return Err(e),
-                    Ok(_) => unreachable!("header shorter than expected cannot parse"),
+                    // Cannot happen (a shorter id differs); refuse rather than panic.
+                    Ok(_) => {
+                        return Err(CryptoError::BadHeader("inconsistent blob id length".into()));
+                    }
                 }
             }
             let header = Header::parse(hbuf, &self.expected_blob_id)?;
@@ -409,7 +413,8 @@ impl StreamDecryptor {
         let cipher = match &self.state {
             DecState::Body(c) => c,
             DecState::Failed => return Err(CryptoError::Failed),
-            DecState::Header(_) => unreachable!(),
+            // Still collecting the header: nothing more to do.
+            DecState::Header(_) => return Ok(out),
         };
         while !data.is_empty() {
             if self.buf.len() == self.frame_len {

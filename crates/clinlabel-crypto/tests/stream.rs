@@ -462,3 +462,34 @@ fn hostile_input_never_panics() {
         }
     }
 }
+
+#[test]
+fn byte_at_a_time_feeding() {
+    let key = DataKey::generate();
+    let (plain, ct) = three_chunks(&key);
+    let feed = |ct: &[u8], id: &str| -> Result<Vec<u8>, CryptoError> {
+        let mut dec = StreamDecryptor::new(&key, id);
+        let mut out = Vec::new();
+        for b in ct {
+            for c in dec.push(std::slice::from_ref(b))? {
+                out.extend_from_slice(&c);
+            }
+        }
+        out.extend_from_slice(&dec.finish()?);
+        Ok(out)
+    };
+    assert_eq!(feed(&ct, "blob-a").unwrap(), plain);
+    // Errors in the header surface as soon as the offending byte arrives.
+    let mut dec = StreamDecryptor::new(&key, "blob-a");
+    assert!(dec.push(b"CL").unwrap().is_empty());
+    assert!(matches!(dec.push(b"X"), Err(CryptoError::BadHeader(_))));
+    assert!(matches!(
+        feed(&ct, "blob-b"),
+        Err(CryptoError::WrongBlob { .. })
+    ));
+    assert!(matches!(
+        feed(&ct, "blob-a-longer-id"),
+        Err(CryptoError::WrongBlob { .. })
+    ));
+    assert!(matches!(feed(&ct, "b"), Err(CryptoError::WrongBlob { .. })));
+}
