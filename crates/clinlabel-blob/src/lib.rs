@@ -38,8 +38,16 @@
 //!   a failed read as a whole: HTTP handlers abort the response. `get` and
 //!   `get_range` authenticate the first chunk before they return, so a wrong
 //!   key, a wrong id or a damaged header is an `Err` before any byte is sent.
+//! - A range read authenticates exactly the chunks it returns: their bytes
+//!   are genuine and at their true offsets, but a range that stops before
+//!   the last chunk cannot notice that later chunks were cut off. Full reads,
+//!   and range reads that reach the end, detect truncation.
 //! - `plaintext_len` and the `total` of a range read come from the object's
 //!   header and size, which are authenticated only when a chunk is read.
+//! - A process killed during a local multipart upload can leave a staging
+//!   file (`<blob_id>#<n>`, ciphertext only) beside the blobs; S3 keeps the
+//!   parts of an unfinished multipart upload until a lifecycle rule or an
+//!   abort removes them. Neither is ever visible as a blob.
 
 use std::collections::VecDeque;
 use std::ops::Range;
