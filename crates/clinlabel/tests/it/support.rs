@@ -24,19 +24,19 @@ pub enum Backend {
     Postgres,
 }
 
-/// The backends this run covers: `CLINLABEL_TEST_BACKENDS` (comma list of
-/// `sqlite`, `postgres`), default both. A requested backend that is not
+/// The database backends this run covers: `CLINLABEL_TEST_DATABASES` (comma
+/// list of `sqlite`, `postgres`), default both. (Storage backends are chosen
+/// by `CLINLABEL_TEST_BACKENDS` in the blob crate's tests.) A requested backend that is not
 /// available fails the test: a silently skipped backend is a defect.
 pub fn backends() -> Vec<Backend> {
-    let list = std::env::var("CLINLABEL_TEST_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
+    let list = std::env::var("CLINLABEL_TEST_DATABASES").unwrap_or_else(|_| "sqlite,postgres".into());
     list.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(|s| match s {
             "sqlite" => Backend::Sqlite,
             "postgres" => Backend::Postgres,
-            "local" | "s3" => Backend::Sqlite, // storage names are for the blob tests
-            other => panic!("CLINLABEL_TEST_BACKENDS: unknown backend {other:?}"),
+            other => panic!("CLINLABEL_TEST_DATABASES: unknown database {other:?} (use sqlite,postgres)"),
         })
         .fold(Vec::new(), |mut v, b| {
             if !v.contains(&b) {
@@ -65,7 +65,7 @@ pub async fn fresh_db(backend: Backend) -> TestDb {
             let admin = std::env::var("CLINLABEL_TEST_POSTGRES_URL").unwrap_or_else(|_| {
                 panic!(
                     "the PostgreSQL backend is requested but CLINLABEL_TEST_POSTGRES_URL is not set: \
-                     run the suite with ./ci/test (which starts PostgreSQL), or set CLINLABEL_TEST_BACKENDS=sqlite"
+                     run the suite with ./ci/test (which starts PostgreSQL), or set CLINLABEL_TEST_DATABASES=sqlite"
                 )
             });
             sqlx::any::install_default_drivers();
