@@ -591,3 +591,32 @@ fn urls() {
     let s3 = BlobStore::from_url("s3://bucket").unwrap();
     assert_eq!(s3.object_path("b1").unwrap().as_ref(), "b1");
 }
+
+#[tokio::test]
+async fn cancelled_upload_leaves_no_blob() {
+    check("cancel", |ctx| async move {
+        let key = DataKey::generate();
+        // Overwriting an existing blob: a cancelled upload keeps the old one.
+        ctx.store.put_bytes(&key, "c-old", Bytes::from_static(b"old version")).await.unwrap();
+        for id in ["c-new", "c-old"] {
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            let mut tx = Some(tx);
+            // 12 MiB (past one upload part, so a multipart upload is under
+            // way), then a signal, then a body that never ends.
+            let body = generated_body(12 << 20, 8)
+                .chain(stream::poll_fn(move |_| {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(());
+                    }
+                    std::task::Poll::Pending
+                }));
+            tokio::select! {
+                r = ctx.store.put(&key, id, body) => panic!("put of an endless body returned {r:?}"),
+                _ = rx => {}
+            }
+        }
+        assert!(!ctx.store.exists("c-new").await.unwrap());
+        assert_eq!(ctx.store.get_bytes(&key, "c-old").await.unwrap(), b"old version");
+    })
+    .await;
+}
