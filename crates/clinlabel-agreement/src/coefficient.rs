@@ -38,8 +38,10 @@ pub enum Reason {
     ConstantRanking,
     /// Every bootstrap replicate was undefined.
     AllReplicatesUndefined,
-    /// No pixel spacing or no points: a distance cannot be computed.
+    /// No points: a distance cannot be computed.
     NoPoints,
+    /// The coefficient needs every unit rated by every coder (Kendall's W, τ-b).
+    MissingValues,
 }
 
 impl Reason {
@@ -62,6 +64,7 @@ impl Reason {
             Reason::ConstantRanking => "a ranking is constant (all ties)",
             Reason::AllReplicatesUndefined => "every bootstrap replicate was undefined",
             Reason::NoPoints => "no points to measure a distance between",
+            Reason::MissingValues => "needs every unit rated by every coder",
         }
     }
 }
