@@ -5,6 +5,7 @@
 /// Maximum-weight one-to-one matching on a dense `n_rows × n_cols` weight matrix
 /// (row-major). Only pairs with a weight `> 0` are returned: a zero or negative
 /// weight means "may not be matched". Returns (row, col) pairs sorted by row.
+#[allow(clippy::needless_range_loop)] // index arithmetic mirrors the textbook algorithm
 pub fn max_weight_matching(n_rows: usize, n_cols: usize, weights: &[f64]) -> Vec<(usize, usize)> {
     assert_eq!(weights.len(), n_rows * n_cols);
     if n_rows == 0 || n_cols == 0 {

@@ -107,11 +107,10 @@ fn row(metric: impl Into<String>, c: Coefficient) -> Row {
 
 /// Run `clinlabel agreement` on one table file or two annotation files.
 pub fn run(inputs: &[(&str, &str)], opts: &CliOptions) -> Result<String, InputError> {
-    if let Some(l) = &opts.level {
-        if Level::parse(l).is_none() {
+    if let Some(l) = &opts.level
+        && Level::parse(l).is_none() {
             return Err(err("--level", None, format!("unknown level {l:?}: use nominal, ordinal, interval or ratio")));
         }
-    }
     let (summary, rows, detail) = match inputs {
         [(name, text)] => table_report(name, text, opts)?,
         [a, b] => pair_report(a, b)?,

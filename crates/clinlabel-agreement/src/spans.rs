@@ -87,11 +87,10 @@ pub fn match_spans(a: &[Span], b: &[Span], mode: MatchMode) -> Vec<(usize, usize
                 v.reverse();
             }
             for (i, s) in a.iter().enumerate() {
-                if let Some(v) = by_key.get_mut(&(s.start, s.end, s.label.as_str())) {
-                    if let Some(j) = v.pop() {
+                if let Some(v) = by_key.get_mut(&(s.start, s.end, s.label.as_str()))
+                    && let Some(j) = v.pop() {
                         out.push((i, j));
                     }
-                }
             }
         }
         MatchMode::Overlap => {
@@ -332,15 +331,13 @@ pub fn relation_agreement(
     }
     let mut matched = 0;
     for r in a_rel {
-        if let (Some(&h), Some(&t)) = (map.get(&r.head), map.get(&r.tail)) {
-            if let Some(n) = pool.get_mut(&(h, t, r.label.as_str())) {
-                if *n > 0 {
+        if let (Some(&h), Some(&t)) = (map.get(&r.head), map.get(&r.tail))
+            && let Some(n) = pool.get_mut(&(h, t, r.label.as_str()))
+                && *n > 0 {
                     *n -= 1;
                     matched += 1;
                     counts.get_mut(&r.label).unwrap().0 += 1;
                 }
-            }
-        }
     }
     RelationAgreement {
         micro: Prf::new(matched, a_rel.len(), b_rel.len()),

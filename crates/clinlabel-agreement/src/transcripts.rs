@@ -166,7 +166,9 @@ pub fn diarization_error_rate(reference: &[Turn], hypothesis: &[Turn]) -> Diariz
     let mut rc = vec![0i64; rn.len()];
     let mut hc = vec![0i64; hn.len()];
     // Per segment active counts.
-    let mut segments: Vec<(f64, Vec<(usize, i64)>, Vec<(usize, i64)>)> = Vec::new();
+    // (duration, active reference speakers with turn counts, same for hypothesis)
+    type Segment = (f64, Vec<(usize, i64)>, Vec<(usize, i64)>);
+    let mut segments: Vec<Segment> = Vec::new();
     let mut e = 0;
     for w in cuts.windows(2) {
         while e < events.len() && events[e].0 <= w[0] {
@@ -201,11 +203,10 @@ pub fn diarization_error_rate(reference: &[Turn], hypothesis: &[Turn]) -> Diariz
         let nh: i64 = h.iter().map(|x| x.1).sum();
         let mut ok = 0i64;
         for &(j, b) in h {
-            if map_h[j] != usize::MAX {
-                if let Some(&(_, a)) = r.iter().find(|x| x.0 == map_h[j]) {
+            if map_h[j] != usize::MAX
+                && let Some(&(_, a)) = r.iter().find(|x| x.0 == map_h[j]) {
                     ok += a.min(b);
                 }
-            }
         }
         total += dur * nr as f64;
         correct += dur * ok as f64;
