@@ -126,6 +126,8 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/v1", api)
         .route("/healthz", axum::routing::get(healthz))
         .route("/metrics", axum::routing::get(metrics::render))
+        // Everything else is the web app (embedded; client-side routes fall back to index.html).
+        .merge(clinlabel_web::router())
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(security_headers())
         .layer(

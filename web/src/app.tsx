@@ -1,0 +1,132 @@
+import { type ComponentType, type ReactElement } from 'react';
+import type { Role } from './api/client';
+import { Page, ROLE_LABELS } from './kit/page';
+import { useShortcuts } from './kit/shortcuts';
+import { ChangePassword, Tokens } from './pages/Account';
+import { Home } from './pages/Home';
+import { SignIn } from './pages/SignIn';
+import { Setup } from './pages/Setup';
+import { Audit } from './pages/admin/Audit';
+import { Certifications, Tracks } from './pages/admin/Certifications';
+import { Organisations } from './pages/admin/Organisations';
+import { UserDetail } from './pages/admin/UserDetail';
+import { Users } from './pages/admin/Users';
+import { Link, ParamsContext, match, navigate, usePath } from './router';
+import { rememberReturnPath, takeReturnPath, useSession } from './session';
+
+interface Route { path: string; component: ComponentType; roles?: Role[] }
+const ADMIN: Role[] = ['admin'];
+const ROUTES: Route[] = [
+  { path: '/', component: Home },
+  { path: '/account/password', component: ChangePassword },
+  { path: '/account/tokens', component: Tokens },
+  { path: '/admin/organisations', component: Organisations, roles: ADMIN },
+  { path: '/admin/users', component: Users, roles: ADMIN },
+  { path: '/admin/users/:id', component: UserDetail, roles: ADMIN },
+  { path: '/admin/tracks', component: Tracks, roles: ADMIN },
+  { path: '/admin/certifications', component: Certifications, roles: ADMIN },
+  { path: '/admin/audit', component: Audit, roles: ADMIN },
+];
+
+export function App() {
+  const path = usePath();
+  const { me, loading } = useSession();
+  if (path === '/setup') return <Setup />;
+  if (loading) return <p className="loading" aria-busy="true">Loading…</p>;
+  if (path === '/sign-in') {
+    if (me) {
+      queueMicrotask(() => navigate(takeReturnPath(), { replace: true }));
+      return null;
+    }
+    return <SignIn />;
+  }
+  if (!me) {
+    rememberReturnPath(path);
+    queueMicrotask(() => navigate('/sign-in', { replace: true }));
+    return null;
+  }
+  return <Shell path={path} />;
+}
+
+function Shell({ path }: { path: string }) {
+  const { me, signOut } = useSession();
+  const role = me!.user.role;
+  const isAdmin = role === 'admin';
+  useShortcuts(
+    [
+      { keys: 'g h', description: 'Go to the home page', run: () => navigate('/') },
+      ...(isAdmin
+        ? [
+            { keys: 'g u', description: 'Go to users', run: () => navigate('/admin/users') },
+            { keys: 'g o', description: 'Go to organisations', run: () => navigate('/admin/organisations') },
+            { keys: 'g c', description: 'Go to certifications', run: () => navigate('/admin/certifications') },
+            { keys: 'g a', description: 'Go to the audit trail', run: () => navigate('/admin/audit') },
+          ]
+        : []),
+    ],
+    'global',
+  );
+
+  let page: ReactElement | null = null;
+  for (const r of ROUTES) {
+    const params = match(r.path, path);
+    if (!params) continue;
+    const C = r.component;
+    page =
+      r.roles && !r.roles.includes(role) ? (
+        <NotPermitted />
+      ) : (
+        <ParamsContext.Provider value={params}>
+          <C key={path} />
+        </ParamsContext.Provider>
+      );
+    break;
+  }
+
+  const nav = (to: string, label: string) => (
+    <Link to={to} aria-current={path === to || (to !== '/' && path.startsWith(`${to}/`)) ? 'page' : undefined}>{label}</Link>
+  );
+  return (
+    <div className="shell">
+      <header className="top">
+        <Link to="/" className="brand">clinlabel</Link>
+        <nav aria-label="Main">
+          {nav('/', 'Home')}
+          {isAdmin ? (
+            <>
+              {nav('/admin/organisations', 'Organisations')}
+              {nav('/admin/users', 'Users')}
+              {nav('/admin/tracks', 'Tracks')}
+              {nav('/admin/certifications', 'Certifications')}
+              {nav('/admin/audit', 'Audit')}
+            </>
+          ) : null}
+        </nav>
+        <div className="who">
+          <span data-testid="who">{me!.user.name} · {ROLE_LABELS[role]}</span>
+          {nav('/account/password', 'Password')}
+          {nav('/account/tokens', 'API tokens')}
+          <button type="button" className="link" onClick={() => void signOut()}>Sign out</button>
+          <span className="hint" aria-hidden="true"><kbd>?</kbd> shortcuts</span>
+        </div>
+      </header>
+      <main>{page ?? <NotFound />}</main>
+    </div>
+  );
+}
+
+function NotPermitted() {
+  return (
+    <Page title="Not permitted">
+      <p>Your role does not give access to this page. <Link to="/">Go home</Link>.</p>
+    </Page>
+  );
+}
+
+function NotFound() {
+  return (
+    <Page title="Not found">
+      <p>There is no such page. <Link to="/">Go home</Link>.</p>
+    </Page>
+  );
+}
