@@ -118,6 +118,12 @@ pub enum Action {
     ManageUsers,
     /// Read the audit trail and its verification.
     ReadAudit,
+    /// Create and change specialist tracks.
+    ManageTracks,
+    /// Grant, suspend, reinstate certifications and change their expiry.
+    ManageCertifications,
+    /// See every tasker's certifications (taskers always see their own).
+    ReadAllCertifications,
 }
 
 impl Principal {
@@ -135,6 +141,8 @@ impl Principal {
             Action::ManageOrganisations => self.role == Role::Admin,
             Action::ManageUsers => matches!(self.role, Role::Admin | Role::ClientAdmin),
             Action::ReadAudit => self.role == Role::Admin,
+            Action::ManageTracks | Action::ManageCertifications => self.role == Role::Admin,
+            Action::ReadAllCertifications => matches!(self.role, Role::Admin | Role::Pm | Role::QaReviewer),
         }
     }
 

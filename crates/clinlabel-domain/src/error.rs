@@ -104,6 +104,10 @@ error_codes! {
     RoleNotAllowedInOrganisation = ("role_not_allowed_in_organisation", 422, "This role cannot be held in this organisation."),
     /// The change would leave the installation without an active administrator, or lock the caller out.
     WouldLockOut = ("would_lock_out", 409, "This change would lock out the last administrator or yourself."),
+    /// A specialist track with this slug already exists.
+    TrackSlugTaken = ("track_slug_taken", 409, "A track with this slug already exists."),
+    /// Certifications are held by taskers only.
+    NotATasker = ("not_a_tasker", 422, "Only taskers can hold certifications."),
 
     // -- server ------------------------------------------------------------------
     /// Stored data failed its integrity check (tampered or truncated ciphertext).

@@ -14,10 +14,12 @@
 //! - [`error`]: the registry of error codes (code, HTTP status, message).
 //! - [`access`]: organisations, roles, principals, scopes and permissions.
 //! - [`audit`]: the canonical event, its chain hash and the chain verifier.
+//! - [`certification`]: specialist tracks and certification status.
 //! - [`redact`]: `Secret<T>` and `Phi<T>`, whose `Debug` prints a redaction.
 
 pub mod access;
 pub mod audit;
+pub mod certification;
 pub mod error;
 pub mod redact;
 

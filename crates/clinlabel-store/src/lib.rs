@@ -23,6 +23,7 @@ pub mod auth;
 pub mod db;
 pub mod keys;
 pub mod orgs;
+pub mod tracks;
 pub mod users;
 
 pub use db::{Backend, Db, Tx};

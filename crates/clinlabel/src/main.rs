@@ -5,8 +5,10 @@
 //! encrypted blobs and the master key. Start-up problems stop it with one line
 //! naming the setting at fault.
 
+mod cmd_agreement;
 mod cmd_bench;
 mod config;
+mod demo;
 
 use anyhow::{Context, anyhow};
 use clap::{Parser, Subcommand};
@@ -31,7 +33,14 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Serve the web app and API (the default).
-    Serve,
+    Serve {
+        /// On an empty database, create a demo workspace: one account per role
+        /// (passwords printed once), a demo client organisation, certified taskers.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Print the OpenAPI document of the API.
+    Openapi,
     /// Administration from the shell.
     #[command(subcommand)]
     Admin(AdminCmd),
@@ -40,6 +49,8 @@ enum Cmd {
     Audit(AuditCmd),
     /// Benchmarks (not tests): throughput and memory figures for this machine.
     Bench(cmd_bench::BenchArgs),
+    /// Inter-annotator agreement of a table or of two annotation files.
+    Agreement(cmd_agreement::AgreementArgs),
 }
 
 #[derive(Subcommand)]
@@ -82,14 +93,19 @@ fn main() -> ExitCode {
         Err(e) => return fail(anyhow!("cannot start the runtime: {e}")),
     };
     let result = rt.block_on(async move {
-        match cli.cmd.unwrap_or(Cmd::Serve) {
-            Cmd::Serve => serve(settings).await,
+        match cli.cmd.unwrap_or(Cmd::Serve { demo: false }) {
+            Cmd::Serve { demo } => serve(settings, demo).await,
+            Cmd::Openapi => {
+                println!("{}", serde_json::to_string_pretty(&clinlabel_server::openapi())?);
+                Ok(ExitCode::SUCCESS)
+            }
             Cmd::Admin(AdminCmd::CreateUser { email, name, role, org, password_stdin }) => {
                 create_user(settings, email, name, role, org, password_stdin).await
             }
             Cmd::Admin(AdminCmd::RotateMasterKey) => rotate_master_key(settings).await,
             Cmd::Audit(AuditCmd::Verify) => audit_verify(settings).await,
             Cmd::Bench(args) => cmd_bench::run(args, &settings).await,
+            Cmd::Agreement(args) => cmd_agreement::run(args),
         }
     });
     match result {
@@ -132,13 +148,25 @@ fn open_keyring(settings: &Settings) -> anyhow::Result<Keyring> {
     Ok(ring)
 }
 
-async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
+async fn serve(settings: Settings, demo: bool) -> anyhow::Result<ExitCode> {
     settings.ensure_data_dir()?;
     let keyring = open_keyring(&settings)?;
     let db = open_db(&settings).await?;
     let blobs = BlobStore::from_url(&settings.storage_url).map_err(|e| anyhow!("--storage-url: {e}"))?;
     let listener = tokio::net::TcpListener::bind(settings.bind).await.map_err(|e| anyhow!("--bind: cannot listen on {}: {e}", settings.bind))?;
     let addr = listener.local_addr()?;
+    clinlabel_store::tracks::ensure_defaults(&db).await?;
+    if demo {
+        match demo::create(&db).await? {
+            Some(users) => {
+                println!("clinlabel: demo workspace created. Sign in with (passwords shown this once):");
+                for u in users {
+                    println!("demo user: {} {} {}", u.role, u.email, u.password);
+                }
+            }
+            None => println!("clinlabel: --demo: accounts exist already; the demo passwords were printed on the first start"),
+        }
+    }
     if let Some(token) = clinlabel_store::auth::issue_setup_token(&db).await? {
         // The token travels in the fragment, which browsers never send to servers or proxies.
         println!("clinlabel: no accounts yet. Create the first administrator within 24 hours at:");

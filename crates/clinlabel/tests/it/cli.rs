@@ -205,3 +205,93 @@ fn rotate_master_key_rewraps_every_data_key() {
         assert!(clinlabel_store::audit::verify(&db).await.unwrap().ok);
     });
 }
+
+#[test]
+fn demo_workspace_has_one_signed_in_account_per_role() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = |dir: &Path| {
+        let mut child = bin()
+            .args(["serve", "--demo", "--bind", "127.0.0.1:0", "--data-dir"])
+            .arg(dir)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
+        let mut lines = Vec::new();
+        loop {
+            let mut line = String::new();
+            assert!(reader.read_line(&mut line).unwrap() > 0, "exited early: {lines:?}");
+            let done = line.contains("serving on http://");
+            lines.push(line.trim_end().to_string());
+            if done {
+                break;
+            }
+        }
+        let addr = lines.last().unwrap().rsplit("http://").next().unwrap().to_string();
+        (Server { child, addr, stdout_lines: lines.clone() }, lines)
+    };
+    let (server, lines) = start(dir.path());
+    let users: Vec<(String, String, String)> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("demo user: "))
+        .map(|l| {
+            let mut parts = l.split(' ');
+            (parts.next().unwrap().to_string(), parts.next().unwrap().to_string(), parts.next().unwrap().to_string())
+        })
+        .collect();
+    let roles: std::collections::BTreeSet<&str> = users.iter().map(|u| u.0.as_str()).collect();
+    assert_eq!(roles.into_iter().collect::<Vec<_>>(), ["admin", "client_admin", "client_member", "pm", "qa_reviewer", "tasker"]);
+    assert!(!lines.iter().any(|l| l.contains("setup#token")), "no setup link when the demo made accounts");
+    for (role, email, password) in &users {
+        let (status, body) = server.http("POST", "/api/v1/auth/login", Some(&format!(r#"{{"email":"{email}","password":"{password}"}}"#)));
+        assert_eq!(status, 200, "{role}: {body}");
+        assert!(body.contains(&format!("\"role\":\"{role}\"")), "{body}");
+    }
+    assert!(server.terminate().success());
+    // A second start keeps the workspace and prints no passwords.
+    let (server, lines) = start(dir.path());
+    assert!(!lines.iter().any(|l| l.starts_with("demo user:")));
+    assert!(lines.iter().any(|l| l.contains("accounts exist already")));
+    server.terminate();
+}
+
+#[test]
+fn agreement_prints_krippendorffs_published_example() {
+    // Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", the
+    // 4 coders × 12 units example with missing values: nominal α = 0.743,
+    // interval 0.849, ordinal 0.815.
+    let dir = tempfile::tempdir().unwrap();
+    let table = [
+        ("A", [Some(1), Some(2), Some(3), Some(3), Some(2), Some(1), Some(4), Some(1), Some(2), None, None, None]),
+        ("B", [Some(1), Some(2), Some(3), Some(3), Some(2), Some(2), Some(4), Some(1), Some(2), Some(5), None, Some(3)]),
+        ("C", [None, Some(3), Some(3), Some(3), Some(2), Some(3), Some(4), Some(2), Some(2), Some(5), Some(1), None]),
+        ("D", [Some(1), Some(2), Some(3), Some(3), Some(2), Some(4), Some(4), Some(1), Some(2), Some(5), Some(1), None]),
+    ];
+    let mut csv = String::from("unit,coder,value\n");
+    for (coder, values) in table {
+        for (u, v) in values.iter().enumerate() {
+            if let Some(v) = v {
+                csv.push_str(&format!("u{},{coder},{v}\n", u + 1));
+            }
+        }
+    }
+    let path = dir.path().join("table.csv");
+    std::fs::write(&path, csv).unwrap();
+    let o = bin().args(["agreement", "--json", "--metric", "krippendorff_alpha"]).arg(&path).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let text = v.to_string();
+    let find = |level: &str| -> f64 {
+        let rows = v["coefficients"].as_array().unwrap_or_else(|| panic!("no coefficients in {text}"));
+        let row = rows.iter().find(|r| r["metric"].as_str().unwrap().contains(level)).unwrap_or_else(|| panic!("no {level} in {text}"));
+        row["value"].as_f64().unwrap()
+    };
+    assert!((find("nominal") - 0.743).abs() < 5e-4, "{text}");
+    assert!((find("interval") - 0.849).abs() < 5e-4, "{text}");
+    assert!((find("ordinal") - 0.815).abs() < 5e-4, "{text}");
+    // Bad input names the file and line.
+    std::fs::write(&path, "unit,coder,value\nu1,A,1\nu1,A,2\n").unwrap();
+    let o = bin().arg("agreement").arg(&path).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("table.csv:3"), "{}", stderr(&o));
+}

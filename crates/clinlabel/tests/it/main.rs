@@ -7,4 +7,5 @@ mod auth;
 mod cli;
 mod keys;
 mod roles;
+mod tracks;
 mod support;

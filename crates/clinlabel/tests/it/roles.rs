@@ -58,6 +58,12 @@ fn cases(w: &World, role: Role, n: usize) -> Vec<Case> {
         Case { name: "read foreign user", method: Method::GET, path: format!("/api/v1/users/{foreign_member}"), body: None, want: [A, N, N, N, N, N] },
         Case { name: "rename own-organisation user", method: Method::PATCH, path: format!("/api/v1/users/{own_member}"), body: Some(json!({ "name": format!("Renamed {n}") })), want: [A, N, N, F, A, F] },
         Case { name: "disable foreign user", method: Method::PATCH, path: format!("/api/v1/users/{foreign_member}"), body: Some(json!({ "disabled": false })), want: [A, N, N, N, N, N] },
+        Case { name: "list tracks", method: Method::GET, path: "/api/v1/tracks".into(), body: None, want: [A, A, A, A, A, A] },
+        Case { name: "create track", method: Method::POST, path: "/api/v1/tracks".into(), body: Some(json!({ "slug": format!("track-{n}"), "name": "T" })), want: [A, F, F, F, F, F] },
+        Case { name: "retire track", method: Method::PATCH, path: "/api/v1/tracks/TRACK".into(), body: Some(json!({ "active": true })), want: [A, F, F, F, F, F] },
+        Case { name: "list certifications", method: Method::GET, path: "/api/v1/certifications".into(), body: None, want: [A, A, A, A, F, F] },
+        Case { name: "grant certification", method: Method::POST, path: "/api/v1/certifications".into(), body: Some(json!({ "user_id": w.id(Role::Tasker, &w.provider), "track_id": "TRACK", "expires_at": 4_102_444_800_000i64 })), want: [A, F, F, F, F, F] },
+        Case { name: "suspend certification", method: Method::PATCH, path: "/api/v1/certifications/CERT".into(), body: Some(json!({ "expires_at": 4_102_444_800_000i64 })), want: [A, F, F, F, F, F] },
         Case { name: "read audit trail", method: Method::GET, path: "/api/v1/audit".into(), body: None, want: [A, F, F, F, F, F] },
         Case { name: "verify audit trail", method: Method::GET, path: "/api/v1/audit/verify".into(), body: None, want: [A, F, F, F, F, F] },
     ]
@@ -76,14 +82,18 @@ async fn role_matrix() {
     check_db(|t| async move {
         let w = world(&t.db).await;
         let app = TestApp::new(t);
+        let admin = clinlabel_domain::Principal { user_id: w.id(Role::Admin, &w.provider).into(), org_id: w.provider.clone(), role: Role::Admin };
+        let track = clinlabel_store::tracks::create(app.db(), &admin, clinlabel_store::tracks::NewTrack { slug: "matrix".into(), name: "Matrix".into(), description: String::new(), accuracy_threshold: None }).await.unwrap().id;
+        let cert = clinlabel_store::tracks::grant(app.db(), &admin, w.id(Role::Tasker, &w.provider), &track, 4_102_444_800_000, None).await.unwrap().id;
         let mut failures = Vec::new();
         for (i, role) in ROLES.into_iter().enumerate() {
             let home = home_org(&w, role);
             let mut c = app.login(w.email(role, &home), PASSWORD).await;
             let me = w.id(role, &home).to_string();
             for (n, case) in cases(&w, role, i).into_iter().enumerate() {
-                let path = case.path.replace("SELF", &me);
-                let r = c.call(case.method.clone(), &path, case.body.clone()).await;
+                let path = case.path.replace("SELF", &me).replace("TRACK", &track).replace("CERT", &cert);
+                let body = case.body.clone().map(|b| serde_json::from_str(&b.to_string().replace("TRACK", &track)).unwrap());
+                let r = c.call(case.method.clone(), &path, body).await;
                 if !matches(case.want[i], r.status, r.code()) {
                     failures.push(format!("{role:>13} | {:<36} | want {:?}, got {} {}", case.name, case.want[i], r.status.as_u16(), r.code()));
                 }
