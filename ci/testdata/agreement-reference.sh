@@ -26,7 +26,8 @@ fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check \
   "numpy>=2,<3" "scipy>=1.15.1" "pandas>=2" \
   "scikit-learn==1.9.1" "statsmodels==0.15.0" "krippendorff==0.9.0" \
-  "nltk==3.10.4" "pyannote.metrics==4.2.0"
+  "nltk==3.10.4" "pyannote.metrics==4.2.0" \
+  "jiwer==4.0.0" "shapely==2.2.0" "medpy==0.5.2"
 # irrCAC pins an old scipy that pyannote.metrics refuses; it runs fine without the pin.
 "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps "irrCAC==0.4.4"
 "$venv/bin/python" "$gen" "$out.tmp"

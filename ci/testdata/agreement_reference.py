@@ -25,7 +25,7 @@ from nltk.metrics.distance import binary_distance, interval_distance
 from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.inter_rater import aggregate_raters, cohens_kappa, fleiss_kappa
 
-PACKAGES = ["numpy", "scikit-learn", "statsmodels", "krippendorff", "nltk", "irrCAC", "pyannote.metrics", "pyannote.core", "scipy"]
+PACKAGES = ["jiwer", "shapely", "medpy", "numpy", "scikit-learn", "statsmodels", "krippendorff", "nltk", "irrCAC", "pyannote.metrics", "pyannote.core", "scipy"]
 
 
 def val(f):
@@ -239,6 +239,94 @@ def kendall():
     return cases
 
 
+def transcripts():
+    """jiwer on already-normalised word sequences (lower-case words, single spaces)."""
+    import jiwer
+
+    rng = np.random.default_rng(1966)
+    vocab = ["the", "patient", "has", "no", "chest", "pain", "denies", "fever", "mg", "twice", "daily", "née", "don't"]
+    cases = []
+    for _ in range(25):
+        ref = [vocab[i] for i in rng.integers(0, len(vocab), int(rng.integers(1, 30)))]
+        hyp = [w if rng.random() < 0.7 else vocab[int(rng.integers(len(vocab)))] for w in ref if rng.random() < 0.9]
+        hyp += [vocab[int(rng.integers(len(vocab)))] for _ in range(int(rng.integers(0, 3)))]
+        r, h = " ".join(ref), " ".join(hyp)
+        cases.append({"reference": r, "hypothesis": h,
+                      "wer": val(lambda: jiwer.wer(r, h))[0] if h else None,
+                      "cer": val(lambda: jiwer.cer(r, h))[0] if h else None})
+    return cases
+
+
+def polygons():
+    """shapely area(A ∩ B) / area(A ∪ B) on random star-shaped (non-convex) polygons."""
+    from shapely.geometry import Polygon
+
+    rng = np.random.default_rng(2024)
+    cases = []
+    for _ in range(40):
+        def star():
+            k = int(rng.integers(3, 12))
+            ang = np.sort(rng.uniform(0, 2 * np.pi, k))
+            rad = rng.uniform(2, 10, k)
+            cx, cy = rng.uniform(0, 6, 2)
+            return [[round(float(cx + r * np.cos(a)), 3), round(float(cy + r * np.sin(a)), 3)] for a, r in zip(ang, rad)]
+        a, b = star(), star()
+        pa, pb = Polygon(a), Polygon(b)
+        if not (pa.is_valid and pb.is_valid):
+            continue
+        cases.append({"a": a, "b": b, "iou": pa.intersection(pb).area / pa.union(pb).area})
+    # Degenerate on purpose: integer rectilinear shapes with shared and collinear
+    # edges, identical copies, containment and touching corners.
+    def rect(x, y, w, h):
+        return [[x, y], [x + w, y], [x + w, y + h], [x, y + h]]
+    def ell(x, y, w, h, cw, ch):  # w×h box with a cw×ch notch cut from the top-right
+        return [[x, y], [x + w, y], [x + w, y + h - ch], [x + w - cw, y + h - ch], [x + w - cw, y + h], [x, y + h]]
+    shapes = []
+    for _ in range(30):
+        x, y = int(rng.integers(0, 4)), int(rng.integers(0, 4))
+        w, h = int(rng.integers(2, 5)), int(rng.integers(2, 5))
+        shapes.append(ell(x, y, w, h, int(rng.integers(1, w)), int(rng.integers(1, h))) if rng.random() < 0.5 else rect(x, y, w, h))
+    for i in range(0, 30, 2):
+        a, b = shapes[i], shapes[i + 1]
+        for bb in (b, a, list(reversed(a))):
+            pa, pb = Polygon(a), Polygon(bb)
+            u = pa.union(pb).area
+            cases.append({"a": a, "b": bb, "iou": pa.intersection(pb).area / u, "degenerate": True})
+    return cases
+
+
+def surfaces():
+    """medpy hd / hd95 / assd (connectivity 1) with voxel spacing on random masks."""
+    from medpy.metric import binary
+
+    rng = np.random.default_rng(1999)
+    cases = []
+    for i in range(30):
+        if i % 2 == 0:
+            shape = (int(rng.integers(4, 30)), int(rng.integers(4, 30)))  # (h, w)
+            spacing = [float(rng.uniform(0.3, 2.0)), float(rng.uniform(0.3, 2.0))]  # (y, x)
+        else:
+            shape = (int(rng.integers(2, 8)), int(rng.integers(4, 16)), int(rng.integers(4, 16)))  # (d, h, w)
+            spacing = [float(rng.uniform(1.0, 5.0)), float(rng.uniform(0.3, 2.0)), float(rng.uniform(0.3, 2.0))]
+        def blob():
+            m = np.zeros(shape, dtype=bool)
+            for _ in range(int(rng.integers(1, 4))):
+                lo = [int(rng.integers(0, s)) for s in shape]
+                hi = [min(s, l + int(rng.integers(1, max(2, s // 2 + 1)))) for l, s in zip(lo, shape)]
+                m[tuple(slice(l, h) for l, h in zip(lo, hi))] = True
+            m ^= rng.random(shape) < 0.05
+            return m
+        a, b = blob(), blob()
+        if not a.any() or not b.any():
+            continue
+        cases.append({"shape": list(shape), "spacing": spacing,
+                      "a": a.astype(int).ravel().tolist(), "b": b.astype(int).ravel().tolist(),
+                      "hd": float(binary.hd(a, b, voxelspacing=spacing)),
+                      "hd95": float(binary.hd95(a, b, voxelspacing=spacing)),
+                      "assd": float(binary.assd(a, b, voxelspacing=spacing))})
+    return cases
+
+
 def main():
     out = {
         "versions": {p: version(p) for p in PACKAGES},
@@ -246,6 +334,9 @@ def main():
         "nltk_none_pitfall": nltk_none_pitfall(),
         "diarization": diarization(),
         "kendall": kendall(),
+        "transcripts": transcripts(),
+        "polygons": polygons(),
+        "surfaces": surfaces(),
     }
     with open(sys.argv[1], "w") as f:
         json.dump(out, f, indent=1)

@@ -42,6 +42,9 @@ pub enum Reason {
     NoPoints,
     /// The coefficient needs every unit rated by every coder (Kendall's W, τ-b).
     MissingValues,
+    /// A polygon that is self-intersecting, has fewer than three distinct
+    /// vertices or a non-finite coordinate.
+    InvalidGeometry,
 }
 
 impl Reason {
@@ -65,6 +68,7 @@ impl Reason {
             Reason::AllReplicatesUndefined => "every bootstrap replicate was undefined",
             Reason::NoPoints => "no points to measure a distance between",
             Reason::MissingValues => "needs every unit rated by every coder",
+            Reason::InvalidGeometry => "not a simple polygon (self-intersecting or degenerate)",
         }
     }
 }

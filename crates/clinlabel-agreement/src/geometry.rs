@@ -7,7 +7,6 @@ use crate::assignment::max_weight_matching;
 use crate::bootstrap::quantile;
 use crate::coefficient::{Coefficient, Reason};
 use crate::spans::Prf;
-use geo::{Area, BooleanOps, Coord, LineString, Polygon};
 use serde::{Deserialize, Serialize};
 
 /// An axis-aligned 2D box, `[x_min, x_max] × [y_min, y_max]` (continuous
@@ -63,19 +62,17 @@ pub fn box_iou_3d(a: &Box3, b: &Box3) -> Coefficient {
     Coefficient::ratio(inter, vol(a) + vol(b) - inter, Reason::BothEmpty)
 }
 
-fn to_polygon(points: &[[f64; 2]]) -> Polygon<f64> {
-    Polygon::new(LineString::new(points.iter().map(|p| Coord { x: p[0], y: p[1] }).collect()), vec![])
-}
-
-/// IoU of two simple polygons (outer rings as `[x, y]` vertex lists, closed or
-/// not), by exact clipping with geo's `BooleanOps` (i_overlay): area(A ∩ B) /
-/// area(A ∪ B). Self-intersecting rings are read with the even-odd rule.
-/// Undefined when the union has zero area.
+/// IoU of two simple polygons (outer rings as `[x, y]` vertex lists, either
+/// orientation, closed or not): area(A ∩ B) / area(A ∪ B), with the intersection
+/// area computed exactly by boundary integration ([`crate::polygon`]): the only
+/// rounding is that of edge intersection points, no snapping to a grid.
+/// Undefined (`InvalidGeometry`) for a self-intersecting ring or one with fewer
+/// than three distinct vertices; undefined (`BothEmpty`) when the union has zero area.
 pub fn polygon_iou(a: &[[f64; 2]], b: &[[f64; 2]]) -> Coefficient {
-    let (pa, pb) = (to_polygon(a), to_polygon(b));
-    let inter = pa.intersection(&pb).unsigned_area();
-    let union = pa.union(&pb).unsigned_area();
-    Coefficient::ratio(inter, union, Reason::BothEmpty)
+    match crate::polygon::areas(a, b) {
+        None => Coefficient::undefined(Reason::InvalidGeometry),
+        Some((sa, sb, inter)) => Coefficient::ratio(inter, sa + sb - inter, Reason::BothEmpty),
+    }
 }
 
 /// A binary mask of `width × height × depth` voxels (depth 1 for 2D), indexed
@@ -139,8 +136,9 @@ pub struct SurfaceDistance {
     /// 95th percentile (linear interpolation) of all boundary-to-boundary distances
     /// in both directions pooled, as medpy's `hd95`.
     pub hausdorff95: Coefficient,
-    /// Mean of the pooled distances (average symmetric surface distance).
-    pub mean_surface_distance: Coefficient,
+    /// Average symmetric surface distance: the mean of all boundary distances of
+    /// both directions pooled (medpy 0.5 `assd`).
+    pub assd: Coefficient,
     /// `"mm"` when a spacing was given, else `"voxel"`.
     pub unit: &'static str,
 }
@@ -262,8 +260,8 @@ fn edt(feature: &[bool], dims: [usize; 3], spacing: [f64; 3]) -> Vec<f64> {
     g.into_iter().map(f64::sqrt).collect()
 }
 
-/// Symmetric Hausdorff distance, its 95th percentile and the mean surface
-/// distance between the boundaries of two masks. `spacing` is the voxel size
+/// Symmetric Hausdorff distance, its 95th percentile and the average symmetric
+/// surface distance between the boundaries of two masks. `spacing` is the voxel size
 /// along x, y, z in millimetres (for DICOM: PixelSpacing gives [row spacing =
 /// y, column spacing = x], and the slice spacing z); without it distances are in
 /// voxels. Undefined (`NoPoints`) when either mask is empty.
@@ -274,18 +272,19 @@ pub fn surface_distance(a: &Mask, b: &Mask, spacing: Option<[f64; 3]>) -> Surfac
     let (ba, bb) = (boundary(a), boundary(b));
     if !ba.iter().any(|&x| x) || !bb.iter().any(|&x| x) {
         let u = Coefficient::undefined(Reason::NoPoints);
-        return SurfaceDistance { hausdorff: u, hausdorff95: u, mean_surface_distance: u, unit };
+        return SurfaceDistance { hausdorff: u, hausdorff95: u, assd: u, unit };
     }
     let (da, db) = (edt(&ba, a.dims(), sp), edt(&bb, b.dims(), sp));
-    let mut all: Vec<f64> = Vec::new();
-    all.extend(ba.iter().zip(&db).filter(|(x, _)| **x).map(|(_, d)| *d));
-    all.extend(bb.iter().zip(&da).filter(|(x, _)| **x).map(|(_, d)| *d));
+    let ab: Vec<f64> = ba.iter().zip(&db).filter(|(x, _)| **x).map(|(_, d)| *d).collect();
+    let bab: Vec<f64> = bb.iter().zip(&da).filter(|(x, _)| **x).map(|(_, d)| *d).collect();
+    let mut all = ab;
+    all.extend(bab);
+    let assd = all.iter().sum::<f64>() / all.len() as f64;
     all.sort_by(f64::total_cmp);
-    let mean = all.iter().sum::<f64>() / all.len() as f64;
     SurfaceDistance {
         hausdorff: Coefficient::defined(*all.last().unwrap()),
         hausdorff95: Coefficient::defined(quantile(&all, 0.95)),
-        mean_surface_distance: Coefficient::defined(mean),
+        assd: Coefficient::defined(assd),
         unit,
     }
 }

@@ -35,6 +35,16 @@ fn polygon_iou_exact() {
     cw.reverse();
     cw.push(cw[0]);
     check(polygon_iou(&sq(0., 0., 2.), &cw), 1.0 / 7.0, "clockwise closed");
+    // Sharing an edge in the same direction: [0,2]² and [0,2]×[0,1] → 2/4.
+    check(polygon_iou(&sq(0., 0., 2.), &[[0., 0.], [2., 0.], [2., 1.], [0., 1.]]), 0.5, "shared edges");
+    // Side by side, sharing one edge in opposite directions: no overlap.
+    check(polygon_iou(&sq(0., 0., 2.), &sq(2., 0., 2.)), 0.0, "adjacent");
+    // Touching at one corner only.
+    check(polygon_iou(&sq(0., 0., 1.), &sq(1., 1., 1.)), 0.0, "corner");
+    // A self-intersecting bow-tie and a two-point ring are invalid.
+    let bowtie = [[0., 0.], [2., 2.], [2., 0.], [0., 2.]];
+    assert_eq!(polygon_iou(&bowtie, &sq(0., 0., 2.)).reason(), Some(clinlabel_agreement::Reason::InvalidGeometry));
+    assert_eq!(polygon_iou(&[[0., 0.], [1., 1.]], &sq(0., 0., 2.)).reason(), Some(clinlabel_agreement::Reason::InvalidGeometry));
 }
 
 fn mask(w: usize, h: usize, d: usize, on: &[(usize, usize, usize)]) -> Mask {
@@ -59,13 +69,14 @@ fn mask_dice_iou() {
 #[test]
 fn hausdorff_hand_computed() {
     // A row of 10: A = x 0..3, boundary {0, 2}; B = x 5..8, boundary {5, 7}.
-    // Distances A→B: 5, 3; B→A: 3, 5. HD = 5, pooled 95th percentile = 5, mean = 4.
+    // Distances A→B: 5, 3; B→A: 3, 5. HD = 5, pooled 95th percentile = 5,
+    // ASSD = pooled mean = 4.
     let a = mask(10, 1, 1, &[(0, 0, 0), (1, 0, 0), (2, 0, 0)]);
     let b = mask(10, 1, 1, &[(5, 0, 0), (6, 0, 0), (7, 0, 0)]);
     let s = surface_distance(&a, &b, None);
     check(s.hausdorff, 5.0, "hd");
     check(s.hausdorff95, 5.0, "hd95");
-    check(s.mean_surface_distance, 4.0, "mean");
+    check(s.assd, 4.0, "assd");
     assert_eq!(s.unit, "voxel");
     check(surface_distance(&a, &b, Some([0.5, 1.0, 1.0])).hausdorff, 2.5, "hd mm");
     // Two single pixels (0,0) and (3,4): 5 voxels; with spacing x=2, y=1: √(36+16).
@@ -131,12 +142,11 @@ fn hausdorff_equals_brute_force_on_random_masks() {
         let directed = |x: &[[usize; 3]], y: &[[usize; 3]]| -> Vec<f64> {
             x.iter().map(|p| y.iter().map(|q| dist(p, q)).fold(f64::INFINITY, f64::min)).collect()
         };
-        let mut all = directed(&ba, &bb);
-        all.extend(directed(&bb, &ba));
-        let hd = all.iter().cloned().fold(0.0, f64::max);
+        let (ab, bab) = (directed(&ba, &bb), directed(&bb, &ba));
+        let pooled: Vec<f64> = ab.iter().chain(&bab).cloned().collect();
+        check(s.assd, pooled.iter().sum::<f64>() / pooled.len() as f64, "assd vs brute force");
+        let hd = ab.iter().chain(&bab).cloned().fold(0.0, f64::max);
         check(s.hausdorff, hd, "hd vs brute force");
-        let mean = all.iter().sum::<f64>() / all.len() as f64;
-        check(s.mean_surface_distance, mean, "mean vs brute force");
     }
 }
 

@@ -149,3 +149,58 @@ fn kendall_tau_b_matches_scipy() {
         }
     }
 }
+
+#[test]
+fn wer_cer_match_jiwer() {
+    use clinlabel_agreement::transcripts::{character_error_rate, word_error_rate};
+    let r = reference();
+    let cases = r["transcripts"].as_array().expect("transcripts cases");
+    assert!(cases.len() >= 20);
+    for c in cases {
+        let (rf, hy) = (c["reference"].as_str().unwrap(), c["hypothesis"].as_str().unwrap());
+        for (ours, key) in [(word_error_rate(rf, hy).rate, "wer"), (character_error_rate(rf, hy).rate, "cer")] {
+            if let Some(v) = c[key].as_f64() {
+                let o = ours.value().unwrap();
+                assert!((o - v).abs() <= TOL, "{key} {rf:?} / {hy:?}: ours {o}, jiwer {v}");
+            }
+        }
+    }
+}
+
+#[test]
+fn polygon_iou_matches_shapely() {
+    use clinlabel_agreement::geometry::polygon_iou;
+    let r = reference();
+    let cases = r["polygons"].as_array().expect("polygon cases");
+    assert!(cases.len() >= 30);
+    let pts = |v: &Value| -> Vec<[f64; 2]> { serde_json::from_value(v.clone()).unwrap() };
+    for c in cases {
+        let ours = polygon_iou(&pts(&c["a"]), &pts(&c["b"])).value().unwrap();
+        let v = c["iou"].as_f64().unwrap();
+        assert!((ours - v).abs() <= TOL, "ours {ours}, shapely {v}");
+    }
+}
+
+#[test]
+fn surface_distances_match_medpy() {
+    use clinlabel_agreement::geometry::{Mask, surface_distance};
+    let r = reference();
+    let cases = r["surfaces"].as_array().expect("surface cases");
+    assert!(cases.len() >= 20);
+    for c in cases {
+        let shape: Vec<usize> = serde_json::from_value(c["shape"].clone()).unwrap();
+        let sp: Vec<f64> = serde_json::from_value(c["spacing"].clone()).unwrap();
+        // numpy C order: (h, w) or (d, h, w); spacing in the same axis order.
+        let (w, h, d, spacing) = match shape.len() {
+            2 => (shape[1], shape[0], 1, [sp[1], sp[0], 1.0]),
+            _ => (shape[2], shape[1], shape[0], [sp[2], sp[1], sp[0]]),
+        };
+        let mask = |k: &str| Mask::new(w, h, d, c[k].as_array().unwrap().iter().map(|x| x.as_i64() == Some(1)).collect());
+        let s = surface_distance(&mask("a"), &mask("b"), Some(spacing));
+        for (ours, key) in [(s.hausdorff, "hd"), (s.hausdorff95, "hd95"), (s.assd, "assd")] {
+            let v = c[key].as_f64().unwrap();
+            let o = ours.value().unwrap();
+            assert!((o - v).abs() <= TOL, "{key} {shape:?}: ours {o}, medpy {v}");
+        }
+    }
+}
