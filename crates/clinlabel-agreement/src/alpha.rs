@@ -185,33 +185,37 @@ pub fn krippendorff_alpha_columns<R: AsRef<[f64]>>(data: &[R], level: Level) -> 
     }
     let mut interner = Interner::default();
     let mut counts: Vec<f64> = Vec::new();
-    let mut ids: Vec<u32> = Vec::with_capacity(cols.len());
+    let mut ids: Vec<u32> = vec![0; cols.len()];
     let mut dobs = 0.0;
     let mut any_value = false;
     let mut any_pairable = false;
     for u in 0..n_units {
-        ids.clear();
+        let mut m = 0;
         for (c, col) in cols.iter().enumerate() {
-            let id = interner.intern(col[u]).ok_or(TableError::NonFinite { unit: u, coder: c })?;
+            let Some(id) = interner.intern(col[u]) else {
+                return Err(TableError::NonFinite { unit: u, coder: c });
+            };
             if id != MISSING {
-                ids.push(id);
+                ids[m] = id;
+                m += 1;
             }
         }
-        if ids.is_empty() {
+        if m == 0 {
             continue;
         }
         any_value = true;
-        if ids.len() < 2 {
+        if m < 2 {
             continue;
         }
         any_pairable = true;
         if counts.len() < interner.len() {
             counts.resize(interner.len(), 0.0);
         }
-        for &id in &ids {
+        let unit = &ids[..m];
+        for &id in unit {
             counts[id as usize] += 1.0;
         }
-        dobs += unit_disagreement(level, &ids, interner.values());
+        dobs += unit_disagreement(level, unit, interner.values());
     }
     if !any_value {
         return Ok(Coefficient::undefined(Reason::NoData));
