@@ -29,8 +29,8 @@
 //!   "id"?: str, "attributes"?: {str: str}}` with offsets in Unicode scalar values,
 //!   half-open; or an object `{"text_length"?: int, "spans": [...], "relations"?:
 //!   [{"head": int, "tail": int, "label": str}]}` where head/tail index `spans`.
-//!   Prints exact and overlap P/R/F1 (micro, macro, per label), α over
-//!   character positions, attribute κ/α over matched spans and relation P/R/F1.
+//!   Prints exact and overlap P/R/F1 (micro, macro, per label), Krippendorff's
+//!   unitizing α (joint and per label), α over character positions, attribute κ/α over matched spans and relation P/R/F1.
 //! - *2D boxes*: `{"x_min","y_min","x_max","y_max","label"?}`; *3D boxes* add
 //!   `z_min`, `z_max`; *polygons*: `{"points": [[x, y], ...], "label"?}`. Instances
 //!   are matched one-to-one by IoU (threshold 0.5) and P/R/F1 and mean IoU printed.
@@ -564,6 +564,10 @@ fn pair_report(a: &(&str, &str), b: &(&str, &str)) -> Result<(Value, Vec<Row>, V
                 for (label, p) in &s.per_label {
                     rows.push(row(format!("{mode}_f1[{label}]"), p.f1));
                 }
+            }
+            rows.push(row("unitizing_alpha", rep.unitizing_alpha.joint));
+            for (label, c) in &rep.unitizing_alpha.per_label {
+                rows.push(row(format!("unitizing_alpha[{label}]"), *c));
             }
             rows.push(row("position_alpha", rep.position_alpha));
             for (key, att) in &rep.attributes {

@@ -75,9 +75,11 @@
 //! algorithm ([`assignment`]) on each connected cluster of overlapping spans —
 //! never greedy. [`spans::span_agreement`] gives P/R/F1 of B against A per
 //! label, micro (pooled counts) and macro (mean over labels where defined).
-//! [`spans::position_alpha`] is α over character positions (each position a
-//! unit, value = the set of labels covering it); it is the positional form of
-//! unitizing α, not the segment-length-weighted ᵤα of Krippendorff (1995).
+//! [`spans::unitizing_alpha`] is Krippendorff's unitizing α (ᵤα, Krippendorff
+//! 2004) over the character positions of the text, per label and jointly; it
+//! reproduces the paper's worked example (α_c = .7285, joint .8587). As a simpler
+//! companion, [`spans::position_alpha`] is nominal α with every character
+//! position a unit (value = the set of labels covering it).
 //! Relations match when both endpoints are matched (overlap matching), in the
 //! same direction, with equal type. Attributes of matched spans (assertion
 //! status, assigned code) are scored by percent agreement, Cohen's κ and

@@ -300,6 +300,121 @@ pub fn position_alpha(annotators: &[&[Span]], len: Option<usize>) -> Coefficient
     alpha_weighted(&t, Level::Nominal, Some(&weights))
 }
 
+/// Krippendorff's unitizing α (ᵤα, Krippendorff 2004, "Measuring the reliability
+/// of qualitative text analysis data", Quality & Quantity 38) per label and
+/// jointly.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UnitizingAlpha {
+    /// 1 − Σ_k D_o(k) / Σ_k D_e(k) over all labels.
+    pub joint: Coefficient,
+    pub per_label: BTreeMap<String, Coefficient>,
+}
+
+/// One coder's sections of one category: (begin, length, is_unit).
+fn sections(spans: &[&Span], begin: usize, end: usize) -> Vec<(f64, f64, bool)> {
+    // Units: the category's spans clipped to the continuum, overlapping ones merged.
+    let mut iv: Vec<(usize, usize)> =
+        spans.iter().map(|s| (s.start.clamp(begin, end), s.end.clamp(begin, end))).filter(|(a, b)| b > a).collect();
+    iv.sort_unstable();
+    let mut units: Vec<(usize, usize)> = Vec::new();
+    for (a, b) in iv {
+        match units.last_mut() {
+            Some(last) if a < last.1 => last.1 = last.1.max(b),
+            _ => units.push((a, b)),
+        }
+    }
+    let mut out = Vec::new();
+    let mut pos = begin;
+    for (a, b) in units {
+        if a > pos {
+            out.push((pos as f64, (a - pos) as f64, false));
+        }
+        out.push((a as f64, (b - a) as f64, true));
+        pos = b;
+    }
+    if end > pos {
+        out.push((pos as f64, (end - pos) as f64, false));
+    }
+    out
+}
+
+/// δ² between a section of one coder and a section of another (Krippendorff 2004).
+fn unit_delta(g: (f64, f64, bool), h: (f64, f64, bool)) -> f64 {
+    let (bg, lg, ug) = g;
+    let (bh, lh, uh) = h;
+    let d = bg - bh;
+    match (ug, uh) {
+        (true, true) if -lg < d && d < lh => d * d + ((bg + lg) - (bh + lh)).powi(2),
+        (true, false) if 0.0 <= d && d <= lh - lg => lg * lg,
+        (false, true) if lh - lg <= d && d <= 0.0 => lh * lh,
+        _ => 0.0,
+    }
+}
+
+/// Krippendorff's ᵤα over the continuum `[begin, begin + len)` (character
+/// positions). For each label k, every coder's continuum is cut into units (its
+/// spans of k, overlapping ones merged) and gaps;
+/// D_o(k) = Σ_{i≠j} Σ_g Σ_h δ²(g, h) / (m(m − 1)L²) with δ² the squared
+/// differences of the two ends for overlapping units, l² for a unit inside a
+/// gap of the other coder, 0 otherwise; and
+/// D_e(k) = (2/L) Σ_units g [ (N_k − 1)/3 · (2l_g³ − 3l_g² + l_g) + l_g² Σ_gaps h, l_h ≥ l_g (l_h − l_g + 1) ]
+/// / [ mL(mL − 1) − Σ_units l_g(l_g − 1) ], N_k the number of units of k.
+/// α_k = 1 − D_o/D_e; the joint α sums D_o and D_e over labels. A label is
+/// undefined (`NoExpectedDisagreement`) when its expected disagreement is zero.
+pub fn unitizing_alpha(annotators: &[&[Span]], begin: usize, len: usize) -> UnitizingAlpha {
+    let m = annotators.len();
+    let undefined = |r| UnitizingAlpha { joint: Coefficient::undefined(r), per_label: BTreeMap::new() };
+    if m < 2 {
+        return undefined(Reason::TooFewCoders);
+    }
+    if len == 0 {
+        return undefined(Reason::NoData);
+    }
+    let end = begin + len;
+    let labels: BTreeSet<&str> = annotators.iter().flat_map(|a| a.iter().map(|s| s.label.as_str())).collect();
+    let (mf, lf) = (m as f64, len as f64);
+    let (mut do_sum, mut de_sum) = (0.0, 0.0);
+    let mut per_label = BTreeMap::new();
+    for label in labels {
+        let secs: Vec<Vec<(f64, f64, bool)>> = annotators
+            .iter()
+            .map(|a| sections(&a.iter().filter(|s| s.label == label).collect::<Vec<_>>(), begin, end))
+            .collect();
+        let mut dobs = 0.0;
+        for i in 0..m {
+            for j in 0..m {
+                if i != j {
+                    for &g in &secs[i] {
+                        for &h in &secs[j] {
+                            dobs += unit_delta(g, h);
+                        }
+                    }
+                }
+            }
+        }
+        dobs /= mf * (mf - 1.0) * lf * lf;
+        let n_units = secs.iter().flatten().filter(|s| s.2).count() as f64;
+        let mut gaps: Vec<f64> = secs.iter().flatten().filter(|s| !s.2).map(|s| s.1).collect();
+        gaps.sort_by(f64::total_cmp);
+        let (mut num, mut den) = (0.0, mf * lf * (mf * lf - 1.0));
+        for &(_, l, _) in secs.iter().flatten().filter(|s| s.2) {
+            let fit: f64 = gaps.iter().filter(|&&gl| gl >= l).map(|&gl| gl - l + 1.0).sum();
+            num += (n_units - 1.0) / 3.0 * (2.0 * l.powi(3) - 3.0 * l * l + l) + l * l * fit;
+            den -= l * (l - 1.0);
+        }
+        let de = num * (2.0 / lf) / den;
+        do_sum += dobs;
+        de_sum += de;
+        per_label.insert(label.to_string(), Coefficient::ratio(de - dobs, de, Reason::NoExpectedDisagreement));
+    }
+    let joint = if per_label.is_empty() {
+        Coefficient::undefined(Reason::NoData)
+    } else {
+        Coefficient::ratio(de_sum - do_sum, de_sum, Reason::NoExpectedDisagreement)
+    };
+    UnitizingAlpha { joint, per_label }
+}
+
 /// Relation agreement: a relation of A matches one of B when both endpoints are
 /// matched spans (under `mode`) in the same direction and the types are equal.
 /// Returns micro P/R/F1 and per relation type.
@@ -390,20 +505,24 @@ pub struct SpanReport {
     pub exact: SpanAgreement,
     pub overlap: SpanAgreement,
     pub position_alpha: Coefficient,
+    /// Krippendorff's ᵤα over `[0, text length)`.
+    pub unitizing_alpha: UnitizingAlpha,
     /// Attribute agreement over the overlap matching.
     pub attributes: BTreeMap<String, AttributeAgreement>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub relations: Option<RelationAgreement>,
 }
 
-/// Exact and overlap P/R/F1, α over positions, attributes (over the overlap
+/// Exact and overlap P/R/F1, α over positions, Krippendorff's ᵤα, attributes (over the overlap
 /// matching) and, when given, relations (over the overlap matching).
 pub fn span_report(a: &[Span], b: &[Span], text_len: Option<usize>, relations: Option<(&[Relation], &[Relation])>) -> SpanReport {
     let exact = span_agreement(a, b, MatchMode::Exact);
     let overlap = span_agreement(a, b, MatchMode::Overlap);
     let attributes = attribute_agreement(a, b, &overlap.pairs);
+    let len = text_len.unwrap_or_else(|| a.iter().chain(b).map(|s| s.end).max().unwrap_or(0));
     SpanReport {
-        position_alpha: position_alpha(&[a, b], text_len),
+        position_alpha: position_alpha(&[a, b], Some(len)),
+        unitizing_alpha: unitizing_alpha(&[a, b], 0, len),
         relations: relations.map(|(ra, rb)| relation_agreement(a, b, ra, rb, MatchMode::Overlap)),
         exact,
         overlap,

@@ -172,3 +172,31 @@ fn clustered_matching_equals_one_dense_hungarian() {
         assert_eq!(seen_b.len(), got.len(), "one-to-one");
     }
 }
+
+/// Krippendorff (2004), "Measuring the reliability of qualitative text analysis
+/// data": the worked example with two observers on the continuum 150–450,
+/// category c units i: 225+70, 370+30; j: 220+80, 355+20, 400+20; category k
+/// units 180+60 and 300+50 for both. Published (4-decimal rounding):
+/// D_o(c) = .0144, D_e(c) = .0532, α_c = .7285 (paper .7286 from rounded parts),
+/// α_k = 1, joint α = .8587.
+#[test]
+fn unitizing_alpha_krippendorff_2004_example() {
+    let i = [s(225, 295, "c"), s(370, 400, "c"), s(180, 240, "k"), s(300, 350, "k")];
+    let j = [s(220, 300, "c"), s(355, 375, "c"), s(400, 420, "c"), s(180, 240, "k"), s(300, 350, "k")];
+    let u = unitizing_alpha(&[&i, &j], 150, 300);
+    let c = u.per_label["c"].value().unwrap();
+    assert!((c - 0.7285).abs() < 1e-4, "α_c = {c}");
+    check(u.per_label["k"], 1.0, "α_k");
+    let joint = u.joint.value().unwrap();
+    assert!((joint - 0.8587).abs() < 1e-4, "joint = {joint}");
+    // D_o(c) by hand: the overlapping unit pairs (225+70, 220+80) → 5² + 5² = 50,
+    // (370+30, 355+20) → 15² + 25² = 850; unit 400+20 of j lies in i's gap
+    // 400–450 → 20² = 400; i's 370+30 is in no gap of j; each ordered pair of
+    // coders counts: 2·1300 / (2·1·300²) = 1300/90000 = .01444.
+    // (Checked through α: D_e(c) = D_o(c)/(1 − α_c).)
+    let de = (1300.0 / 90000.0) / (1.0 - c);
+    assert!((de - 0.0532).abs() < 1e-4, "D_e(c) = {de}");
+    // Identical annotations: α = 1; a single coder: undefined.
+    check(unitizing_alpha(&[&i, &i], 150, 300).joint, 1.0, "identical");
+    assert_eq!(unitizing_alpha(&[&i], 150, 300).joint.reason(), Some(Reason::TooFewCoders));
+}
