@@ -108,6 +108,22 @@ error_codes! {
     TrackSlugTaken = ("track_slug_taken", 409, "A track with this slug already exists."),
     /// Certifications are held by taskers only.
     NotATasker = ("not_a_tasker", 422, "Only taskers can hold certifications."),
+    /// The project is not in a state from which this step can be taken.
+    InvalidTransition = ("invalid_transition", 409, "The project is not in a state where this step is possible."),
+    /// The specification can no longer be changed (the quote is approved).
+    SpecLocked = ("spec_locked", 409, "The specification can no longer be changed."),
+    /// The organisation has not signed the current NDA and DPA.
+    AgreementRequired = ("agreement_required", 403, "Your organisation must sign the current NDA and DPA before uploading data."),
+    /// The agreement version signed is not the current one.
+    AgreementOutdated = ("agreement_outdated", 409, "A newer version of this agreement has been published; sign that one."),
+    /// The quote does not match the current specification.
+    QuoteOutdated = ("quote_outdated", 409, "The specification changed since this quote; a new quote is needed."),
+    /// An upload chunk does not continue where the upload stands.
+    UploadOffsetMismatch = ("upload_offset_mismatch", 409, "The chunk does not start at the upload's current offset."),
+    /// An upload is larger than declared or than allowed.
+    UploadTooLarge = ("upload_too_large", 413, "The upload is larger than declared or allowed."),
+    /// An archive breaks the limits on entries, expanded size or compression ratio.
+    ArchiveRejected = ("archive_rejected", 422, "The archive exceeds the limits on entries, expanded size or compression ratio."),
 
     // -- server ------------------------------------------------------------------
     /// Stored data failed its integrity check (tampered or truncated ciphertext).

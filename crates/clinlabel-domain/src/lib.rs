@@ -15,12 +15,16 @@
 //! - [`access`]: organisations, roles, principals, scopes and permissions.
 //! - [`audit`]: the canonical event, its chain hash and the chain verifier.
 //! - [`certification`]: specialist tracks and certification status.
+//! - [`project`]: the specification, its label schema, and the lifecycle state machine.
+//! - [`pricing`]: the quote from volume, complexity, specialty and turnaround.
 //! - [`redact`]: `Secret<T>` and `Phi<T>`, whose `Debug` prints a redaction.
 
 pub mod access;
 pub mod audit;
 pub mod certification;
 pub mod error;
+pub mod pricing;
+pub mod project;
 pub mod redact;
 
 pub use access::{Action, OrgKind, Principal, Role, Scope};
