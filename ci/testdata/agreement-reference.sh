@@ -24,11 +24,12 @@ if [[ ! -x "$venv/bin/python" ]]; then
   "$python" -m venv "$venv"
 fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check \
-  "numpy>=2,<3" "scipy>=1.15.1" "pandas>=2" \
+  "numpy>=2,<3" "scipy>=1.15.1" "pandas>=2,<3" \
   "scikit-learn==1.9.1" "statsmodels==0.15.0" "krippendorff==0.9.0" \
   "nltk==3.10.4" "pyannote.metrics==4.2.0" \
   "jiwer==4.0.0" "shapely==2.2.0" "medpy==0.5.2"
-# irrCAC pins an old scipy that pyannote.metrics refuses; it runs fine without the pin.
+# irrCAC pins an old scipy that pyannote.metrics refuses; it runs fine without the pin,
+# but not on pandas 3 (its masked counts change: AC1 off, AC2 NaN), hence pandas<3 above.
 "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps "irrCAC==0.4.4"
 "$venv/bin/python" "$gen" "$out.tmp"
 mv "$out.tmp" "$out"

@@ -25,7 +25,7 @@ from nltk.metrics.distance import binary_distance, interval_distance
 from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.inter_rater import aggregate_raters, cohens_kappa, fleiss_kappa
 
-PACKAGES = ["jiwer", "shapely", "medpy", "numpy", "scikit-learn", "statsmodels", "krippendorff", "nltk", "irrCAC", "pyannote.metrics", "pyannote.core", "scipy"]
+PACKAGES = ["jiwer", "shapely", "medpy", "numpy", "pandas", "scikit-learn", "statsmodels", "krippendorff", "nltk", "irrCAC", "pyannote.metrics", "pyannote.core", "scipy"]
 
 
 def val(f):
