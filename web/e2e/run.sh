@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# The browser tests: drive the real binary (target/debug/clinlabel, or
-# $CLINLABEL_BIN) in Debian's Chromium (/usr/bin/chromium, or $CHROMIUM).
-# Run after `cargo build -p clinlabel` (which also installs web/node_modules).
-# Exits non-zero on any failure; screenshots of failing pages land in
+# The web app's checks, for ci/test (run after `cargo build -p clinlabel`,
+# which also installs web/node_modules and builds web/dist):
+#   1. API types: web/src/api/schema.ts equals what `clinlabel openapi` generates;
+#   2. first-load JS budget (< 300 KB gzipped; prints the figure);
+#   3. browser tests: the real binary (target/debug/clinlabel, or $CLINLABEL_BIN)
+#      in Debian's Chromium (/usr/bin/chromium, or $CHROMIUM).
+# Exits non-zero if any of them fails; screenshots of failing pages land in
 # web/e2e/artifacts/. Extra arguments go to `playwright test` (e.g. a file name).
-set -euo pipefail
+set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 web="$(dirname "$here")"
 bin="${CLINLABEL_BIN:-$(dirname "$web")/target/debug/clinlabel}"
@@ -13,8 +16,12 @@ chromium="${CHROMIUM:-/usr/bin/chromium}"
 [ -x "$chromium" ] || { echo "e2e: $chromium is missing; install it with \`apt-get install -y chromium\`" >&2; exit 2; }
 cd "$web"
 if [ ! -x node_modules/.bin/playwright ]; then
-  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error || exit 2
 fi
-rm -rf "$here/artifacts"
 export CLINLABEL_BIN="$bin" CHROMIUM="$chromium"
-exec node_modules/.bin/playwright test -c e2e/playwright.config.ts "$@"
+status=0
+node scripts/gen-api.mjs --check || status=1
+[ -f dist/index.html ] && { node scripts/size.mjs || status=1; }
+rm -rf "$here/artifacts"
+node_modules/.bin/playwright test -c e2e/playwright.config.ts "$@" || status=1
+exit $status

@@ -1,7 +1,7 @@
 // The signed-in person. Loads `/auth/me` on start; when any request meets an
 // expired or missing session, remembers where the person was (the path only:
 // paths carry ids, never data) and sends them to sign-in, then back.
-import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from 'react';
+import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
 import { call, setCsrfToken, setUnauthorizedHandler, type Me } from './api/client';
 import { currentPath, navigate } from './router';
 
@@ -44,13 +44,17 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   const [me, setMe] = useState<Me | null>(null);
   const [loading, setLoading] = useState(true);
   const [notice, setNotice] = useState<string | null>(null);
+  // Whether this tab had a session: a 401 then means it ended (expired, signed
+  // out elsewhere, password changed), whatever the code says.
+  const had = useRef(false);
+  had.current = me !== null;
 
   useEffect(() => {
     setUnauthorizedHandler((e) => {
       rememberReturnPath();
       setCsrfToken(null);
       setMe(null);
-      setNotice(e.code === 'session_expired' ? 'Your session has ended. Sign in again to continue where you were.' : 'Sign in to continue.');
+      setNotice(had.current || e.code === 'session_expired' ? 'Your session has ended. Sign in again to continue where you were.' : 'Sign in to continue.');
       navigate('/sign-in', { replace: true });
     });
     call('get', '/auth/me', { quiet401: true })

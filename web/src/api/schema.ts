@@ -139,6 +139,41 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/certifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Certifications: all for administrators, PMs and QA reviewers; a tasker's own for taskers. */
+        get: operations["list_certifications"];
+        put?: never;
+        /** Grants (or renews) a tasker's certification (administrators). */
+        post: operations["grant_certification"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/certifications/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Suspends, reinstates or re-dates a certification (administrators). */
+        patch: operations["update_certification"];
+        trace?: never;
+    };
     "/organisations": {
         parameters: {
             query?: never;
@@ -194,6 +229,41 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/tracks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Specialist tracks, by name (every signed-in user). */
+        get: operations["list_tracks"];
+        put?: never;
+        /** Creates a track (administrators). */
+        post: operations["create_track"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tracks/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Changes a track (administrators). */
+        patch: operations["update_track"];
         trace?: never;
     };
     "/users": {
@@ -265,6 +335,40 @@ export interface components {
             target_id: string;
             target_type: string;
         };
+        Certification: {
+            /** Format: int64 */
+            expires_at: number;
+            id: string;
+            /** Format: int64 */
+            issued_at: number;
+            /** @description Why it was last suspended or reinstated. */
+            reason?: string | null;
+            /**
+             * Format: double
+             * @description Qualification or rolling gold accuracy on record (0–1), if any.
+             */
+            score?: number | null;
+            /** @description The status now: an active certification past its expiry reads `expired`. */
+            status: components["schemas"]["CertificationStatus"];
+            track_id: string;
+            track_name: string;
+            /** Format: int64 */
+            updated_at: number;
+            user_id: string;
+            user_name: string;
+        };
+        CertificationPatchRequest: {
+            /** Format: int64 */
+            expires_at?: number | null;
+            /** @description Required when suspending. */
+            reason?: string | null;
+            status?: components["schemas"]["CertificationStatus"] | null;
+        };
+        /**
+         * @description The status a certification has right now.
+         * @enum {string}
+         */
+        CertificationStatus: "active" | "suspended" | "expired";
         /** @description Where and how the chain first breaks. */
         ChainBreak: {
             /** @enum {string} */
@@ -302,7 +406,21 @@ export interface components {
          * @description A stable, documented error code.
          * @enum {string}
          */
-        ErrorCode: "malformed_json" | "invalid_field" | "invalid_query" | "unsupported_media_type" | "payload_too_large" | "method_not_allowed" | "route_not_found" | "request_timeout" | "invalid_id" | "not_signed_in" | "session_expired" | "invalid_credentials" | "too_many_attempts" | "csrf_token_missing" | "csrf_token_invalid" | "forbidden" | "account_disabled" | "invalid_token" | "wrong_password" | "weak_password" | "setup_token_invalid" | "setup_already_done" | "not_found" | "email_taken" | "role_not_allowed_in_organisation" | "would_lock_out" | "integrity_error" | "internal" | "unavailable";
+        ErrorCode: "malformed_json" | "invalid_field" | "invalid_query" | "unsupported_media_type" | "payload_too_large" | "method_not_allowed" | "route_not_found" | "request_timeout" | "invalid_id" | "not_signed_in" | "session_expired" | "invalid_credentials" | "too_many_attempts" | "csrf_token_missing" | "csrf_token_invalid" | "forbidden" | "account_disabled" | "invalid_token" | "wrong_password" | "weak_password" | "setup_token_invalid" | "setup_already_done" | "not_found" | "email_taken" | "role_not_allowed_in_organisation" | "would_lock_out" | "track_slug_taken" | "not_a_tasker" | "invalid_transition" | "spec_locked" | "agreement_required" | "agreement_outdated" | "quote_outdated" | "upload_offset_mismatch" | "upload_too_large" | "archive_rejected" | "integrity_error" | "internal" | "unavailable";
+        GrantRequest: {
+            /**
+             * Format: int64
+             * @description Expiry, epoch milliseconds.
+             */
+            expires_at: number;
+            /**
+             * Format: double
+             * @description Qualification score on record (0–1), if any.
+             */
+            score?: number | null;
+            track_id: string;
+            user_id: string;
+        };
         LoginRequest: {
             email: string;
             password: string;
@@ -338,6 +456,17 @@ export interface components {
             /** @description The token itself: shown this once. Send as `Authorization: Bearer …`. */
             secret: string;
             token: components["schemas"]["ApiToken"];
+        };
+        NewTrackRequest: {
+            /**
+             * Format: double
+             * @description 0–1; default 0.8.
+             */
+            accuracy_threshold?: number | null;
+            description?: string;
+            name: string;
+            /** @description Lower-case letters, digits and hyphens, e.g. `neuroradiology`. */
+            slug: string;
         };
         NewUserRequest: {
             email: string;
@@ -376,6 +505,33 @@ export interface components {
                 seq: number;
                 target_id: string;
                 target_type: string;
+            }[];
+            /** Format: int64 */
+            total: number;
+        };
+        /** @description One page of a list, with the total count for the pager. */
+        Paged_Certification: {
+            items: {
+                /** Format: int64 */
+                expires_at: number;
+                id: string;
+                /** Format: int64 */
+                issued_at: number;
+                /** @description Why it was last suspended or reinstated. */
+                reason?: string | null;
+                /**
+                 * Format: double
+                 * @description Qualification or rolling gold accuracy on record (0–1), if any.
+                 */
+                score?: number | null;
+                /** @description The status now: an active certification past its expiry reads `expired`. */
+                status: components["schemas"]["CertificationStatus"];
+                track_id: string;
+                track_name: string;
+                /** Format: int64 */
+                updated_at: number;
+                user_id: string;
+                user_name: string;
             }[];
             /** Format: int64 */
             total: number;
@@ -427,6 +583,28 @@ export interface components {
         SetupStatus: {
             /** @description True while no account exists: the one-time setup link printed at start-up is needed. */
             needed: boolean;
+        };
+        Track: {
+            /**
+             * Format: double
+             * @description Rolling gold accuracy (0–1) under which a certification is suspended.
+             */
+            accuracy_threshold: number;
+            active: boolean;
+            /** Format: int64 */
+            created_at: number;
+            description: string;
+            id: string;
+            name: string;
+            slug: string;
+        };
+        TrackPatchRequest: {
+            /** Format: double */
+            accuracy_threshold?: number | null;
+            /** @description False retires the track: no new certifications or projects. */
+            active?: boolean | null;
+            description?: string | null;
+            name?: string | null;
         };
         /** @description A user account as the API shows it (never the password hash). */
         User: {
@@ -727,6 +905,136 @@ export interface operations {
             };
         };
     };
+    list_certifications: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                page: number | null;
+                per_page: number | null;
+                /** @description `active`, `suspended` or `expired` (as of now). */
+                status: components["schemas"]["CertificationStatus"] | null;
+                track_id: string | null;
+                user_id: string | null;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Paged_Certification"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    grant_certification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GrantRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Certification"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_certification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CertificationPatchRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Certification"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list_organisations: {
         parameters: {
             query?: never;
@@ -917,6 +1225,124 @@ export interface operations {
                 };
             };
             410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_tracks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Include retired tracks. */
+                include_inactive: boolean | null;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Track"][];
+                };
+            };
+        };
+    };
+    create_track: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewTrackRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Track"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_track: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TrackPatchRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Track"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -14,6 +14,8 @@ const CODE_FIELDS: Record<string, string[]> = {
   wrong_password: ['current_password'],
   role_not_allowed_in_organisation: ['role'],
   setup_token_invalid: ['token'],
+  track_slug_taken: ['slug'],
+  not_a_tasker: ['user_id'],
 };
 
 export function useApiForm<F extends string>(fields: readonly F[]) {

@@ -1,0 +1,140 @@
+// The admin console: create a user, grant a certification, see both in the
+// audit trail with the chain verified; API errors next to the right field; the
+// `?` overlay.
+import { expect, test } from '@playwright/test';
+import { ADMIN, Api, PASSWORD, expectTitle, signIn, startServer, type Server } from './server';
+
+let server: Server;
+test.beforeAll(async () => {
+  server = await startServer();
+  const api = await Api.setup(server);
+  await api.send('post', '/tracks', { slug: 'e2e-neuroimaging', name: 'E2E Neuroimaging', description: 'Brain MRI and CT' });
+  await api.dispose();
+});
+test.afterAll(async () => {
+  await server?.stop();
+});
+
+test('admin creates a user, grants a certification, and the audit trail shows both', async ({ page }) => {
+  await page.goto(`${server.url}/admin/users`);
+  await signIn(page, ADMIN.email, ADMIN.password);
+  await expect(page.getByTestId('page-users')).toBeVisible();
+  await expectTitle(page, 'Users and roles');
+
+  const form = page.getByRole('form', { name: 'Create a user' });
+  await form.getByLabel('Name').fill('Theo Tasker');
+  await form.getByLabel('E-mail address').fill('theo@provider.test');
+  await form.getByLabel('Role').selectOption('tasker');
+  await form.getByLabel('Initial password').fill(PASSWORD);
+  await form.getByRole('button', { name: 'Create user' }).click();
+  await expect(page.getByTestId('toast').filter({ hasText: 'User Theo Tasker created.' })).toBeVisible();
+  const table = page.getByTestId('users-table');
+  await expect(table.getByRole('link', { name: 'Theo Tasker' })).toBeVisible();
+
+  // The same e-mail again: email_taken next to the e-mail field, nothing else flagged.
+  await form.getByLabel('Name').fill('Theo Again');
+  await form.getByLabel('E-mail address').fill('theo@provider.test');
+  await form.getByLabel('Initial password').fill(PASSWORD);
+  await form.getByRole('button', { name: 'Create user' }).click();
+  await expect(form.getByTestId('error-email')).toContainText('email_taken');
+  await expect(form.getByTestId('error-password')).toHaveCount(0);
+  // A short password: weak_password next to the password field.
+  await form.getByLabel('E-mail address').fill('theo2@provider.test');
+  await form.getByLabel('Initial password').fill('short');
+  await form.getByRole('button', { name: 'Create user' }).click();
+  await expect(form.getByTestId('error-password')).toContainText('weak_password');
+  await expect(form.getByTestId('error-email')).toHaveCount(0);
+
+  // Grant a certification from the user's page.
+  await table.getByRole('link', { name: 'Theo Tasker' }).click();
+  await expect(page.getByTestId('page-user')).toBeVisible();
+  await expectTitle(page, 'User');
+  expect(page.url()).not.toContain('theo');
+  const grant = page.getByRole('form', { name: 'Grant a certification' });
+  await grant.getByLabel('Track').selectOption({ label: 'E2E Neuroimaging' });
+  await grant.getByRole('button', { name: 'Grant' }).click();
+  await expect(page.getByTestId('toast').filter({ hasText: 'Certification granted.' })).toBeVisible();
+  const certs = page.getByTestId('certifications-table');
+  await expect(certs.getByRole('row').filter({ hasText: 'E2E Neuroimaging' })).toContainText('Active');
+
+  // Suspend it with a reason, then reinstate.
+  await certs.getByRole('button', { name: 'Suspend…' }).click();
+  await certs.getByLabel('Reason').fill('gold accuracy under threshold');
+  await certs.getByRole('button', { name: 'Suspend', exact: true }).click();
+  await expect(certs.getByRole('row').filter({ hasText: 'E2E Neuroimaging' })).toContainText('Suspended');
+  await certs.getByRole('button', { name: 'Reinstate' }).click();
+  await expect(certs.getByRole('row').filter({ hasText: 'E2E Neuroimaging' })).toContainText('Active');
+
+  // The audit trail shows these events, and the chain verifies.
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Audit' }).click();
+  await expect(page.getByTestId('page-audit')).toBeVisible();
+  await expectTitle(page, 'Audit trail');
+  await expect(page.getByTestId('verify-result')).toContainText('✔');
+  const audit = page.getByTestId('audit-table');
+  await expect(audit.getByRole('row').filter({ hasText: /user\.create/ }).first()).toBeVisible();
+  await expect(audit.getByRole('row').filter({ hasText: /certification\./ }).first()).toBeVisible();
+
+  // Filter by action: only matching events remain.
+  const pager = page.getByTestId('audit-table').getByTestId('pager-status');
+  await page.getByLabel('Action').fill('certification.grant');
+  await page.getByRole('button', { name: 'Apply filters' }).click();
+  await expect(pager).toContainText('1 in all');
+  await expect(audit.locator('tbody tr')).toHaveCount(1);
+  await expect(audit.locator('tbody tr td:nth-child(4)')).toHaveText('certification.grant');
+  await expect(audit.locator('tbody tr td:nth-child(3)')).toHaveText(ADMIN.name);
+  // Actor and action together: the administrator created two accounts (their own at setup, and Theo's).
+  await page.getByLabel('Action').fill('user.create');
+  await page.getByLabel('Actor').selectOption({ label: ADMIN.name });
+  await page.getByRole('button', { name: 'Apply filters' }).click();
+  await expect(pager).toContainText('2 in all');
+  // A time window in the future holds nothing.
+  await page.getByRole('button', { name: 'Clear' }).click();
+  await page.getByLabel('From').fill('2999-01-01T00:00');
+  await page.getByRole('button', { name: 'Apply filters' }).click();
+  await expect(pager).toContainText('0 in all');
+  await expect(audit).toContainText('No events match these filters.');
+});
+
+test('the ? overlay lists the current page shortcuts, and shortcuts work', async ({ page }) => {
+  await page.goto(`${server.url}/admin/users`);
+  await signIn(page, ADMIN.email, ADMIN.password);
+  await expect(page.getByTestId('page-users')).toBeVisible();
+  await page.keyboard.press('?');
+  const dialog = page.getByRole('dialog', { name: 'Keyboard shortcuts' });
+  await expect(dialog).toBeVisible();
+  await expect(dialog.getByRole('region', { name: 'This page' })).toContainText('Create a user');
+  await expect(dialog.getByRole('region', { name: 'This page' })).toContainText('Users: next page');
+  await expect(dialog.getByRole('region', { name: 'Everywhere' })).toContainText('Go to the audit trail');
+  await page.keyboard.press('Escape');
+  await expect(dialog).toBeHidden();
+
+  // `c` focuses the create form; typing there does not trigger shortcuts.
+  await page.keyboard.press('c');
+  await expect(page.getByRole('form', { name: 'Create a user' }).getByLabel('Name')).toBeFocused();
+  await page.keyboard.type('g a?');
+  await expect(page.getByTestId('page-users')).toBeVisible();
+  await expect(dialog).toBeHidden();
+  await page.getByRole('form', { name: 'Create a user' }).getByLabel('Name').blur();
+
+  // `g a` goes to the audit trail, whose overlay lists its own shortcuts.
+  await page.keyboard.press('g');
+  await page.keyboard.press('a');
+  await expect(page.getByTestId('page-audit')).toBeVisible();
+  await page.keyboard.press('?');
+  await expect(dialog.getByRole('region', { name: 'This page' })).toContainText('Verify the chain again');
+  await expect(dialog.getByRole('region', { name: 'This page' })).not.toContainText('Create a user');
+});
+
+test('tracks page creates a track and shows a duplicate slug next to the slug field', async ({ page }) => {
+  await page.goto(`${server.url}/admin/tracks`);
+  await signIn(page, ADMIN.email, ADMIN.password);
+  const form = page.getByRole('form', { name: 'Create a track' });
+  await form.getByLabel('Slug').fill('e2e-oncology');
+  await form.getByLabel('Name').fill('E2E Oncology');
+  await form.getByRole('button', { name: 'Create track' }).click();
+  await expect(page.getByRole('table', { name: 'Tracks' })).toContainText('E2E Oncology');
+  await form.getByLabel('Slug').fill('e2e-oncology');
+  await form.getByLabel('Name').fill('Oncology again');
+  await form.getByRole('button', { name: 'Create track' }).click();
+  await expect(form.getByTestId('error-slug')).toContainText('track_slug_taken');
+});
