@@ -5,7 +5,7 @@
 //! [--coders C] [--missing P] [--seed S] [--write FILE]`
 //! With `--write`, the coder-major data is written as little-endian f64 (NaN =
 //! missing) for the Python side of `bench/agreement-alpha.sh`. Prints JSON.
-use clinlabel_agreement::spans::{MatchMode, match_spans, span_agreement};
+use clinlabel_agreement::spans::{MatchMode, match_spans, span_agreement, span_report};
 use clinlabel_agreement::{Level, Table, benchdata, krippendorff_alpha, krippendorff_alpha_columns};
 use std::time::Instant;
 
@@ -51,9 +51,10 @@ fn main() {
     let (a, b) = benchdata::span_document(5000, seed);
     let (pairs, match_s) = best(5, || match_spans(&a, &b, MatchMode::Overlap));
     let (_, report_s) = best(5, || (span_agreement(&a, &b, MatchMode::Exact), span_agreement(&a, &b, MatchMode::Overlap)));
+    let (_, full_s) = best(3, || span_report(&a, &b, None, None));
     println!(
         "{{\"units\":{units},\"coders\":{coders},\"missing\":{missing},\"seed\":{seed},\"table_build_seconds\":{build_s:.6},\"alpha\":[{}],\
-         \"spans\":{{\"n_a\":{},\"n_b\":{},\"overlap_pairs\":{},\"overlap_match_seconds\":{match_s:.6},\"exact_and_overlap_prf_seconds\":{report_s:.6}}}}}",
+         \"spans\":{{\"n_a\":{},\"n_b\":{},\"overlap_pairs\":{},\"overlap_match_seconds\":{match_s:.6},\"exact_and_overlap_prf_seconds\":{report_s:.6},\"full_span_report_seconds\":{full_s:.6}}}}}",
         results.join(","),
         a.len(),
         b.len(),

@@ -380,25 +380,42 @@ pub fn unitizing_alpha(annotators: &[&[Span]], begin: usize, len: usize) -> Unit
             .iter()
             .map(|a| sections(&a.iter().filter(|s| s.label == label).collect::<Vec<_>>(), begin, end))
             .collect();
+        // Sections of each coder tile the continuum in order, and δ² is zero
+        // unless the two sections overlap: sweep instead of comparing all pairs.
         let mut dobs = 0.0;
         for i in 0..m {
             for j in 0..m {
-                if i != j {
-                    for &g in &secs[i] {
-                        for &h in &secs[j] {
-                            dobs += unit_delta(g, h);
-                        }
+                if i == j {
+                    continue;
+                }
+                let hs = &secs[j];
+                let mut k = 0;
+                for &g in &secs[i] {
+                    while k < hs.len() && hs[k].0 + hs[k].1 <= g.0 {
+                        k += 1;
+                    }
+                    let mut x = k;
+                    while x < hs.len() && hs[x].0 < g.0 + g.1 {
+                        dobs += unit_delta(g, hs[x]);
+                        x += 1;
                     }
                 }
             }
         }
         dobs /= mf * (mf - 1.0) * lf * lf;
         let n_units = secs.iter().flatten().filter(|s| s.2).count() as f64;
+        // Σ over gaps h with l_h ≥ l (l_h − l + 1) from gap lengths sorted
+        // ascending and suffix sums of (l_h + 1).
         let mut gaps: Vec<f64> = secs.iter().flatten().filter(|s| !s.2).map(|s| s.1).collect();
         gaps.sort_by(f64::total_cmp);
+        let mut suffix = vec![0.0; gaps.len() + 1];
+        for x in (0..gaps.len()).rev() {
+            suffix[x] = suffix[x + 1] + gaps[x] + 1.0;
+        }
         let (mut num, mut den) = (0.0, mf * lf * (mf * lf - 1.0));
         for &(_, l, _) in secs.iter().flatten().filter(|s| s.2) {
-            let fit: f64 = gaps.iter().filter(|&&gl| gl >= l).map(|&gl| gl - l + 1.0).sum();
+            let first = gaps.partition_point(|&gl| gl < l);
+            let fit = suffix[first] - (gaps.len() - first) as f64 * l;
             num += (n_units - 1.0) / 3.0 * (2.0 * l.powi(3) - 3.0 * l * l + l) + l * l * fit;
             den -= l * (l - 1.0);
         }

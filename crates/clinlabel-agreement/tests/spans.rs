@@ -200,3 +200,95 @@ fn unitizing_alpha_krippendorff_2004_example() {
     check(unitizing_alpha(&[&i, &i], 150, 300).joint, 1.0, "identical");
     assert_eq!(unitizing_alpha(&[&i], 150, 300).joint.reason(), Some(Reason::TooFewCoders));
 }
+
+/// ᵤα straight from the 2004 formulas, all section pairs (no sweep), to check
+/// the linear-time implementation on random documents.
+fn unitizing_brute(coders: &[Vec<Span>], label: &str, begin: usize, len: usize) -> (f64, f64) {
+    let end = begin + len;
+    let secs: Vec<Vec<(f64, f64, bool)>> = coders
+        .iter()
+        .map(|c| {
+            let mut on = vec![false; len];
+            for s in c.iter().filter(|s| s.label == label) {
+                for p in s.start.max(begin)..s.end.min(end) {
+                    on[p - begin] = true;
+                }
+            }
+            // Runs of equal coverage; adjacent spans merge (test spans never touch).
+            let mut out = vec![];
+            let mut st = 0;
+            for p in 1..=len {
+                if p == len || on[p] != on[st] {
+                    out.push(((begin + st) as f64, (p - st) as f64, on[st]));
+                    st = p;
+                }
+            }
+            out
+        })
+        .collect();
+    let (m, l) = (coders.len() as f64, len as f64);
+    let mut d_o = 0.0;
+    for i in 0..coders.len() {
+        for j in 0..coders.len() {
+            if i == j {
+                continue;
+            }
+            for &(bg, lg, ug) in &secs[i] {
+                for &(bh, lh, uh) in &secs[j] {
+                    let d = bg - bh;
+                    d_o += if ug && uh && -lg < d && d < lh {
+                        d * d + (bg + lg - bh - lh).powi(2)
+                    } else if ug && !uh && 0.0 <= d && d <= lh - lg {
+                        lg * lg
+                    } else if !ug && uh && lh - lg <= d && d <= 0.0 {
+                        lh * lh
+                    } else {
+                        0.0
+                    };
+                }
+            }
+        }
+    }
+    d_o /= m * (m - 1.0) * l * l;
+    let units: Vec<f64> = secs.iter().flatten().filter(|s| s.2).map(|s| s.1).collect();
+    let gaps: Vec<f64> = secs.iter().flatten().filter(|s| !s.2).map(|s| s.1).collect();
+    let n = units.len() as f64;
+    let mut num = 0.0;
+    let mut den = m * l * (m * l - 1.0);
+    for &lg in &units {
+        let fit: f64 = gaps.iter().filter(|&&h| h >= lg).map(|&h| h - lg + 1.0).sum();
+        num += (n - 1.0) / 3.0 * (2.0 * lg.powi(3) - 3.0 * lg * lg + lg) + lg * lg * fit;
+        den -= lg * (lg - 1.0);
+    }
+    (d_o, num * 2.0 / l / den)
+}
+
+#[test]
+fn unitizing_alpha_equals_all_pairs_formula() {
+    let mut rng = clinlabel_agreement::rng::Rng::new(23);
+    for _ in 0..40 {
+        let n_coders = 2 + rng.below(3) as usize;
+        let coders: Vec<Vec<Span>> = (0..n_coders)
+            .map(|_| {
+                let mut v = vec![];
+                let mut pos = rng.below(5) as usize;
+                while pos < 180 {
+                    let len = 1 + rng.below(12) as usize;
+                    v.push(s(pos, pos + len, ["a", "b"][rng.below(2) as usize]));
+                    pos += len + 1 + rng.below(15) as usize;
+                }
+                v
+            })
+            .collect();
+        let refs: Vec<&[Span]> = coders.iter().map(|c| c.as_slice()).collect();
+        let u = unitizing_alpha(&refs, 0, 200);
+        let (mut so, mut se) = (0.0, 0.0);
+        for label in ["a", "b"] {
+            let (d_o, d_e) = unitizing_brute(&coders, label, 0, 200);
+            so += d_o;
+            se += d_e;
+            check(u.per_label[label], 1.0 - d_o / d_e, "per label");
+        }
+        check(u.joint, 1.0 - so / se, "joint");
+    }
+}
