@@ -135,24 +135,24 @@ pub async fn list(db: &Db, who: &Principal, f: &AuditFilter, page: Page) -> Resu
         .bind(page.offset())
         .fetch_all(&db.pool)
         .await?;
-    let items = rows
-        .iter()
-        .map(|r| {
-            let details: String = r.try_get("details")?;
-            Ok(AuditEventView {
-                seq: r.try_get("seq")?,
-                at: r.try_get("at")?,
-                actor_id: r.try_get("actor_id")?,
-                org_id: r.try_get("org_id")?,
-                action: r.try_get("action")?,
-                target_type: r.try_get("target_type")?,
-                target_id: r.try_get("target_id")?,
-                details: serde_json::from_str(&details).unwrap_or(serde_json::Value::String(details)),
-                hash: r.try_get("hash")?,
-            })
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
+    let items = rows.iter().map(view_from_row).collect::<Result<Vec<_>, StoreError>>()?;
     Ok(Paged { items, total })
+}
+
+/// Reads an event row (seq, at, actor_id, org_id, action, target_type, target_id, details, hash).
+pub(crate) fn view_from_row(r: &sqlx::any::AnyRow) -> Result<AuditEventView, StoreError> {
+    let details: String = r.try_get("details")?;
+    Ok(AuditEventView {
+        seq: r.try_get("seq")?,
+        at: r.try_get("at")?,
+        actor_id: r.try_get("actor_id")?,
+        org_id: r.try_get("org_id")?,
+        action: r.try_get("action")?,
+        target_type: r.try_get("target_type")?,
+        target_id: r.try_get("target_id")?,
+        details: serde_json::from_str(&details).unwrap_or(serde_json::Value::String(details)),
+        hash: r.try_get("hash")?,
+    })
 }
 
 fn concat_filter(head: &str, tail: &str) -> String {

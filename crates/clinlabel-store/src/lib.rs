@@ -18,11 +18,13 @@
 //! invariant: no function logs PHI or secrets; passwords and tokens arrive as
 //! `Secret<String>` and only their hashes are stored.
 
+pub mod agreements;
 pub mod audit;
 pub mod auth;
 pub mod db;
 pub mod keys;
 pub mod orgs;
+pub mod projects;
 pub mod tracks;
 pub mod users;
 
