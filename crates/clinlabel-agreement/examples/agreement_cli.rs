@@ -20,12 +20,24 @@ fn main() {
             _ => files.push(a),
         }
     }
-    opts.bootstrap = boot.map(|replicates| BootstrapOptions { replicates, seed, ..Default::default() });
+    opts.bootstrap = boot.map(|replicates| BootstrapOptions {
+        replicates,
+        seed,
+        ..Default::default()
+    });
     let contents: Vec<(String, String)> = files
         .iter()
-        .map(|f| (f.clone(), std::fs::read_to_string(f).unwrap_or_else(|e| panic!("{f}: {e}"))))
+        .map(|f| {
+            (
+                f.clone(),
+                std::fs::read_to_string(f).unwrap_or_else(|e| panic!("{f}: {e}")),
+            )
+        })
         .collect();
-    let inputs: Vec<(&str, &str)> = contents.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let inputs: Vec<(&str, &str)> = contents
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
     match run(&inputs, &opts) {
         Ok(out) => print!("{out}"),
         Err(e) => {

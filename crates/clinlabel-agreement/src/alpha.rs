@@ -23,7 +23,12 @@ pub enum Level {
 }
 
 impl Level {
-    pub const ALL: [Level; 4] = [Level::Nominal, Level::Ordinal, Level::Interval, Level::Ratio];
+    pub const ALL: [Level; 4] = [
+        Level::Nominal,
+        Level::Ordinal,
+        Level::Interval,
+        Level::Ratio,
+    ];
     pub fn name(self) -> &'static str {
         match self {
             Level::Nominal => "nominal",
@@ -33,7 +38,9 @@ impl Level {
         }
     }
     pub fn parse(s: &str) -> Option<Level> {
-        Level::ALL.into_iter().find(|l| l.name().eq_ignore_ascii_case(s))
+        Level::ALL
+            .into_iter()
+            .find(|l| l.name().eq_ignore_ascii_case(s))
     }
 }
 
@@ -109,7 +116,13 @@ pub(crate) fn alpha_weighted(t: &Table, level: Level, unit_weights: Option<&[f64
 /// The rest of α once the pairable counts (indexed like `values`) and, for all
 /// levels but ordinal, the observed disagreement are known. `ordinal_pass`
 /// computes the observed disagreement from mid-rank coordinates.
-fn finish(level: Level, counts: &[f64], values: &[f64], mut dobs: f64, ordinal_pass: impl FnOnce(&[f64]) -> f64) -> Coefficient {
+fn finish(
+    level: Level,
+    counts: &[f64],
+    values: &[f64],
+    mut dobs: f64,
+    ordinal_pass: impl FnOnce(&[f64]) -> f64,
+) -> Coefficient {
     let k = counts.len();
     let distinct = counts.iter().filter(|&&x| x > 0.0).count();
     if distinct < 2 {
@@ -145,7 +158,10 @@ fn finish(level: Level, counts: &[f64], values: &[f64], mut dobs: f64, ordinal_p
         Level::Nominal => n * n - counts.iter().map(|x| x * x).sum::<f64>(),
         Level::Interval | Level::Ordinal => {
             let mean = (0..k).map(|c| counts[c] * coord[c]).sum::<f64>() / n;
-            2.0 * n * (0..k).map(|c| counts[c] * (coord[c] - mean).powi(2)).sum::<f64>()
+            2.0 * n
+                * (0..k)
+                    .map(|c| counts[c] * (coord[c] - mean).powi(2))
+                    .sum::<f64>()
         }
         Level::Ratio => {
             let used: Vec<usize> = (0..k).filter(|&c| counts[c] > 0.0).collect();
@@ -172,15 +188,25 @@ fn finish(level: Level, counts: &[f64], values: &[f64], mut dobs: f64, ordinal_p
 /// without building a [`Table`]: one pass for the nominal, interval and ratio
 /// levels (ordinal goes through a table, as its distances need the value counts
 /// first). Same value as `krippendorff_alpha(&Table::from_reliability_data(data)?, level)`.
-pub fn krippendorff_alpha_columns<R: AsRef<[f64]>>(data: &[R], level: Level) -> Result<Coefficient, TableError> {
+pub fn krippendorff_alpha_columns<R: AsRef<[f64]>>(
+    data: &[R],
+    level: Level,
+) -> Result<Coefficient, TableError> {
     if level == Level::Ordinal {
-        return Ok(krippendorff_alpha(&Table::from_reliability_data(data)?, level));
+        return Ok(krippendorff_alpha(
+            &Table::from_reliability_data(data)?,
+            level,
+        ));
     }
     let cols: Vec<&[f64]> = data.iter().map(|r| r.as_ref()).collect();
     let n_units = cols.first().map_or(0, |c| c.len());
     for (c, col) in cols.iter().enumerate() {
         if col.len() != n_units {
-            return Err(TableError::RaggedRow { unit: c, len: col.len(), expected: n_units });
+            return Err(TableError::RaggedRow {
+                unit: c,
+                len: col.len(),
+                expected: n_units,
+            });
         }
     }
     let mut interner = Interner::default();
@@ -227,7 +253,9 @@ pub fn krippendorff_alpha_columns<R: AsRef<[f64]>>(data: &[R], level: Level) -> 
         return Ok(Coefficient::undefined(Reason::NoPairableUnits));
     }
     counts.resize(interner.len(), 0.0);
-    Ok(finish(level, &counts, interner.values(), dobs, |_| unreachable!("ordinal goes through a table")))
+    Ok(finish(level, &counts, interner.values(), dobs, |_| {
+        unreachable!("ordinal goes through a table")
+    }))
 }
 
 fn ratio_delta(a: f64, b: f64) -> f64 {

@@ -12,10 +12,18 @@ pub fn max_weight_matching(n_rows: usize, n_cols: usize, weights: &[f64]) -> Vec
         return Vec::new();
     }
     let transpose = n_rows > n_cols;
-    let (n, m) = if transpose { (n_cols, n_rows) } else { (n_rows, n_cols) };
+    let (n, m) = if transpose {
+        (n_cols, n_rows)
+    } else {
+        (n_rows, n_cols)
+    };
     // cost[i][j] = -max(w, 0): minimising cost maximises the positive weight.
     let cost = |i: usize, j: usize| -> f64 {
-        let w = if transpose { weights[j * n_cols + i] } else { weights[i * n_cols + j] };
+        let w = if transpose {
+            weights[j * n_cols + i]
+        } else {
+            weights[i * n_cols + j]
+        };
         if w > 0.0 { -w } else { 0.0 }
     };
     let inf = f64::INFINITY;
@@ -73,7 +81,11 @@ pub fn max_weight_matching(n_rows: usize, n_cols: usize, weights: &[f64]) -> Vec
     let mut out = Vec::new();
     for j in 1..=m {
         if p[j] != 0 {
-            let (r, c) = if transpose { (j - 1, p[j] - 1) } else { (p[j] - 1, j - 1) };
+            let (r, c) = if transpose {
+                (j - 1, p[j] - 1)
+            } else {
+                (p[j] - 1, j - 1)
+            };
             if weights[r * n_cols + c] > 0.0 {
                 out.push((r, c));
             }
@@ -116,7 +128,15 @@ mod tests {
         let mut rng = crate::rng::Rng::new(3);
         for _ in 0..200 {
             let (r, c) = (1 + rng.below(4) as usize, 1 + rng.below(4) as usize);
-            let w: Vec<f64> = (0..r * c).map(|_| if rng.below(3) == 0 { 0.0 } else { rng.below(10) as f64 }).collect();
+            let w: Vec<f64> = (0..r * c)
+                .map(|_| {
+                    if rng.below(3) == 0 {
+                        0.0
+                    } else {
+                        rng.below(10) as f64
+                    }
+                })
+                .collect();
             let best = brute(r, c, &w, 0, &mut vec![false; c]);
             let m = max_weight_matching(r, c, &w);
             assert_eq!(total(&w, c, &m), best, "{r}x{c} {w:?}");

@@ -29,7 +29,14 @@ pub fn alpha_data(n_units: usize, n_coders: usize, missing: f64, seed: u64) -> V
 /// Two annotators' spans over one document: `n` spans each over 6 labels, B
 /// derived from A with jittered boundaries, some relabelled, dropped or added.
 pub fn span_document(n: usize, seed: u64) -> (Vec<Span>, Vec<Span>) {
-    let labels = ["disease", "symptom", "medication", "procedure", "anatomy", "lab_value"];
+    let labels = [
+        "disease",
+        "symptom",
+        "medication",
+        "procedure",
+        "anatomy",
+        "lab_value",
+    ];
     let mut rng = Rng::new(seed);
     let mut a = Vec::with_capacity(n);
     let mut pos = 0usize;
@@ -47,10 +54,18 @@ pub fn span_document(n: usize, seed: u64) -> (Vec<Span>, Vec<Span>) {
         if r < 5 {
             // dropped; add a spurious one instead
             let st = s.start + rng.below(10) as usize;
-            b.push(Span::new(st, st + 1 + rng.below(20) as usize, labels[rng.below(6) as usize]));
+            b.push(Span::new(
+                st,
+                st + 1 + rng.below(20) as usize,
+                labels[rng.below(6) as usize],
+            ));
             continue;
         }
-        let label = if r < 12 { labels[rng.below(6) as usize] } else { s.label.as_str() };
+        let label = if r < 12 {
+            labels[rng.below(6) as usize]
+        } else {
+            s.label.as_str()
+        };
         let st = (s.start as i64 + rng.below(7) as i64 - 3).max(0) as usize;
         let en = (s.end as i64 + rng.below(7) as i64 - 3).max(st as i64 + 1) as usize;
         b.push(Span::new(st, en, label));

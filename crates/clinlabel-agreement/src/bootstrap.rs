@@ -20,7 +20,11 @@ pub struct BootstrapOptions {
 
 impl Default for BootstrapOptions {
     fn default() -> Self {
-        BootstrapOptions { replicates: 1000, confidence: 0.95, seed: 0 }
+        BootstrapOptions {
+            replicates: 1000,
+            confidence: 0.95,
+            seed: 0,
+        }
     }
 }
 
@@ -64,7 +68,10 @@ pub fn bootstrap(t: &Table, metric: Metric, opts: &BootstrapOptions) -> Confiden
     } else {
         vals.sort_by(f64::total_cmp);
         let a = (1.0 - opts.confidence) / 2.0;
-        (Coefficient::defined(quantile(&vals, a)), Coefficient::defined(quantile(&vals, 1.0 - a)))
+        (
+            Coefficient::defined(quantile(&vals, a)),
+            Coefficient::defined(quantile(&vals, 1.0 - a)),
+        )
     };
     ConfidenceInterval {
         estimate,

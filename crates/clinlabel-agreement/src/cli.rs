@@ -63,7 +63,9 @@ pub struct CliOptions {
     /// Keep only this metric (a full name such as `cohen_kappa_linear`, or a
     /// prefix such as `krippendorff_alpha` or `overlap`).
     pub metric: Option<String>,
-    /// Keep only this level (nominal, ordinal, interval, ratio) for α.
+    /// Keep only this level of the families that have levels: nominal, ordinal,
+    /// interval or ratio for Krippendorff's α; unweighted, linear or quadratic
+    /// for Cohen's κ and Gwet's AC1/AC2. Other rows are unaffected.
     pub level: Option<String>,
     /// Add seeded percentile-bootstrap intervals to table coefficients.
     pub bootstrap: Option<BootstrapOptions>,
@@ -88,7 +90,11 @@ impl fmt::Display for InputError {
 impl std::error::Error for InputError {}
 
 fn err(file: &str, line: Option<usize>, message: impl Into<String>) -> InputError {
-    InputError { file: file.to_string(), line, message: message.into() }
+    InputError {
+        file: file.to_string(),
+        line,
+        message: message.into(),
+    }
 }
 
 /// One printed row.
@@ -102,19 +108,40 @@ pub struct Row {
 }
 
 fn row(metric: impl Into<String>, c: Coefficient) -> Row {
-    Row { metric: metric.into(), coefficient: c, ci: None }
+    Row {
+        metric: metric.into(),
+        coefficient: c,
+        ci: None,
+    }
 }
 
 /// Run `clinlabel agreement` on one table file or two annotation files.
 pub fn run(inputs: &[(&str, &str)], opts: &CliOptions) -> Result<String, InputError> {
     if let Some(l) = &opts.level
-        && Level::parse(l).is_none() {
-            return Err(err("--level", None, format!("unknown level {l:?}: use nominal, ordinal, interval or ratio")));
-        }
+        && Level::parse(l).is_none()
+        && !WEIGHTS.contains(&l.to_ascii_lowercase().as_str())
+    {
+        return Err(err(
+            "--level",
+            None,
+            format!(
+                "unknown level {l:?}: use nominal, ordinal, interval or ratio (α), or unweighted, linear or quadratic (κ, AC)"
+            ),
+        ));
+    }
     let (summary, rows, detail) = match inputs {
         [(name, text)] => table_report(name, text, opts)?,
         [a, b] => pair_report(a, b)?,
-        _ => return Err(err("<arguments>", None, format!("expected one table file or two annotation files, got {}", inputs.len()))),
+        _ => {
+            return Err(err(
+                "<arguments>",
+                None,
+                format!(
+                    "expected one table file or two annotation files, got {}",
+                    inputs.len()
+                ),
+            ));
+        }
     };
     let all_names: Vec<String> = rows.iter().map(|r| r.metric.clone()).collect();
     let rows: Vec<Row> = rows.into_iter().filter(|r| keep(&r.metric, opts)).collect();
@@ -122,7 +149,12 @@ pub fn run(inputs: &[(&str, &str)], opts: &CliOptions) -> Result<String, InputEr
         return Err(err(
             "--metric",
             None,
-            format!("no metric matches {:?} / level {:?}; available: {}", opts.metric, opts.level, all_names.join(", ")),
+            format!(
+                "no metric matches {:?} / level {:?}; available: {}",
+                opts.metric,
+                opts.level,
+                all_names.join(", ")
+            ),
         ));
     }
     if opts.json {
@@ -136,16 +168,32 @@ pub fn run(inputs: &[(&str, &str)], opts: &CliOptions) -> Result<String, InputEr
     }
 }
 
+const WEIGHTS: [&str; 3] = ["unweighted", "linear", "quadratic"];
+
 fn keep(name: &str, opts: &CliOptions) -> bool {
     if let Some(m) = &opts.metric {
         let m = m.to_ascii_lowercase();
-        if !(name == m || name.starts_with(&format!("{m}_")) || name.starts_with(&format!("{m}["))) {
+        if !(name == m || name.starts_with(&format!("{m}_")) || name.starts_with(&format!("{m}[")))
+        {
             return false;
         }
     }
     if let Some(l) = &opts.level {
         let l = l.to_ascii_lowercase();
-        if name.starts_with("krippendorff_alpha_") && !name.ends_with(&format!("_{l}")) {
+        if WEIGHTS.contains(&l.as_str()) {
+            let weighted = |base: &str, unweighted: &str| {
+                if name == unweighted {
+                    l == "unweighted"
+                } else if let Some(w) = name.strip_prefix(base) {
+                    w == l
+                } else {
+                    true
+                }
+            };
+            if !weighted("cohen_kappa_", "cohen_kappa") || !weighted("gwet_ac2_", "gwet_ac1") {
+                return false;
+            }
+        } else if name.starts_with("krippendorff_alpha_") && !name.ends_with(&format!("_{l}")) {
             return false;
         }
     }
@@ -158,7 +206,12 @@ fn render_text(summary: &Value, rows: &[Row]) -> String {
         out.push_str(d);
         out.push('\n');
     }
-    let width = rows.iter().map(|r| r.metric.chars().count()).max().unwrap_or(6).max(6);
+    let width = rows
+        .iter()
+        .map(|r| r.metric.chars().count())
+        .max()
+        .unwrap_or(6)
+        .max(6);
     let with_ci = rows.iter().any(|r| r.ci.is_some());
     out.push_str(&format!("{:<width$}  {:>12}", "metric", "value"));
     if with_ci {
@@ -167,7 +220,10 @@ fn render_text(summary: &Value, rows: &[Row]) -> String {
     out.push('\n');
     let cell = |c: &Coefficient| match c {
         Coefficient::Defined { value } => format!("{value:>12.6}"),
-        Coefficient::Undefined { reason } => format!("undefined ({})", serde_json::to_value(reason).unwrap().as_str().unwrap()),
+        Coefficient::Undefined { reason } => format!(
+            "undefined ({})",
+            serde_json::to_value(reason).unwrap().as_str().unwrap()
+        ),
     };
     for r in rows {
         out.push_str(&format!("{:<width$}  {}", r.metric, cell(&r.coefficient)));
@@ -232,24 +288,48 @@ fn csv_fields(line: &str) -> Result<Vec<String>, String> {
 }
 
 fn parse_csv(name: &str, text: &str) -> Result<Vec<Record>, InputError> {
-    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
     let (hline, header) = lines.next().ok_or_else(|| err(name, None, "empty file"))?;
-    let cols = csv_fields(header.trim_start_matches('\u{feff}')).map_err(|e| err(name, Some(hline + 1), e))?;
-    let find = |want: &str| cols.iter().position(|c| c.trim().eq_ignore_ascii_case(want));
+    let cols = csv_fields(header.trim_start_matches('\u{feff}'))
+        .map_err(|e| err(name, Some(hline + 1), e))?;
+    let find = |want: &str| {
+        cols.iter()
+            .position(|c| c.trim().eq_ignore_ascii_case(want))
+    };
     let (Some(u), Some(c), Some(v)) = (find("unit"), find("coder"), find("value")) else {
-        return Err(err(name, Some(hline + 1), format!("CSV header must name the columns unit, coder, value (found {cols:?})")));
+        return Err(err(
+            name,
+            Some(hline + 1),
+            format!("CSV header must name the columns unit, coder, value (found {cols:?})"),
+        ));
     };
     let mut out = Vec::new();
     for (i, line) in lines {
         let f = csv_fields(line).map_err(|e| err(name, Some(i + 1), e))?;
         if f.len() != cols.len() {
-            return Err(err(name, Some(i + 1), format!("expected {} fields, found {}", cols.len(), f.len())));
+            return Err(err(
+                name,
+                Some(i + 1),
+                format!("expected {} fields, found {}", cols.len(), f.len()),
+            ));
         }
-        let value = if is_missing(&f[v]) { None } else { Some(f[v].trim().to_string()) };
+        let value = if is_missing(&f[v]) {
+            None
+        } else {
+            Some(f[v].trim().to_string())
+        };
         if f[u].trim().is_empty() || f[c].trim().is_empty() {
             return Err(err(name, Some(i + 1), "empty unit or coder"));
         }
-        out.push(Record { unit: f[u].trim().to_string(), coder: f[c].trim().to_string(), value, line: Some(i + 1) });
+        out.push(Record {
+            unit: f[u].trim().to_string(),
+            coder: f[c].trim().to_string(),
+            value,
+            line: Some(i + 1),
+        });
     }
     Ok(out)
 }
@@ -263,21 +343,61 @@ fn scalar_string(v: &Value) -> Option<String> {
     }
 }
 
-fn record_from_value(name: &str, v: &Value, line: Option<usize>, index: usize) -> Result<Record, InputError> {
-    let where_ = || if line.is_some() { String::new() } else { format!("record {index}: ") };
-    let obj = v.as_object().ok_or_else(|| err(name, line, format!("{}expected an object with unit, coder, value", where_())))?;
+fn record_from_value(
+    name: &str,
+    v: &Value,
+    line: Option<usize>,
+    index: usize,
+) -> Result<Record, InputError> {
+    let where_ = || {
+        if line.is_some() {
+            String::new()
+        } else {
+            format!("record {index}: ")
+        }
+    };
+    let obj = v.as_object().ok_or_else(|| {
+        err(
+            name,
+            line,
+            format!("{}expected an object with unit, coder, value", where_()),
+        )
+    })?;
     let get = |k: &str| obj.get(k).and_then(scalar_string);
-    let unit = get("unit").ok_or_else(|| err(name, line, format!("{}missing or non-scalar \"unit\"", where_())))?;
-    let coder = get("coder").ok_or_else(|| err(name, line, format!("{}missing or non-scalar \"coder\"", where_())))?;
+    let unit = get("unit").ok_or_else(|| {
+        err(
+            name,
+            line,
+            format!("{}missing or non-scalar \"unit\"", where_()),
+        )
+    })?;
+    let coder = get("coder").ok_or_else(|| {
+        err(
+            name,
+            line,
+            format!("{}missing or non-scalar \"coder\"", where_()),
+        )
+    })?;
     let value = match obj.get("value") {
         None | Some(Value::Null) => None,
         Some(x) => match scalar_string(x) {
             Some(s) if is_missing(&s) => None,
             Some(s) => Some(s),
-            None => return Err(err(name, line, format!("{}\"value\" must be a string, number or null", where_()))),
+            None => {
+                return Err(err(
+                    name,
+                    line,
+                    format!("{}\"value\" must be a string, number or null", where_()),
+                ));
+            }
         },
     };
-    Ok(Record { unit, coder, value, line })
+    Ok(Record {
+        unit,
+        coder,
+        value,
+        line,
+    })
 }
 
 fn build_table(name: &str, records: &[Record]) -> Result<(Table, usize, usize, bool), InputError> {
@@ -295,14 +415,27 @@ fn build_table(name: &str, records: &[Record]) -> Result<(Table, usize, usize, b
     for r in records {
         let i = units[r.unit.as_str()] * nc + coders[r.coder.as_str()];
         if seen[i] && cells[i] != r.value.as_deref() {
-            return Err(err(name, r.line, format!("unit {:?} coded twice by coder {:?} with different values", r.unit, r.coder)));
+            return Err(err(
+                name,
+                r.line,
+                format!(
+                    "unit {:?} coded twice by coder {:?} with different values",
+                    r.unit, r.coder
+                ),
+            ));
         }
         seen[i] = true;
         cells[i] = r.value.as_deref();
     }
-    let numeric = cells.iter().flatten().all(|s| s.parse::<f64>().is_ok_and(f64::is_finite));
+    let numeric = cells
+        .iter()
+        .flatten()
+        .all(|s| s.parse::<f64>().is_ok_and(f64::is_finite));
     let table = if numeric {
-        let flat: Vec<f64> = cells.iter().map(|c| c.map_or(f64::NAN, |s| s.parse().unwrap())).collect();
+        let flat: Vec<f64> = cells
+            .iter()
+            .map(|c| c.map_or(f64::NAN, |s| s.parse().unwrap()))
+            .collect();
         Table::from_numeric_nan(nu, nc, &flat).map_err(|e| err(name, None, e.to_string()))?
     } else {
         let rows: Vec<&[Option<&str>]> = cells.chunks(nc.max(1)).collect();
@@ -314,9 +447,14 @@ fn build_table(name: &str, records: &[Record]) -> Result<(Table, usize, usize, b
 fn parse_table(name: &str, text: &str) -> Result<(Vec<Record>, &'static str), InputError> {
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
     if trimmed.starts_with('[') {
-        let v: Value = serde_json::from_str(trimmed).map_err(|e| err(name, Some(e.line()), format!("invalid JSON: {e}")))?;
+        let v: Value = serde_json::from_str(trimmed)
+            .map_err(|e| err(name, Some(e.line()), format!("invalid JSON: {e}")))?;
         let arr = v.as_array().unwrap();
-        let recs = arr.iter().enumerate().map(|(i, x)| record_from_value(name, x, None, i)).collect::<Result<_, _>>()?;
+        let recs = arr
+            .iter()
+            .enumerate()
+            .map(|(i, x)| record_from_value(name, x, None, i))
+            .collect::<Result<_, _>>()?;
         Ok((recs, "JSON"))
     } else if trimmed.starts_with('{') {
         let mut recs = Vec::new();
@@ -324,7 +462,8 @@ fn parse_table(name: &str, text: &str) -> Result<(Vec<Record>, &'static str), In
             if line.trim().is_empty() {
                 continue;
             }
-            let v: Value = serde_json::from_str(line).map_err(|e| err(name, Some(i + 1), format!("invalid JSON: {e}")))?;
+            let v: Value = serde_json::from_str(line)
+                .map_err(|e| err(name, Some(i + 1), format!("invalid JSON: {e}")))?;
             recs.push(record_from_value(name, &v, Some(i + 1), recs.len())?);
         }
         Ok((recs, "JSONL"))
@@ -345,16 +484,36 @@ fn ranking_rows(t: &Table) -> Vec<Row> {
     let complete = (0..t.n_units()).all(|u| t.row(u).iter().all(|&c| c != MISSING));
     if !complete {
         return vec![
-            row("kendall_tau_b", Coefficient::undefined(Reason::MissingValues)),
+            row(
+                "kendall_tau_b",
+                Coefficient::undefined(Reason::MissingValues),
+            ),
             row("kendall_w", Coefficient::undefined(Reason::MissingValues)),
         ];
     }
-    let judges: Vec<Vec<f64>> = (0..t.n_coders()).map(|c| (0..t.n_units()).map(|u| vals[t.row(u)[c] as usize]).collect()).collect();
-    let tau = if judges.len() == 2 { kendall_tau_b(&judges[0], &judges[1]) } else { Coefficient::undefined(Reason::NeedsTwoCoders) };
-    vec![row("kendall_tau_b", tau), row("kendall_w", kendall_w(&judges))]
+    let judges: Vec<Vec<f64>> = (0..t.n_coders())
+        .map(|c| {
+            (0..t.n_units())
+                .map(|u| vals[t.row(u)[c] as usize])
+                .collect()
+        })
+        .collect();
+    let tau = if judges.len() == 2 {
+        kendall_tau_b(&judges[0], &judges[1])
+    } else {
+        Coefficient::undefined(Reason::NeedsTwoCoders)
+    };
+    vec![
+        row("kendall_tau_b", tau),
+        row("kendall_w", kendall_w(&judges)),
+    ]
 }
 
-fn table_report(name: &str, text: &str, opts: &CliOptions) -> Result<(Value, Vec<Row>, Value), InputError> {
+fn table_report(
+    name: &str,
+    text: &str,
+    opts: &CliOptions,
+) -> Result<(Value, Vec<Row>, Value), InputError> {
     let (records, format) = parse_table(name, text)?;
     if records.is_empty() {
         return Err(err(name, None, "no (unit, coder, value) records"));
@@ -452,17 +611,27 @@ fn parse_annotations(name: &str, text: &str) -> Result<Parsed, InputError> {
     let mut relations = Vec::new();
     let mut text_length = None;
     let items: Vec<(Value, Option<usize>)> = if trimmed.starts_with('[') {
-        let v: Value = serde_json::from_str(trimmed).map_err(|e| err(name, Some(e.line()), format!("invalid JSON: {e}")))?;
-        v.as_array().unwrap().iter().map(|x| (x.clone(), None)).collect()
+        let v: Value = serde_json::from_str(trimmed)
+            .map_err(|e| err(name, Some(e.line()), format!("invalid JSON: {e}")))?;
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| (x.clone(), None))
+            .collect()
     } else if trimmed.starts_with('{') {
         match serde_json::from_str::<Value>(trimmed) {
             Ok(Value::Object(o)) if o.contains_key("spans") => {
-                let spans = o["spans"].as_array().ok_or_else(|| err(name, None, "\"spans\" must be an array"))?;
+                let spans = o["spans"]
+                    .as_array()
+                    .ok_or_else(|| err(name, None, "\"spans\" must be an array"))?;
                 if let Some(r) = o.get("relations") {
-                    relations = serde_json::from_value(r.clone()).map_err(|e| err(name, None, format!("bad \"relations\": {e}")))?;
+                    relations = serde_json::from_value(r.clone())
+                        .map_err(|e| err(name, None, format!("bad \"relations\": {e}")))?;
                 }
                 if let Some(l) = o.get("text_length") {
-                    text_length = Some(l.as_u64().ok_or_else(|| err(name, None, "\"text_length\" must be a non-negative integer"))? as usize);
+                    text_length = Some(l.as_u64().ok_or_else(|| {
+                        err(name, None, "\"text_length\" must be a non-negative integer")
+                    })? as usize);
                 }
                 spans.iter().map(|x| (x.clone(), None)).collect()
             }
@@ -472,14 +641,20 @@ fn parse_annotations(name: &str, text: &str) -> Result<Parsed, InputError> {
                     if line.trim().is_empty() {
                         continue;
                     }
-                    let v: Value = serde_json::from_str(line).map_err(|e| err(name, Some(i + 1), format!("invalid JSON line: {e}")))?;
+                    let v: Value = serde_json::from_str(line)
+                        .map_err(|e| err(name, Some(i + 1), format!("invalid JSON line: {e}")))?;
                     out.push((v, Some(i + 1)));
                 }
                 out
             }
         }
     } else {
-        return Ok(Parsed { kind: Kind::Text, items: vec![(Value::String(text.to_string()), None)], relations, text_length });
+        return Ok(Parsed {
+            kind: Kind::Text,
+            items: vec![(Value::String(text.to_string()), None)],
+            relations,
+            text_length,
+        });
     };
     let kind = match items.first() {
         None => None,
@@ -489,12 +664,28 @@ fn parse_annotations(name: &str, text: &str) -> Result<Parsed, InputError> {
     };
     for (i, (v, line)) in items.iter().enumerate() {
         if kind_of(v) != kind {
-            let at = if line.is_some() { String::new() } else { format!("item {i}: ") };
-            return Err(err(name, *line, format!("{at}not the same kind as the first item ({})", kind.map_or("?", Kind::name))));
+            let at = if line.is_some() {
+                String::new()
+            } else {
+                format!("item {i}: ")
+            };
+            return Err(err(
+                name,
+                *line,
+                format!(
+                    "{at}not the same kind as the first item ({})",
+                    kind.map_or("?", Kind::name)
+                ),
+            ));
         }
     }
     // An empty list takes the kind of the other file (resolved by the caller).
-    Ok(Parsed { kind: kind.unwrap_or(Kind::Spans), items, relations, text_length })
+    Ok(Parsed {
+        kind: kind.unwrap_or(Kind::Spans),
+        items,
+        relations,
+        text_length,
+    })
 }
 
 fn typed<T: serde::de::DeserializeOwned>(name: &str, p: &Parsed) -> Result<Vec<T>, InputError> {
@@ -503,7 +694,11 @@ fn typed<T: serde::de::DeserializeOwned>(name: &str, p: &Parsed) -> Result<Vec<T
         .enumerate()
         .map(|(i, (v, line))| {
             serde_json::from_value(v.clone()).map_err(|e| {
-                let at = if line.is_some() { String::new() } else { format!("item {i}: ") };
+                let at = if line.is_some() {
+                    String::new()
+                } else {
+                    format!("item {i}: ")
+                };
                 err(name, *line, format!("{at}{e}"))
             })
         })
@@ -528,7 +723,11 @@ fn pair_report(a: &(&str, &str), b: &(&str, &str)) -> Result<(Value, Vec<Row>, V
         pb.kind = pa.kind;
     }
     if pa.kind != pb.kind {
-        return Err(err(nb, None, format!("is {} but {na} is {}", pb.kind.name(), pa.kind.name())));
+        return Err(err(
+            nb,
+            None,
+            format!("is {} but {na} is {}", pb.kind.name(), pa.kind.name()),
+        ));
     }
     let kind = pa.kind;
     let mut rows = Vec::new();
@@ -540,12 +739,23 @@ fn pair_report(a: &(&str, &str), b: &(&str, &str)) -> Result<(Value, Vec<Row>, V
             for (name, spans, p) in [(na, &sa, &pa), (nb, &sb, &pb)] {
                 for (i, s) in spans.iter().enumerate() {
                     if s.end < s.start {
-                        return Err(err(name, p.items[i].1, format!("span {i}: end {} before start {}", s.end, s.start)));
+                        return Err(err(
+                            name,
+                            p.items[i].1,
+                            format!("span {i}: end {} before start {}", s.end, s.start),
+                        ));
                     }
                 }
                 for (i, r) in p.relations.iter().enumerate() {
                     if r.head >= spans.len() || r.tail >= spans.len() {
-                        return Err(err(name, None, format!("relation {i}: endpoint out of range (there are {} spans)", spans.len())));
+                        return Err(err(
+                            name,
+                            None,
+                            format!(
+                                "relation {i}: endpoint out of range (there are {} spans)",
+                                spans.len()
+                            ),
+                        ));
                     }
                 }
             }
@@ -554,7 +764,12 @@ fn pair_report(a: &(&str, &str), b: &(&str, &str)) -> Result<(Value, Vec<Row>, V
                 (x, y) => x.or(y),
             };
             let has_rel = !pa.relations.is_empty() || !pb.relations.is_empty();
-            let rep = span_report(&sa, &sb, text_len, has_rel.then_some((&pa.relations[..], &pb.relations[..])));
+            let rep = span_report(
+                &sa,
+                &sb,
+                text_len,
+                has_rel.then_some((&pa.relations[..], &pb.relations[..])),
+            );
             description = format!("{description}, {} vs {} spans", sa.len(), sb.len());
             for (mode, s) in [("exact", &rep.exact), ("overlap", &rep.overlap)] {
                 prf_rows(&format!("{mode}_micro"), &s.micro, &mut rows);
@@ -571,9 +786,18 @@ fn pair_report(a: &(&str, &str), b: &(&str, &str)) -> Result<(Value, Vec<Row>, V
             }
             rows.push(row("position_alpha", rep.position_alpha));
             for (key, att) in &rep.attributes {
-                rows.push(row(format!("attribute_percent_agreement[{key}]"), att.percent_agreement));
-                rows.push(row(format!("attribute_cohen_kappa[{key}]"), att.cohen_kappa));
-                rows.push(row(format!("attribute_krippendorff_alpha[{key}]"), att.krippendorff_alpha_nominal));
+                rows.push(row(
+                    format!("attribute_percent_agreement[{key}]"),
+                    att.percent_agreement,
+                ));
+                rows.push(row(
+                    format!("attribute_cohen_kappa[{key}]"),
+                    att.cohen_kappa,
+                ));
+                rows.push(row(
+                    format!("attribute_krippendorff_alpha[{key}]"),
+                    att.krippendorff_alpha_nominal,
+                ));
             }
             if let Some(r) = &rep.relations {
                 prf_rows("relation", &r.micro, &mut rows);
@@ -582,19 +806,36 @@ fn pair_report(a: &(&str, &str), b: &(&str, &str)) -> Result<(Value, Vec<Row>, V
         }
         Kind::Boxes2 | Kind::Boxes3 | Kind::Polygons => {
             let m = match kind {
-                Kind::Boxes2 => geometry::match_boxes_2d(&typed::<Box2>(na, &pa)?, &typed::<Box2>(nb, &pb)?, 0.5),
-                Kind::Boxes3 => geometry::match_boxes_3d(&typed::<Box3>(na, &pa)?, &typed::<Box3>(nb, &pb)?, 0.5),
+                Kind::Boxes2 => geometry::match_boxes_2d(
+                    &typed::<Box2>(na, &pa)?,
+                    &typed::<Box2>(nb, &pb)?,
+                    0.5,
+                ),
+                Kind::Boxes3 => geometry::match_boxes_3d(
+                    &typed::<Box3>(na, &pa)?,
+                    &typed::<Box3>(nb, &pb)?,
+                    0.5,
+                ),
                 _ => {
                     #[derive(serde::Deserialize)]
                     struct Poly {
                         points: Vec<[f64; 2]>,
                     }
-                    let pa: Vec<Vec<[f64; 2]>> = typed::<Poly>(na, &pa)?.into_iter().map(|p| p.points).collect();
-                    let pb: Vec<Vec<[f64; 2]>> = typed::<Poly>(nb, &pb)?.into_iter().map(|p| p.points).collect();
+                    let pa: Vec<Vec<[f64; 2]>> = typed::<Poly>(na, &pa)?
+                        .into_iter()
+                        .map(|p| p.points)
+                        .collect();
+                    let pb: Vec<Vec<[f64; 2]>> = typed::<Poly>(nb, &pb)?
+                        .into_iter()
+                        .map(|p| p.points)
+                        .collect();
                     geometry::match_polygons(&pa, &pb, 0.5)
                 }
             };
-            description = format!("{description}, {} vs {} instances, matched one-to-one at IoU ≥ 0.5", m.prf.n_a, m.prf.n_b);
+            description = format!(
+                "{description}, {} vs {} instances, matched one-to-one at IoU ≥ 0.5",
+                m.prf.n_a, m.prf.n_b
+            );
             prf_rows("instance", &m.prf, &mut rows);
             rows.push(row("mean_iou_matched", m.mean_iou));
             detail = serde_json::to_value(&m).unwrap();
@@ -602,9 +843,16 @@ fn pair_report(a: &(&str, &str), b: &(&str, &str)) -> Result<(Value, Vec<Row>, V
         Kind::Keypoints => {
             let (ka, kb): (Vec<Keypoint>, Vec<Keypoint>) = (typed(na, &pa)?, typed(nb, &pb)?);
             if ka.len() != kb.len() {
-                return Err(err(nb, None, format!("{} keypoints but {na} has {}", kb.len(), ka.len())));
+                return Err(err(
+                    nb,
+                    None,
+                    format!("{} keypoints but {na} has {}", kb.len(), ka.len()),
+                ));
             }
-            rows.push(row("keypoint_mean_distance", geometry::keypoint_mean_distance(&ka, &kb, None)));
+            rows.push(row(
+                "keypoint_mean_distance",
+                geometry::keypoint_mean_distance(&ka, &kb, None),
+            ));
             detail = json!({ "keypoints": ka.len() });
         }
         Kind::Turns => {
@@ -612,7 +860,11 @@ fn pair_report(a: &(&str, &str), b: &(&str, &str)) -> Result<(Value, Vec<Row>, V
             for (name, turns, p) in [(na, &ta, &pa), (nb, &tb, &pb)] {
                 for (i, t) in turns.iter().enumerate() {
                     if !(t.start.is_finite() && t.end.is_finite() && t.end >= t.start) {
-                        return Err(err(name, p.items[i].1, format!("turn {i}: needs finite start ≤ end")));
+                        return Err(err(
+                            name,
+                            p.items[i].1,
+                            format!("turn {i}: needs finite start ≤ end"),
+                        ));
                     }
                 }
             }
@@ -641,7 +893,10 @@ fn pair_report(a: &(&str, &str), b: &(&str, &str)) -> Result<(Value, Vec<Row>, V
         }
         Kind::Text => {
             let (w, c) = (word_error_rate(a.1, b.1), character_error_rate(a.1, b.1));
-            description = format!("{description} (normalisation: {})", crate::transcripts::NORMALISATION);
+            description = format!(
+                "{description} (normalisation: {})",
+                crate::transcripts::NORMALISATION
+            );
             rows.push(row("word_error_rate", w.rate));
             rows.push(row("character_error_rate", c.rate));
             detail = json!({ "wer": w, "cer": c });

@@ -97,7 +97,9 @@ impl Coefficient {
         if v.is_finite() {
             Coefficient::Defined { value: v }
         } else {
-            Coefficient::Undefined { reason: Reason::NoExpectedDisagreement }
+            Coefficient::Undefined {
+                reason: Reason::NoExpectedDisagreement,
+            }
         }
     }
     pub fn undefined(reason: Reason) -> Self {
@@ -120,7 +122,11 @@ impl Coefficient {
     }
     /// `num / den`, undefined with `reason` when `den == 0`.
     pub(crate) fn ratio(num: f64, den: f64, reason: Reason) -> Self {
-        if den == 0.0 { Self::undefined(reason) } else { Self::defined(num / den) }
+        if den == 0.0 {
+            Self::undefined(reason)
+        } else {
+            Self::defined(num / den)
+        }
     }
 }
 

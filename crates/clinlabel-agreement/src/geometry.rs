@@ -48,7 +48,8 @@ fn labels_compatible(a: &Option<String>, b: &Option<String>) -> bool {
 
 /// IoU of two 2D boxes; undefined when both have zero area.
 pub fn box_iou_2d(a: &Box2, b: &Box2) -> Coefficient {
-    let inter = extent(a.x_min.max(b.x_min), a.x_max.min(b.x_max)) * extent(a.y_min.max(b.y_min), a.y_max.min(b.y_max));
+    let inter = extent(a.x_min.max(b.x_min), a.x_max.min(b.x_max))
+        * extent(a.y_min.max(b.y_min), a.y_max.min(b.y_max));
     let area = |r: &Box2| extent(r.x_min, r.x_max) * extent(r.y_min, r.y_max);
     Coefficient::ratio(inter, area(a) + area(b) - inter, Reason::BothEmpty)
 }
@@ -58,7 +59,8 @@ pub fn box_iou_3d(a: &Box3, b: &Box3) -> Coefficient {
     let inter = extent(a.x_min.max(b.x_min), a.x_max.min(b.x_max))
         * extent(a.y_min.max(b.y_min), a.y_max.min(b.y_max))
         * extent(a.z_min.max(b.z_min), a.z_max.min(b.z_max));
-    let vol = |r: &Box3| extent(r.x_min, r.x_max) * extent(r.y_min, r.y_max) * extent(r.z_min, r.z_max);
+    let vol =
+        |r: &Box3| extent(r.x_min, r.x_max) * extent(r.y_min, r.y_max) * extent(r.z_min, r.z_max);
     Coefficient::ratio(inter, vol(a) + vol(b) - inter, Reason::BothEmpty)
 }
 
@@ -93,7 +95,12 @@ fn one() -> usize {
 impl Mask {
     pub fn new(width: usize, height: usize, depth: usize, data: Vec<bool>) -> Mask {
         assert_eq!(data.len(), width * height * depth, "mask data length");
-        Mask { width, height, depth, data }
+        Mask {
+            width,
+            height,
+            depth,
+            data,
+        }
     }
     fn dims(&self) -> [usize; 3] {
         [self.width, self.height, self.depth]
@@ -231,7 +238,10 @@ fn dt1d(f: &[f64], sp: f64, out: &mut [f64], v: &mut Vec<usize>, z: &mut Vec<f64
 /// `feature` voxel, with per-axis spacing.
 fn edt(feature: &[bool], dims: [usize; 3], spacing: [f64; 3]) -> Vec<f64> {
     let [w, h, d] = dims;
-    let mut g: Vec<f64> = feature.iter().map(|&f| if f { 0.0 } else { f64::INFINITY }).collect();
+    let mut g: Vec<f64> = feature
+        .iter()
+        .map(|&f| if f { 0.0 } else { f64::INFINITY })
+        .collect();
     let (mut v, mut z) = (Vec::new(), Vec::new());
     let strides = [1, w, w * h];
     for axis in 0..3 {
@@ -272,11 +282,26 @@ pub fn surface_distance(a: &Mask, b: &Mask, spacing: Option<[f64; 3]>) -> Surfac
     let (ba, bb) = (boundary(a), boundary(b));
     if !ba.iter().any(|&x| x) || !bb.iter().any(|&x| x) {
         let u = Coefficient::undefined(Reason::NoPoints);
-        return SurfaceDistance { hausdorff: u, hausdorff95: u, assd: u, unit };
+        return SurfaceDistance {
+            hausdorff: u,
+            hausdorff95: u,
+            assd: u,
+            unit,
+        };
     }
     let (da, db) = (edt(&ba, a.dims(), sp), edt(&bb, b.dims(), sp));
-    let ab: Vec<f64> = ba.iter().zip(&db).filter(|(x, _)| **x).map(|(_, d)| *d).collect();
-    let bab: Vec<f64> = bb.iter().zip(&da).filter(|(x, _)| **x).map(|(_, d)| *d).collect();
+    let ab: Vec<f64> = ba
+        .iter()
+        .zip(&db)
+        .filter(|(x, _)| **x)
+        .map(|(_, d)| *d)
+        .collect();
+    let bab: Vec<f64> = bb
+        .iter()
+        .zip(&da)
+        .filter(|(x, _)| **x)
+        .map(|(_, d)| *d)
+        .collect();
     let mut all = ab;
     all.extend(bab);
     let assd = all.iter().sum::<f64>() / all.len() as f64;
@@ -304,7 +329,11 @@ fn yes() -> bool {
 
 /// Mean Euclidean distance between corresponding keypoints visible in both,
 /// scaled by `spacing` `[x, y]` (mm) when given.
-pub fn keypoint_mean_distance(a: &[Keypoint], b: &[Keypoint], spacing: Option<[f64; 2]>) -> Coefficient {
+pub fn keypoint_mean_distance(
+    a: &[Keypoint],
+    b: &[Keypoint],
+    spacing: Option<[f64; 2]>,
+) -> Coefficient {
     let s = spacing.unwrap_or([1.0, 1.0]);
     let d: Vec<f64> = a
         .iter()
@@ -312,7 +341,11 @@ pub fn keypoint_mean_distance(a: &[Keypoint], b: &[Keypoint], spacing: Option<[f
         .filter(|(p, q)| p.visible && q.visible)
         .map(|(p, q)| (((p.x - q.x) * s[0]).powi(2) + ((p.y - q.y) * s[1]).powi(2)).sqrt())
         .collect();
-    if d.is_empty() { Coefficient::undefined(Reason::NoPoints) } else { Coefficient::defined(d.iter().sum::<f64>() / d.len() as f64) }
+    if d.is_empty() {
+        Coefficient::undefined(Reason::NoPoints)
+    } else {
+        Coefficient::defined(d.iter().sum::<f64>() / d.len() as f64)
+    }
 }
 
 /// Object keypoint similarity as in COCO (`cocoeval.computeOks`): over the
@@ -331,7 +364,11 @@ pub fn oks(a: &[Keypoint], b: &[Keypoint], area: f64, sigmas: &[f64]) -> Coeffic
         sum += (-d2 / (k * k) / (area + f64::EPSILON) / 2.0).exp();
         n += 1;
     }
-    if n == 0 { Coefficient::undefined(Reason::NoPoints) } else { Coefficient::defined(sum / n as f64) }
+    if n == 0 {
+        Coefficient::undefined(Reason::NoPoints)
+    } else {
+        Coefficient::defined(sum / n as f64)
+    }
 }
 
 /// Instances of two annotators matched one-to-one by IoU.
@@ -348,14 +385,24 @@ pub struct InstanceMatch {
 /// one-to-one matching (Hungarian) of maximum total IoU among pairs with
 /// IoU ≥ `threshold` (and > 0), then precision / recall / F1 of B against A.
 pub fn match_by_iou(n_a: usize, n_b: usize, iou: &[f64], threshold: f64) -> InstanceMatch {
-    let w: Vec<f64> = iou.iter().map(|&x| if x >= threshold && x > 0.0 { x } else { 0.0 }).collect();
-    let pairs: Vec<(usize, usize, f64)> = max_weight_matching(n_a, n_b, &w).into_iter().map(|(i, j)| (i, j, iou[i * n_b + j])).collect();
+    let w: Vec<f64> = iou
+        .iter()
+        .map(|&x| if x >= threshold && x > 0.0 { x } else { 0.0 })
+        .collect();
+    let pairs: Vec<(usize, usize, f64)> = max_weight_matching(n_a, n_b, &w)
+        .into_iter()
+        .map(|(i, j)| (i, j, iou[i * n_b + j]))
+        .collect();
     let mean_iou = if pairs.is_empty() {
         Coefficient::undefined(Reason::NoPoints)
     } else {
         Coefficient::defined(pairs.iter().map(|p| p.2).sum::<f64>() / pairs.len() as f64)
     };
-    InstanceMatch { prf: Prf::new(pairs.len(), n_a, n_b), pairs, mean_iou }
+    InstanceMatch {
+        prf: Prf::new(pairs.len(), n_a, n_b),
+        pairs,
+        mean_iou,
+    }
 }
 
 /// [`match_by_iou`] over 2D boxes (a label mismatch forbids a match).

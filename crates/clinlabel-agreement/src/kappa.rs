@@ -69,7 +69,11 @@ pub fn percent_agreement(t: &Table) -> Coefficient {
             }
         }
     }
-    if pairs == 0 { Coefficient::undefined(Reason::NoPairableUnits) } else { Coefficient::defined(total / pairs as f64) }
+    if pairs == 0 {
+        Coefficient::undefined(Reason::NoPairableUnits)
+    } else {
+        Coefficient::defined(total / pairs as f64)
+    }
 }
 
 /// The confusion matrix of a two-coder table over units coded by both, restricted
@@ -86,7 +90,9 @@ fn confusion(t: &Table) -> (Vec<f64>, usize, Vec<u32>, usize) {
             n += 1;
         }
     }
-    let used: Vec<u32> = (0..seen.len() as u32).filter(|&i| seen[i as usize]).collect();
+    let used: Vec<u32> = (0..seen.len() as u32)
+        .filter(|&i| seen[i as usize])
+        .collect();
     let mut pos = vec![usize::MAX; seen.len()];
     for (i, &c) in used.iter().enumerate() {
         pos[c as usize] = i;
@@ -343,6 +349,10 @@ pub fn gwet_ac(t: &Table, weights: Weights) -> Coefficient {
     pa /= n2 as f64;
     let wsum: f64 = w.iter().sum();
     let qf = q as f64;
-    let pe = wsum * pi.iter().map(|p| (p / n as f64) * (1.0 - p / n as f64)).sum::<f64>() / (qf * (qf - 1.0));
+    let pe = wsum
+        * pi.iter()
+            .map(|p| (p / n as f64) * (1.0 - p / n as f64))
+            .sum::<f64>()
+        / (qf * (qf - 1.0));
     Coefficient::ratio(pa - pe, 1.0 - pe, Reason::NoExpectedDisagreement)
 }

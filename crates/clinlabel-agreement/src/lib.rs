@@ -142,7 +142,9 @@ pub mod transcripts;
 pub use alpha::{Level, krippendorff_alpha, krippendorff_alpha_columns};
 pub use bootstrap::{BootstrapOptions, ConfidenceInterval, bootstrap};
 pub use coefficient::{Coefficient, Reason};
-pub use kappa::{Weights, cohen_kappa, fleiss_kappa, gwet_ac, percent_agreement, randolph_kappa, scott_pi};
+pub use kappa::{
+    Weights, cohen_kappa, fleiss_kappa, gwet_ac, percent_agreement, randolph_kappa, scott_pi,
+};
 pub use table::{Categories, MISSING, Table, TableError};
 
 use serde::{Deserialize, Serialize};
@@ -152,13 +154,19 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "metric", rename_all = "snake_case")]
 pub enum Metric {
     PercentAgreement,
-    CohenKappa { weights: Weights },
+    CohenKappa {
+        weights: Weights,
+    },
     ScottPi,
     FleissKappa,
     RandolphKappa,
-    KrippendorffAlpha { level: Level },
+    KrippendorffAlpha {
+        level: Level,
+    },
     /// Gwet's AC1 (unweighted) or AC2 (linear / quadratic weights).
-    GwetAc { weights: Weights },
+    GwetAc {
+        weights: Weights,
+    },
 }
 
 impl Metric {
@@ -181,13 +189,17 @@ impl Metric {
     pub fn name(&self) -> String {
         match self {
             Metric::PercentAgreement => "percent_agreement".into(),
-            Metric::CohenKappa { weights: Weights::Unweighted } => "cohen_kappa".into(),
+            Metric::CohenKappa {
+                weights: Weights::Unweighted,
+            } => "cohen_kappa".into(),
             Metric::CohenKappa { weights } => format!("cohen_kappa_{}", weights.name()),
             Metric::ScottPi => "scott_pi".into(),
             Metric::FleissKappa => "fleiss_kappa".into(),
             Metric::RandolphKappa => "randolph_kappa".into(),
             Metric::KrippendorffAlpha { level } => format!("krippendorff_alpha_{}", level.name()),
-            Metric::GwetAc { weights: Weights::Unweighted } => "gwet_ac1".into(),
+            Metric::GwetAc {
+                weights: Weights::Unweighted,
+            } => "gwet_ac1".into(),
             Metric::GwetAc { weights } => format!("gwet_ac2_{}", weights.name()),
         }
     }
@@ -216,5 +228,11 @@ pub struct NamedCoefficient {
 
 /// Every coefficient over the table, in [`Metric::all`] order.
 pub fn all_coefficients(t: &Table) -> Vec<NamedCoefficient> {
-    Metric::all().into_iter().map(|m| NamedCoefficient { metric: m.name(), coefficient: compute(t, m) }).collect()
+    Metric::all()
+        .into_iter()
+        .map(|m| NamedCoefficient {
+            metric: m.name(),
+            coefficient: compute(t, m),
+        })
+        .collect()
 }

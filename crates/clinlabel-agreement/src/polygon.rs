@@ -15,7 +15,10 @@ fn cross(o: Pt, a: Pt, b: Pt) -> f64 {
 /// Vertices without the closing duplicate and repeated points, counter-clockwise.
 /// `None` when fewer than three distinct vertices remain or a coordinate is not finite.
 fn normalise(points: &[Pt]) -> Option<Vec<Pt>> {
-    if points.iter().any(|p| !(p[0].is_finite() && p[1].is_finite())) {
+    if points
+        .iter()
+        .any(|p| !(p[0].is_finite() && p[1].is_finite()))
+    {
         return None;
     }
     let mut v: Vec<Pt> = Vec::with_capacity(points.len());
@@ -38,17 +41,31 @@ fn normalise(points: &[Pt]) -> Option<Vec<Pt>> {
 
 fn signed_area(v: &[Pt]) -> f64 {
     let n = v.len();
-    (0..n).map(|i| v[i][0] * v[(i + 1) % n][1] - v[(i + 1) % n][0] * v[i][1]).sum::<f64>() / 2.0
+    (0..n)
+        .map(|i| v[i][0] * v[(i + 1) % n][1] - v[(i + 1) % n][0] * v[i][1])
+        .sum::<f64>()
+        / 2.0
 }
 
 /// Whether two closed segments intersect (including touching).
 fn segments_touch(a: Pt, b: Pt, c: Pt, d: Pt) -> bool {
-    let (d1, d2, d3, d4) = (cross(c, d, a), cross(c, d, b), cross(a, b, c), cross(a, b, d));
-    if ((d1 > 0.0 && d2 < 0.0) || (d1 < 0.0 && d2 > 0.0)) && ((d3 > 0.0 && d4 < 0.0) || (d3 < 0.0 && d4 > 0.0)) {
+    let (d1, d2, d3, d4) = (
+        cross(c, d, a),
+        cross(c, d, b),
+        cross(a, b, c),
+        cross(a, b, d),
+    );
+    if ((d1 > 0.0 && d2 < 0.0) || (d1 < 0.0 && d2 > 0.0))
+        && ((d3 > 0.0 && d4 < 0.0) || (d3 < 0.0 && d4 > 0.0))
+    {
         return true;
     }
     let on = |p: Pt, q: Pt, r: Pt| {
-        cross(p, q, r) == 0.0 && r[0] >= p[0].min(q[0]) && r[0] <= p[0].max(q[0]) && r[1] >= p[1].min(q[1]) && r[1] <= p[1].max(q[1])
+        cross(p, q, r) == 0.0
+            && r[0] >= p[0].min(q[0])
+            && r[0] <= p[0].max(q[0])
+            && r[1] >= p[1].min(q[1])
+            && r[1] <= p[1].max(q[1])
     };
     on(c, d, a) || on(c, d, b) || on(a, b, c) || on(a, b, d)
 }
@@ -62,8 +79,14 @@ fn is_simple(v: &[Pt]) -> bool {
             if adjacent {
                 // Adjacent edges may only share their common vertex: reject a
                 // fold-back (collinear, opposite directions).
-                let (a, b, c) = if j == i + 1 { (v[i], v[j], v[(j + 1) % n]) } else { (v[j], v[0], v[1]) };
-                if cross(a, b, c) == 0.0 && (b[0] - a[0]) * (c[0] - b[0]) + (b[1] - a[1]) * (c[1] - b[1]) < 0.0 {
+                let (a, b, c) = if j == i + 1 {
+                    (v[i], v[j], v[(j + 1) % n])
+                } else {
+                    (v[j], v[0], v[1])
+                };
+                if cross(a, b, c) == 0.0
+                    && (b[0] - a[0]) * (c[0] - b[0]) + (b[1] - a[1]) * (c[1] - b[1]) < 0.0
+                {
                     return false;
                 }
                 continue;
@@ -103,7 +126,11 @@ fn locate(p: Pt, poly: &[Pt], tol: f64) -> Where {
             }
         }
     }
-    if inside { Where::Inside } else { Where::Outside }
+    if inside {
+        Where::Inside
+    } else {
+        Where::Outside
+    }
 }
 
 /// Σ ∮ x dy over the pieces of ∂p inside q (and, when `shared`, on ∂q in the same direction).
@@ -122,7 +149,8 @@ fn boundary_part(p: &[Pt], q: &[Pt], shared: bool, tol: f64) -> f64 {
             let cd = [d[0] - c[0], d[1] - c[1]];
             let den = ab[0] * cd[1] - ab[1] * cd[0];
             let ac = [c[0] - a[0], c[1] - a[1]];
-            let collinear = cross(a, b, c).abs() <= tol * ab2.sqrt() && cross(a, b, d).abs() <= tol * ab2.sqrt();
+            let collinear = cross(a, b, c).abs() <= tol * ab2.sqrt()
+                && cross(a, b, d).abs() <= tol * ab2.sqrt();
             if den == 0.0 || collinear {
                 // Parallel: when collinear, split at the other edge's endpoints.
                 if collinear {
@@ -149,7 +177,11 @@ fn boundary_part(p: &[Pt], q: &[Pt], shared: bool, tol: f64) -> f64 {
                 continue;
             }
             let p0 = [a[0] + t0 * ab[0], a[1] + t0 * ab[1]];
-            let p1 = if t1 == 1.0 { b } else { [a[0] + t1 * ab[0], a[1] + t1 * ab[1]] };
+            let p1 = if t1 == 1.0 {
+                b
+            } else {
+                [a[0] + t1 * ab[0], a[1] + t1 * ab[1]]
+            };
             let p0 = if t0 == 0.0 { a } else { p0 };
             let mid = [(p0[0] + p1[0]) / 2.0, (p0[1] + p1[1]) / 2.0];
             let keep = match locate(mid, q, tol) {
@@ -174,7 +206,11 @@ pub fn areas(a: &[Pt], b: &[Pt]) -> Option<(f64, f64, f64)> {
         return None;
     }
     // Distance tolerance for "on the other boundary": relative to the extent.
-    let extent = p.iter().chain(&q).flat_map(|v| [v[0].abs(), v[1].abs()]).fold(1.0f64, f64::max);
+    let extent = p
+        .iter()
+        .chain(&q)
+        .flat_map(|v| [v[0].abs(), v[1].abs()])
+        .fold(1.0f64, f64::max);
     let tol = extent * 1e-12;
     let inter = boundary_part(&p, &q, true, tol) + boundary_part(&q, &p, false, tol);
     let (sa, sb) = (signed_area(&p), signed_area(&q));

@@ -70,7 +70,10 @@ pub fn kendall_w(judges: &[Vec<f64>]) -> Coefficient {
         return Coefficient::undefined(Reason::TooFewCoders);
     }
     let n = judges[0].len();
-    assert!(judges.iter().all(|j| j.len() == n), "every judge scores every item");
+    assert!(
+        judges.iter().all(|j| j.len() == n),
+        "every judge scores every item"
+    );
     if n < 2 {
         return Coefficient::undefined(Reason::TooFewItems);
     }

@@ -10,8 +10,8 @@ use crate::alpha::{Level, alpha_weighted};
 use crate::assignment::max_weight_matching;
 use crate::coefficient::{Coefficient, Reason};
 use crate::kappa::{Weights, cohen_kappa, percent_agreement};
-use crate::table::{Categories, MISSING, Table};
 use crate::krippendorff_alpha;
+use crate::table::{Categories, MISSING, Table};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -31,7 +31,13 @@ pub struct Span {
 
 impl Span {
     pub fn new(start: usize, end: usize, label: &str) -> Span {
-        Span { start, end, label: label.to_string(), id: None, attributes: BTreeMap::new() }
+        Span {
+            start,
+            end,
+            label: label.to_string(),
+            id: None,
+            attributes: BTreeMap::new(),
+        }
     }
     pub fn with_attr(mut self, key: &str, value: &str) -> Span {
         self.attributes.insert(key.to_string(), value.to_string());
@@ -45,7 +51,12 @@ impl Span {
         if self.end < self.start {
             return None;
         }
-        let byte = |n: usize| text.char_indices().map(|(b, _)| b).chain(std::iter::once(text.len())).nth(n);
+        let byte = |n: usize| {
+            text.char_indices()
+                .map(|(b, _)| b)
+                .chain(std::iter::once(text.len()))
+                .nth(n)
+        };
         Some(&text[byte(self.start)?..byte(self.end)?])
     }
 }
@@ -81,16 +92,20 @@ pub fn match_spans(a: &[Span], b: &[Span], mode: MatchMode) -> Vec<(usize, usize
         MatchMode::Exact => {
             let mut by_key: HashMap<(usize, usize, &str), Vec<usize>> = HashMap::new();
             for (j, s) in b.iter().enumerate() {
-                by_key.entry((s.start, s.end, s.label.as_str())).or_default().push(j);
+                by_key
+                    .entry((s.start, s.end, s.label.as_str()))
+                    .or_default()
+                    .push(j);
             }
             for v in by_key.values_mut() {
                 v.reverse();
             }
             for (i, s) in a.iter().enumerate() {
                 if let Some(v) = by_key.get_mut(&(s.start, s.end, s.label.as_str()))
-                    && let Some(j) = v.pop() {
-                        out.push((i, j));
-                    }
+                    && let Some(j) = v.pop()
+                {
+                    out.push((i, j));
+                }
             }
         }
         MatchMode::Overlap => {
@@ -104,7 +119,8 @@ pub fn match_spans(a: &[Span], b: &[Span], mode: MatchMode) -> Vec<(usize, usize
                 labels.entry(&s.label).or_default().1.push(j);
             }
             for (_, (ai, bj)) in labels {
-                let mut items: Vec<(usize, usize, bool, usize)> = Vec::with_capacity(ai.len() + bj.len());
+                let mut items: Vec<(usize, usize, bool, usize)> =
+                    Vec::with_capacity(ai.len() + bj.len());
                 items.extend(ai.iter().map(|&i| (a[i].start, a[i].end, false, i)));
                 items.extend(bj.iter().map(|&j| (b[j].start, b[j].end, true, j)));
                 items.retain(|x| x.1 > x.0);
@@ -132,7 +148,13 @@ pub fn match_spans(a: &[Span], b: &[Span], mode: MatchMode) -> Vec<(usize, usize
     out
 }
 
-fn solve_cluster(a: &[Span], b: &[Span], ca: &[usize], cb: &[usize], out: &mut Vec<(usize, usize)>) {
+fn solve_cluster(
+    a: &[Span],
+    b: &[Span],
+    ca: &[usize],
+    cb: &[usize],
+    out: &mut Vec<(usize, usize)>,
+) {
     if ca.len() == 1 && cb.len() == 1 {
         if a[ca[0]].overlap(&b[cb[0]]) > 0 {
             out.push((ca[0], cb[0]));
@@ -141,7 +163,10 @@ fn solve_cluster(a: &[Span], b: &[Span], ca: &[usize], cb: &[usize], out: &mut V
     }
     // Lexicographic objective as one weight: BIG per pair dominates any total
     // overlap, then characters in common. Integers below 2^53, exact in f64.
-    let big = 1.0 + ca.iter().map(|&i| (a[i].end - a[i].start) as f64).sum::<f64>();
+    let big = 1.0
+        + ca.iter()
+            .map(|&i| (a[i].end - a[i].start) as f64)
+            .sum::<f64>();
     let mut w = vec![0.0; ca.len() * cb.len()];
     for (x, &i) in ca.iter().enumerate() {
         for (y, &j) in cb.iter().enumerate() {
@@ -205,7 +230,11 @@ pub struct SpanAgreement {
 
 fn mean_defined<I: Iterator<Item = Coefficient>>(it: I, reason: Reason) -> Coefficient {
     let v: Vec<f64> = it.filter_map(|c| c.value()).collect();
-    if v.is_empty() { Coefficient::undefined(reason) } else { Coefficient::defined(v.iter().sum::<f64>() / v.len() as f64) }
+    if v.is_empty() {
+        Coefficient::undefined(reason)
+    } else {
+        Coefficient::defined(v.iter().sum::<f64>() / v.len() as f64)
+    }
 }
 
 /// Precision / recall / F1 per label, micro and macro, for one matching mode.
@@ -221,11 +250,17 @@ pub fn span_agreement(a: &[Span], b: &[Span], mode: MatchMode) -> SpanAgreement 
     for &(i, _) in &pairs {
         counts.get_mut(&a[i].label).unwrap().0 += 1;
     }
-    let per_label: BTreeMap<String, Prf> = counts.into_iter().map(|(l, (m, na, nb))| (l, Prf::new(m, na, nb))).collect();
+    let per_label: BTreeMap<String, Prf> = counts
+        .into_iter()
+        .map(|(l, (m, na, nb))| (l, Prf::new(m, na, nb)))
+        .collect();
     let micro = Prf::new(pairs.len(), a.len(), b.len());
     SpanAgreement {
         mode,
-        macro_precision: mean_defined(per_label.values().map(|p| p.precision), Reason::EmptyHypothesis),
+        macro_precision: mean_defined(
+            per_label.values().map(|p| p.precision),
+            Reason::EmptyHypothesis,
+        ),
         macro_recall: mean_defined(per_label.values().map(|p| p.recall), Reason::EmptyReference),
         macro_f1: mean_defined(per_label.values().map(|p| p.f1), Reason::BothEmpty),
         per_label,
@@ -245,7 +280,13 @@ pub fn span_agreement(a: &[Span], b: &[Span], mode: MatchMode) -> SpanAgreement 
 /// the segment-length-weighted ᵤα of Krippendorff (1995), which scores the squared
 /// lengths of non-matching stretches.
 pub fn position_alpha(annotators: &[&[Span]], len: Option<usize>) -> Coefficient {
-    let len = len.unwrap_or_else(|| annotators.iter().flat_map(|s| s.iter().map(|x| x.end)).max().unwrap_or(0));
+    let len = len.unwrap_or_else(|| {
+        annotators
+            .iter()
+            .flat_map(|s| s.iter().map(|x| x.end))
+            .max()
+            .unwrap_or(0)
+    });
     if annotators.len() < 2 {
         return Coefficient::undefined(Reason::TooFewCoders);
     }
@@ -313,8 +354,11 @@ pub struct UnitizingAlpha {
 /// One coder's sections of one category: (begin, length, is_unit).
 fn sections(spans: &[&Span], begin: usize, end: usize) -> Vec<(f64, f64, bool)> {
     // Units: the category's spans clipped to the continuum, overlapping ones merged.
-    let mut iv: Vec<(usize, usize)> =
-        spans.iter().map(|s| (s.start.clamp(begin, end), s.end.clamp(begin, end))).filter(|(a, b)| b > a).collect();
+    let mut iv: Vec<(usize, usize)> = spans
+        .iter()
+        .map(|s| (s.start.clamp(begin, end), s.end.clamp(begin, end)))
+        .filter(|(a, b)| b > a)
+        .collect();
     iv.sort_unstable();
     let mut units: Vec<(usize, usize)> = Vec::new();
     for (a, b) in iv {
@@ -363,7 +407,10 @@ fn unit_delta(g: (f64, f64, bool), h: (f64, f64, bool)) -> f64 {
 /// undefined (`NoExpectedDisagreement`) when its expected disagreement is zero.
 pub fn unitizing_alpha(annotators: &[&[Span]], begin: usize, len: usize) -> UnitizingAlpha {
     let m = annotators.len();
-    let undefined = |r| UnitizingAlpha { joint: Coefficient::undefined(r), per_label: BTreeMap::new() };
+    let undefined = |r| UnitizingAlpha {
+        joint: Coefficient::undefined(r),
+        per_label: BTreeMap::new(),
+    };
     if m < 2 {
         return undefined(Reason::TooFewCoders);
     }
@@ -371,14 +418,23 @@ pub fn unitizing_alpha(annotators: &[&[Span]], begin: usize, len: usize) -> Unit
         return undefined(Reason::NoData);
     }
     let end = begin + len;
-    let labels: BTreeSet<&str> = annotators.iter().flat_map(|a| a.iter().map(|s| s.label.as_str())).collect();
+    let labels: BTreeSet<&str> = annotators
+        .iter()
+        .flat_map(|a| a.iter().map(|s| s.label.as_str()))
+        .collect();
     let (mf, lf) = (m as f64, len as f64);
     let (mut do_sum, mut de_sum) = (0.0, 0.0);
     let mut per_label = BTreeMap::new();
     for label in labels {
         let secs: Vec<Vec<(f64, f64, bool)>> = annotators
             .iter()
-            .map(|a| sections(&a.iter().filter(|s| s.label == label).collect::<Vec<_>>(), begin, end))
+            .map(|a| {
+                sections(
+                    &a.iter().filter(|s| s.label == label).collect::<Vec<_>>(),
+                    begin,
+                    end,
+                )
+            })
             .collect();
         // Sections of each coder tile the continuum in order, and δ² is zero
         // unless the two sections overlap: sweep instead of comparing all pairs.
@@ -406,7 +462,12 @@ pub fn unitizing_alpha(annotators: &[&[Span]], begin: usize, len: usize) -> Unit
         let n_units = secs.iter().flatten().filter(|s| s.2).count() as f64;
         // Σ over gaps h with l_h ≥ l (l_h − l + 1) from gap lengths sorted
         // ascending and suffix sums of (l_h + 1).
-        let mut gaps: Vec<f64> = secs.iter().flatten().filter(|s| !s.2).map(|s| s.1).collect();
+        let mut gaps: Vec<f64> = secs
+            .iter()
+            .flatten()
+            .filter(|s| !s.2)
+            .map(|s| s.1)
+            .collect();
         gaps.sort_by(f64::total_cmp);
         let mut suffix = vec![0.0; gaps.len() + 1];
         for x in (0..gaps.len()).rev() {
@@ -422,7 +483,10 @@ pub fn unitizing_alpha(annotators: &[&[Span]], begin: usize, len: usize) -> Unit
         let de = num * (2.0 / lf) / den;
         do_sum += dobs;
         de_sum += de;
-        per_label.insert(label.to_string(), Coefficient::ratio(de - dobs, de, Reason::NoExpectedDisagreement));
+        per_label.insert(
+            label.to_string(),
+            Coefficient::ratio(de - dobs, de, Reason::NoExpectedDisagreement),
+        );
     }
     let joint = if per_label.is_empty() {
         Coefficient::undefined(Reason::NoData)
@@ -465,15 +529,19 @@ pub fn relation_agreement(
     for r in a_rel {
         if let (Some(&h), Some(&t)) = (map.get(&r.head), map.get(&r.tail))
             && let Some(n) = pool.get_mut(&(h, t, r.label.as_str()))
-                && *n > 0 {
-                    *n -= 1;
-                    matched += 1;
-                    counts.get_mut(&r.label).unwrap().0 += 1;
-                }
+            && *n > 0
+        {
+            *n -= 1;
+            matched += 1;
+            counts.get_mut(&r.label).unwrap().0 += 1;
+        }
     }
     RelationAgreement {
         micro: Prf::new(matched, a_rel.len(), b_rel.len()),
-        per_label: counts.into_iter().map(|(l, (m, na, nb))| (l, Prf::new(m, na, nb))).collect(),
+        per_label: counts
+            .into_iter()
+            .map(|(l, (m, na, nb))| (l, Prf::new(m, na, nb)))
+            .collect(),
     }
 }
 
@@ -489,7 +557,11 @@ pub struct AttributeAgreement {
 
 /// For each attribute key present on either side, agreement of its values over
 /// the matched pairs (units = matched pairs, a missing attribute = missing value).
-pub fn attribute_agreement(a: &[Span], b: &[Span], pairs: &[(usize, usize)]) -> BTreeMap<String, AttributeAgreement> {
+pub fn attribute_agreement(
+    a: &[Span],
+    b: &[Span],
+    pairs: &[(usize, usize)],
+) -> BTreeMap<String, AttributeAgreement> {
     let mut keys = BTreeSet::new();
     for &(i, j) in pairs {
         keys.extend(a[i].attributes.keys().cloned());
@@ -499,10 +571,17 @@ pub fn attribute_agreement(a: &[Span], b: &[Span], pairs: &[(usize, usize)]) -> 
     for key in keys {
         let rows: Vec<[Option<&str>; 2]> = pairs
             .iter()
-            .map(|&(i, j)| [a[i].attributes.get(&key).map(|s| s.as_str()), b[j].attributes.get(&key).map(|s| s.as_str())])
+            .map(|&(i, j)| {
+                [
+                    a[i].attributes.get(&key).map(|s| s.as_str()),
+                    b[j].attributes.get(&key).map(|s| s.as_str()),
+                ]
+            })
             .collect();
         let t = Table::from_labels(&rows).expect("two columns");
-        let n_pairs = (0..t.n_units()).filter(|&u| t.row(u).iter().all(|&c| c != MISSING)).count();
+        let n_pairs = (0..t.n_units())
+            .filter(|&u| t.row(u).iter().all(|&c| c != MISSING))
+            .count();
         out.insert(
             key,
             AttributeAgreement {
@@ -532,7 +611,12 @@ pub struct SpanReport {
 
 /// Exact and overlap P/R/F1, α over positions, Krippendorff's ᵤα, attributes (over the overlap
 /// matching) and, when given, relations (over the overlap matching).
-pub fn span_report(a: &[Span], b: &[Span], text_len: Option<usize>, relations: Option<(&[Relation], &[Relation])>) -> SpanReport {
+pub fn span_report(
+    a: &[Span],
+    b: &[Span],
+    text_len: Option<usize>,
+    relations: Option<(&[Relation], &[Relation])>,
+) -> SpanReport {
     let exact = span_agreement(a, b, MatchMode::Exact);
     let overlap = span_agreement(a, b, MatchMode::Overlap);
     let attributes = attribute_agreement(a, b, &overlap.pairs);

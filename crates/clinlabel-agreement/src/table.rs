@@ -46,18 +46,30 @@ impl Categories {
 }
 
 pub(crate) fn format_num(x: f64) -> String {
-    if x.fract() == 0.0 && x.abs() < 1e15 { format!("{}", x as i64) } else { format!("{x}") }
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        format!("{x}")
+    }
 }
 
 /// Errors building a table.
 #[derive(Clone, Debug, PartialEq)]
 pub enum TableError {
     /// Rows of different lengths: unit index, its length, the expected length.
-    RaggedRow { unit: usize, len: usize, expected: usize },
+    RaggedRow {
+        unit: usize,
+        len: usize,
+        expected: usize,
+    },
     /// A NaN or infinite numeric value at (unit, coder).
     NonFinite { unit: usize, coder: usize },
     /// A value that is not in the declared domain.
-    OutOfDomain { unit: usize, coder: usize, value: String },
+    OutOfDomain {
+        unit: usize,
+        coder: usize,
+        value: String,
+    },
     /// The same (unit, coder) pair given twice with different values.
     Duplicate { unit: String, coder: String },
     /// Too many distinct categories (more than u32::MAX - 1).
@@ -69,17 +81,27 @@ pub enum TableError {
 impl fmt::Display for TableError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TableError::RaggedRow { unit, len, expected } => {
+            TableError::RaggedRow {
+                unit,
+                len,
+                expected,
+            } => {
                 write!(f, "unit {unit} has {len} values, expected {expected}")
             }
             TableError::NonFinite { unit, coder } => {
                 write!(f, "non-finite value at unit {unit}, coder {coder}")
             }
             TableError::OutOfDomain { unit, coder, value } => {
-                write!(f, "value {value:?} at unit {unit}, coder {coder} is not in the declared categories")
+                write!(
+                    f,
+                    "value {value:?} at unit {unit}, coder {coder} is not in the declared categories"
+                )
             }
             TableError::Duplicate { unit, coder } => {
-                write!(f, "unit {unit:?} coded twice by coder {coder:?} with different values")
+                write!(
+                    f,
+                    "unit {unit:?} coded twice by coder {coder:?} with different values"
+                )
             }
             TableError::TooManyCategories => write!(f, "too many distinct categories"),
             TableError::DuplicateCategory(c) => write!(f, "category {c:?} declared twice"),
@@ -106,11 +128,17 @@ impl Table {
         for (u, r) in rows.iter().enumerate() {
             let r = r.as_ref();
             if r.len() != n_coders {
-                return Err(TableError::RaggedRow { unit: u, len: r.len(), expected: n_coders });
+                return Err(TableError::RaggedRow {
+                    unit: u,
+                    len: r.len(),
+                    expected: n_coders,
+                });
             }
             for (c, v) in r.iter().enumerate() {
                 match v {
-                    Some(x) if !x.is_finite() => return Err(TableError::NonFinite { unit: u, coder: c }),
+                    Some(x) if !x.is_finite() => {
+                        return Err(TableError::NonFinite { unit: u, coder: c });
+                    }
                     Some(x) => flat.push(*x),
                     None => flat.push(f64::NAN),
                 }
@@ -121,12 +149,23 @@ impl Table {
 
     /// Build from a flat unit-major slice of `n_units * n_coders` numbers where NaN
     /// marks a missing value (infinities are rejected).
-    pub fn from_numeric_nan(n_units: usize, n_coders: usize, flat: &[f64]) -> Result<Table, TableError> {
-        assert_eq!(flat.len(), n_units * n_coders, "flat length must be n_units * n_coders");
+    pub fn from_numeric_nan(
+        n_units: usize,
+        n_coders: usize,
+        flat: &[f64],
+    ) -> Result<Table, TableError> {
+        assert_eq!(
+            flat.len(),
+            n_units * n_coders,
+            "flat length must be n_units * n_coders"
+        );
         let mut interner = Interner::default();
         let mut cells = Vec::with_capacity(flat.len());
         for (i, &x) in flat.iter().enumerate() {
-            let id = interner.intern(x).ok_or(TableError::NonFinite { unit: i / n_coders.max(1), coder: i % n_coders.max(1) })?;
+            let id = interner.intern(x).ok_or(TableError::NonFinite {
+                unit: i / n_coders.max(1),
+                coder: i % n_coders.max(1),
+            })?;
             cells.push(id);
         }
         interner.finish(n_units, n_coders, cells)
@@ -142,20 +181,28 @@ impl Table {
         let cols: Vec<&[f64]> = data.iter().map(|r| r.as_ref()).collect();
         for (c, r) in cols.iter().enumerate() {
             if r.len() != n_units {
-                return Err(TableError::RaggedRow { unit: c, len: r.len(), expected: n_units });
+                return Err(TableError::RaggedRow {
+                    unit: c,
+                    len: r.len(),
+                    expected: n_units,
+                });
             }
         }
         // Unit-major traversal: sequential writes, one sequential read stream per coder.
         for (u, row) in cells.chunks_exact_mut(n_coders.max(1)).enumerate() {
             for (c, cell) in row.iter_mut().enumerate() {
-                *cell = interner.intern(cols[c][u]).ok_or(TableError::NonFinite { unit: u, coder: c })?;
+                *cell = interner
+                    .intern(cols[c][u])
+                    .ok_or(TableError::NonFinite { unit: u, coder: c })?;
             }
         }
         interner.finish(n_units, n_coders, cells)
     }
 
     /// Build from label rows; the domain is the sorted set of labels seen.
-    pub fn from_labels<S: AsRef<str>, R: AsRef<[Option<S>]>>(rows: &[R]) -> Result<Table, TableError> {
+    pub fn from_labels<S: AsRef<str>, R: AsRef<[Option<S>]>>(
+        rows: &[R],
+    ) -> Result<Table, TableError> {
         Self::labels_inner(rows, None)
     }
 
@@ -195,7 +242,11 @@ impl Table {
         for (u, r) in rows.iter().enumerate() {
             let r = r.as_ref();
             if r.len() != n_coders {
-                return Err(TableError::RaggedRow { unit: u, len: r.len(), expected: n_coders });
+                return Err(TableError::RaggedRow {
+                    unit: u,
+                    len: r.len(),
+                    expected: n_coders,
+                });
             }
             for (c, v) in r.iter().enumerate() {
                 match v {
@@ -203,7 +254,11 @@ impl Table {
                     Some(s) => match index.get(s.as_ref()) {
                         Some(&i) => cells.push(i),
                         None => {
-                            return Err(TableError::OutOfDomain { unit: u, coder: c, value: s.as_ref().to_string() });
+                            return Err(TableError::OutOfDomain {
+                                unit: u,
+                                coder: c,
+                                value: s.as_ref().to_string(),
+                            });
                         }
                     },
                 }
@@ -211,19 +266,42 @@ impl Table {
         }
         drop(index);
         labels.shrink_to_fit();
-        Ok(Table { n_units: rows.len(), n_coders, cells, categories: Categories::Labels(labels) })
+        Ok(Table {
+            n_units: rows.len(),
+            n_coders,
+            cells,
+            categories: Categories::Labels(labels),
+        })
     }
 
     /// Build from category indices directly (unit-major), validating them.
-    pub fn from_codes(n_units: usize, n_coders: usize, cells: Vec<u32>, categories: Categories) -> Result<Table, TableError> {
-        assert_eq!(cells.len(), n_units * n_coders, "cells length must be n_units * n_coders");
+    pub fn from_codes(
+        n_units: usize,
+        n_coders: usize,
+        cells: Vec<u32>,
+        categories: Categories,
+    ) -> Result<Table, TableError> {
+        assert_eq!(
+            cells.len(),
+            n_units * n_coders,
+            "cells length must be n_units * n_coders"
+        );
         let k = categories.len() as u32;
         for (i, &c) in cells.iter().enumerate() {
             if c != MISSING && c >= k {
-                return Err(TableError::OutOfDomain { unit: i / n_coders, coder: i % n_coders, value: c.to_string() });
+                return Err(TableError::OutOfDomain {
+                    unit: i / n_coders,
+                    coder: i % n_coders,
+                    value: c.to_string(),
+                });
             }
         }
-        Ok(Table { n_units, n_coders, cells, categories })
+        Ok(Table {
+            n_units,
+            n_coders,
+            cells,
+            categories,
+        })
     }
 
     pub fn n_units(&self) -> usize {
@@ -260,7 +338,12 @@ impl Table {
         for &u in units {
             cells.extend_from_slice(self.row(u));
         }
-        Table { n_units: units.len(), n_coders: self.n_coders, cells, categories: self.categories.clone() }
+        Table {
+            n_units: units.len(),
+            n_coders: self.n_coders,
+            cells,
+            categories: self.categories.clone(),
+        }
     }
     /// The two-coder table of coders `a` and `b`.
     pub fn coder_pair(&self, a: usize, b: usize) -> Table {
@@ -270,7 +353,12 @@ impl Table {
             cells.push(r[a]);
             cells.push(r[b]);
         }
-        Table { n_units: self.n_units, n_coders: 2, cells, categories: self.categories.clone() }
+        Table {
+            n_units: self.n_units,
+            n_coders: 2,
+            cells,
+            categories: self.categories.clone(),
+        }
     }
 }
 
@@ -284,7 +372,11 @@ pub(crate) struct Interner {
 
 impl Default for Interner {
     fn default() -> Self {
-        Interner { domain: Vec::new(), index: HashMap::new(), small: [MISSING; 256] }
+        Interner {
+            domain: Vec::new(),
+            index: HashMap::new(),
+            small: [MISSING; 256],
+        }
     }
 }
 
@@ -370,7 +462,12 @@ impl Interner {
         id
     }
 
-    fn finish(self, n_units: usize, n_coders: usize, mut cells: Vec<u32>) -> Result<Table, TableError> {
+    fn finish(
+        self,
+        n_units: usize,
+        n_coders: usize,
+        mut cells: Vec<u32>,
+    ) -> Result<Table, TableError> {
         let domain = self.domain;
         if domain.len() >= MISSING as usize {
             return Err(TableError::TooManyCategories);
@@ -389,6 +486,11 @@ impl Interner {
             }
         }
         let sorted: Vec<f64> = order.iter().map(|&o| domain[o as usize]).collect();
-        Ok(Table { n_units, n_coders, cells, categories: Categories::Numeric(sorted) })
+        Ok(Table {
+            n_units,
+            n_coders,
+            cells,
+            categories: Categories::Numeric(sorted),
+        })
     }
 }

@@ -20,9 +20,19 @@ pub fn normalise_words(text: &str) -> Vec<String> {
     let cleaned: String = text
         .chars()
         .flat_map(char::to_lowercase)
-        .map(|c| if c.is_alphanumeric() || c == '\'' || c == '’' { if c == '’' { '\'' } else { c } } else { ' ' })
+        .map(|c| {
+            if c.is_alphanumeric() || c == '\'' || c == '’' {
+                if c == '’' { '\'' } else { c }
+            } else {
+                ' '
+            }
+        })
         .collect();
-    cleaned.split_whitespace().map(|w| w.trim_matches('\'').to_string()).filter(|w| !w.is_empty()).collect()
+    cleaned
+        .split_whitespace()
+        .map(|w| w.trim_matches('\'').to_string())
+        .filter(|w| !w.is_empty())
+        .collect()
 }
 
 /// Edit counts of an optimal alignment.
@@ -47,10 +57,20 @@ pub fn align<T: PartialEq>(reference: &[T], hyp: &[T]) -> EditCounts {
     let mut prev: Vec<Cell> = (0..=m).map(|j| (j, 0, 0, 0, j)).collect();
     let mut cur: Vec<Cell> = vec![(0, 0, 0, 0, 0); m + 1];
     for r in reference {
-        cur[0] = (prev[0].0 + 1, prev[0].1, prev[0].2, prev[0].3 + 1, prev[0].4);
+        cur[0] = (
+            prev[0].0 + 1,
+            prev[0].1,
+            prev[0].2,
+            prev[0].3 + 1,
+            prev[0].4,
+        );
         for j in 1..=m {
             let d = prev[j - 1];
-            let diag = if *r == hyp[j - 1] { (d.0, d.1 + 1, d.2, d.3, d.4) } else { (d.0 + 1, d.1, d.2 + 1, d.3, d.4) };
+            let diag = if *r == hyp[j - 1] {
+                (d.0, d.1 + 1, d.2, d.3, d.4)
+            } else {
+                (d.0 + 1, d.1, d.2 + 1, d.3, d.4)
+            };
             let up = prev[j];
             let del = (up.0 + 1, up.1, up.2, up.3 + 1, up.4);
             let left = cur[j - 1];
@@ -67,7 +87,13 @@ pub fn align<T: PartialEq>(reference: &[T], hyp: &[T]) -> EditCounts {
         std::mem::swap(&mut prev, &mut cur);
     }
     let c = prev[m];
-    EditCounts { hits: c.1, substitutions: c.2, deletions: c.3, insertions: c.4, reference_length: reference.len() }
+    EditCounts {
+        hits: c.1,
+        substitutions: c.2,
+        deletions: c.3,
+        insertions: c.4,
+        reference_length: reference.len(),
+    }
 }
 
 /// An error rate with its counts and the normalisation used.
@@ -82,16 +108,27 @@ pub struct ErrorRate {
 fn rate(c: EditCounts) -> ErrorRate {
     let errors = (c.substitutions + c.deletions + c.insertions) as f64;
     let rate = if c.reference_length == 0 {
-        Coefficient::undefined(if errors == 0.0 { Reason::BothEmpty } else { Reason::EmptyReference })
+        Coefficient::undefined(if errors == 0.0 {
+            Reason::BothEmpty
+        } else {
+            Reason::EmptyReference
+        })
     } else {
         Coefficient::defined(errors / c.reference_length as f64)
     };
-    ErrorRate { rate, counts: c, normalisation: NORMALISATION.to_string() }
+    ErrorRate {
+        rate,
+        counts: c,
+        normalisation: NORMALISATION.to_string(),
+    }
 }
 
 /// Word error rate of `hypothesis` against `reference` after [`normalise_words`].
 pub fn word_error_rate(reference: &str, hypothesis: &str) -> ErrorRate {
-    rate(align(&normalise_words(reference), &normalise_words(hypothesis)))
+    rate(align(
+        &normalise_words(reference),
+        &normalise_words(hypothesis),
+    ))
 }
 
 /// Character error rate over the normalised words joined by single spaces.
@@ -139,13 +176,20 @@ pub fn diarization_error_rate(reference: &[Turn], hypothesis: &[Turn]) -> Diariz
         let mut names: Vec<String> = turns.iter().map(|t| t.speaker.clone()).collect();
         names.sort();
         names.dedup();
-        let ids = turns.iter().map(|t| names.binary_search(&t.speaker).unwrap()).collect();
+        let ids = turns
+            .iter()
+            .map(|t| names.binary_search(&t.speaker).unwrap())
+            .collect();
         (names, ids)
     };
     let (rn, rid) = index(reference);
     let (hn, hid) = index(hypothesis);
     // Elementary segments.
-    let mut cuts: Vec<f64> = reference.iter().chain(hypothesis).flat_map(|t| [t.start, t.end]).collect();
+    let mut cuts: Vec<f64> = reference
+        .iter()
+        .chain(hypothesis)
+        .flat_map(|t| [t.start, t.end])
+        .collect();
     cuts.sort_by(f64::total_cmp);
     cuts.dedup();
     // Events: (time, +1/-1, side, speaker).
@@ -173,12 +217,26 @@ pub fn diarization_error_rate(reference: &[Turn], hypothesis: &[Turn]) -> Diariz
     for w in cuts.windows(2) {
         while e < events.len() && events[e].0 <= w[0] {
             let (_, delta, hyp, s) = events[e];
-            if hyp { hc[s] += delta as i64 } else { rc[s] += delta as i64 }
+            if hyp {
+                hc[s] += delta as i64
+            } else {
+                rc[s] += delta as i64
+            }
             e += 1;
         }
         let dur = w[1] - w[0];
-        let r: Vec<(usize, i64)> = rc.iter().enumerate().filter(|x| *x.1 > 0).map(|(i, &c)| (i, c)).collect();
-        let h: Vec<(usize, i64)> = hc.iter().enumerate().filter(|x| *x.1 > 0).map(|(i, &c)| (i, c)).collect();
+        let r: Vec<(usize, i64)> = rc
+            .iter()
+            .enumerate()
+            .filter(|x| *x.1 > 0)
+            .map(|(i, &c)| (i, c))
+            .collect();
+        let h: Vec<(usize, i64)> = hc
+            .iter()
+            .enumerate()
+            .filter(|x| *x.1 > 0)
+            .map(|(i, &c)| (i, c))
+            .collect();
         if !r.is_empty() || !h.is_empty() {
             segments.push((dur, r, h));
         }
@@ -204,9 +262,10 @@ pub fn diarization_error_rate(reference: &[Turn], hypothesis: &[Turn]) -> Diariz
         let mut ok = 0i64;
         for &(j, b) in h {
             if map_h[j] != usize::MAX
-                && let Some(&(_, a)) = r.iter().find(|x| x.0 == map_h[j]) {
-                    ok += a.min(b);
-                }
+                && let Some(&(_, a)) = r.iter().find(|x| x.0 == map_h[j])
+            {
+                ok += a.min(b);
+            }
         }
         total += dur * nr as f64;
         correct += dur * ok as f64;
@@ -215,7 +274,11 @@ pub fn diarization_error_rate(reference: &[Turn], hypothesis: &[Turn]) -> Diariz
         conf += dur * (nr.min(nh) - ok) as f64;
     }
     let der = if total == 0.0 {
-        Coefficient::undefined(if fa == 0.0 { Reason::BothEmpty } else { Reason::EmptyReference })
+        Coefficient::undefined(if fa == 0.0 {
+            Reason::BothEmpty
+        } else {
+            Reason::EmptyReference
+        })
     } else {
         Coefficient::defined((missed + fa + conf) / total)
     };
@@ -226,6 +289,9 @@ pub fn diarization_error_rate(reference: &[Turn], hypothesis: &[Turn]) -> Diariz
         confusion: conf,
         correct,
         total,
-        mapping: pairs.into_iter().map(|(i, j)| (rn[i].clone(), hn[j].clone())).collect(),
+        mapping: pairs
+            .into_iter()
+            .map(|(i, j)| (rn[i].clone(), hn[j].clone()))
+            .collect(),
     }
 }

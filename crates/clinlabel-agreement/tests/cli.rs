@@ -47,19 +47,30 @@ const KRIPP_CSV: &str = "unit,coder,value
 ";
 
 fn json_opts() -> CliOptions {
-    CliOptions { json: true, ..Default::default() }
+    CliOptions {
+        json: true,
+        ..Default::default()
+    }
 }
 
 fn value_of(out: &str, metric: &str) -> Value {
     let v: Value = serde_json::from_str(out).unwrap();
-    v["coefficients"].as_array().unwrap().iter().find(|r| r["metric"] == metric).cloned().unwrap_or(Value::Null)
+    v["coefficients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["metric"] == metric)
+        .cloned()
+        .unwrap_or(Value::Null)
 }
 
 #[test]
 fn csv_table_prints_every_coefficient() {
     let out = run(&[("k.csv", KRIPP_CSV)], &json_opts()).unwrap();
     // Krippendorff (2011) example: nominal α = 1 − 312/1216 (hand computation in tests/coefficients.rs).
-    let a = value_of(&out, "krippendorff_alpha_nominal")["value"].as_f64().unwrap();
+    let a = value_of(&out, "krippendorff_alpha_nominal")["value"]
+        .as_f64()
+        .unwrap();
     assert!((a - (1.0 - 312.0 / 1216.0)).abs() < 1e-12);
     assert_eq!(value_of(&out, "cohen_kappa")["reason"], "needs_two_coders");
     assert_eq!(value_of(&out, "kendall_w")["reason"], "missing_values");
@@ -69,22 +80,68 @@ fn csv_table_prints_every_coefficient() {
     assert!(v["detail"].is_object());
     let text = run(&[("k.csv", KRIPP_CSV)], &CliOptions::default()).unwrap();
     assert!(text.contains("12 units × 4 coders"), "{text}");
-    assert!(text.lines().any(|l| l.starts_with("krippendorff_alpha_nominal") && l.contains("0.743421")), "{text}");
-    assert!(text.lines().any(|l| l.starts_with("cohen_kappa ") && l.contains("undefined (needs_two_coders)")), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("krippendorff_alpha_nominal") && l.contains("0.743421")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("cohen_kappa ") && l.contains("undefined (needs_two_coders)")),
+        "{text}"
+    );
 }
 
 #[test]
 fn metric_and_level_select_one_row() {
-    let opts = CliOptions { json: true, metric: Some("krippendorff_alpha".into()), level: Some("interval".into()), ..Default::default() };
+    let opts = CliOptions {
+        json: true,
+        metric: Some("krippendorff_alpha".into()),
+        level: Some("interval".into()),
+        ..Default::default()
+    };
     let out = run(&[("k.csv", KRIPP_CSV)], &opts).unwrap();
     let v: Value = serde_json::from_str(&out).unwrap();
     let rows = v["coefficients"].as_array().unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["metric"], "krippendorff_alpha_interval");
     assert!((rows[0]["value"].as_f64().unwrap() - 0.849).abs() < 5e-4);
-    let bad = run(&[("k.csv", KRIPP_CSV)], &CliOptions { metric: Some("nope".into()), ..Default::default() }).unwrap_err();
+    let pick = |metric: &str, level: &str| -> Vec<String> {
+        let opts = CliOptions {
+            json: true,
+            metric: Some(metric.into()),
+            level: Some(level.into()),
+            ..Default::default()
+        };
+        let v: Value = serde_json::from_str(&run(&[("k.csv", KRIPP_CSV)], &opts).unwrap()).unwrap();
+        v["coefficients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["metric"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(pick("cohen_kappa", "linear"), ["cohen_kappa_linear"]);
+    assert_eq!(pick("cohen_kappa", "unweighted"), ["cohen_kappa"]);
+    assert_eq!(pick("gwet", "unweighted"), ["gwet_ac1"]);
+    assert_eq!(pick("gwet", "quadratic"), ["gwet_ac2_quadratic"]);
+    let bad = run(
+        &[("k.csv", KRIPP_CSV)],
+        &CliOptions {
+            metric: Some("nope".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
     assert!(bad.message.contains("krippendorff_alpha_ordinal"), "{bad}");
-    let bad = run(&[("k.csv", KRIPP_CSV)], &CliOptions { level: Some("cardinal".into()), ..Default::default() }).unwrap_err();
+    let bad = run(
+        &[("k.csv", KRIPP_CSV)],
+        &CliOptions {
+            level: Some("cardinal".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
     assert!(bad.to_string().contains("unknown level"));
 }
 
@@ -100,11 +157,22 @@ fn json_and_jsonl_tables_equal_csv() {
         .collect();
     let json = serde_json::to_string(&recs).unwrap();
     let jsonl: String = recs.iter().map(|r| r.to_string() + "\n").collect();
-    let opts = CliOptions { json: true, metric: Some("krippendorff_alpha".into()), ..Default::default() };
+    let opts = CliOptions {
+        json: true,
+        metric: Some("krippendorff_alpha".into()),
+        ..Default::default()
+    };
     let base = run(&[("k.csv", KRIPP_CSV)], &opts).unwrap();
-    let strip = |s: String| -> Value { serde_json::from_str::<Value>(&s).unwrap()["coefficients"].clone() };
-    assert_eq!(strip(run(&[("k.json", &json)], &opts).unwrap()), strip(base.clone()));
-    assert_eq!(strip(run(&[("k.jsonl", &jsonl)], &opts).unwrap()), strip(base));
+    let strip =
+        |s: String| -> Value { serde_json::from_str::<Value>(&s).unwrap()["coefficients"].clone() };
+    assert_eq!(
+        strip(run(&[("k.json", &json)], &opts).unwrap()),
+        strip(base.clone())
+    );
+    assert_eq!(
+        strip(run(&[("k.jsonl", &jsonl)], &opts).unwrap()),
+        strip(base)
+    );
 }
 
 #[test]
@@ -115,8 +183,18 @@ fn label_values_quoting_and_missing() {
     assert_eq!(v["input"]["value_kind"], "labels");
     assert_eq!(v["input"]["values"], 7);
     // Two coders over n1, n3, n4: agreement 2/3.
-    assert!((value_of(&out, "percent_agreement")["value"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-12);
-    assert_eq!(value_of(&out, "krippendorff_alpha_interval")["reason"], "not_numeric");
+    assert!(
+        (value_of(&out, "percent_agreement")["value"]
+            .as_f64()
+            .unwrap()
+            - 2.0 / 3.0)
+            .abs()
+            < 1e-12
+    );
+    assert_eq!(
+        value_of(&out, "krippendorff_alpha_interval")["reason"],
+        "not_numeric"
+    );
 }
 
 #[test]
@@ -124,19 +202,51 @@ fn bad_inputs_name_file_line_and_problem() {
     let e = run(&[("t.csv", "unit,rater,value\n1,A,1\n")], &json_opts()).unwrap_err();
     assert_eq!((e.file.as_str(), e.line), ("t.csv", Some(1)));
     assert!(e.message.contains("unit, coder, value"));
-    let e = run(&[("t.csv", "unit,coder,value\n1,A,1\n1,B,2\n1,A,3\n")], &json_opts()).unwrap_err();
+    let e = run(
+        &[("t.csv", "unit,coder,value\n1,A,1\n1,B,2\n1,A,3\n")],
+        &json_opts(),
+    )
+    .unwrap_err();
     assert_eq!(e.line, Some(4));
     assert!(e.message.contains("twice"));
     let e = run(&[("t.csv", "unit,coder,value\n1,A\n")], &json_opts()).unwrap_err();
     assert_eq!(e.line, Some(2));
-    let e = run(&[("t.jsonl", "{\"unit\":1,\"coder\":\"A\",\"value\":1}\n{\"unit\":1,\"coder\":\n")], &json_opts()).unwrap_err();
+    let e = run(
+        &[(
+            "t.jsonl",
+            "{\"unit\":1,\"coder\":\"A\",\"value\":1}\n{\"unit\":1,\"coder\":\n",
+        )],
+        &json_opts(),
+    )
+    .unwrap_err();
     assert_eq!((e.file.as_str(), e.line), ("t.jsonl", Some(2)));
-    let e = run(&[("t.jsonl", "{\"unit\":1,\"coder\":\"A\",\"value\":1}\n{\"coder\":\"B\",\"value\":1}\n")], &json_opts()).unwrap_err();
+    let e = run(
+        &[(
+            "t.jsonl",
+            "{\"unit\":1,\"coder\":\"A\",\"value\":1}\n{\"coder\":\"B\",\"value\":1}\n",
+        )],
+        &json_opts(),
+    )
+    .unwrap_err();
     assert_eq!(e.line, Some(2));
     assert!(e.message.contains("unit"), "{e}");
-    let e = run(&[("a.json", "[{\"start\":0,\"end\":3,\"label\":\"X\"}]"), ("b.txt", "some words")], &json_opts()).unwrap_err();
+    let e = run(
+        &[
+            ("a.json", "[{\"start\":0,\"end\":3,\"label\":\"X\"}]"),
+            ("b.txt", "some words"),
+        ],
+        &json_opts(),
+    )
+    .unwrap_err();
     assert_eq!(e.file, "b.txt");
-    let e = run(&[("a.json", "[{\"start\":5,\"end\":3,\"label\":\"X\"}]"), ("b.json", "[]")], &json_opts()).unwrap_err();
+    let e = run(
+        &[
+            ("a.json", "[{\"start\":5,\"end\":3,\"label\":\"X\"}]"),
+            ("b.json", "[]"),
+        ],
+        &json_opts(),
+    )
+    .unwrap_err();
     assert!(e.message.contains("before start"), "{e}");
     assert_eq!(e.to_string(), "a.json: span 0: end 3 before start 5");
 }
@@ -152,20 +262,40 @@ fn span_files() {
     let out = run(&[("a.json", a), ("b.jsonl", b)], &json_opts()).unwrap();
     assert_eq!(value_of(&out, "exact_micro_f1")["value"], 0.5);
     assert_eq!(value_of(&out, "overlap_micro_f1")["value"], 1.0);
-    assert_eq!(value_of(&out, "attribute_percent_agreement[assertion]")["value"], 1.0);
+    assert_eq!(
+        value_of(&out, "attribute_percent_agreement[assertion]")["value"],
+        1.0
+    );
     // B has no relations: recall 0 of A's one relation.
     assert_eq!(value_of(&out, "relation_recall")["value"], 0.0);
     // 40 positions; A marks 0–5 and 10–15, B 0–5 and 11–15: one disagreeing position.
     // Values DRUG×10, DIS×9, ∅×61 (n = 80): α = 1 − 79·2/(6400 − 100 − 81 − 3721).
     let pa = value_of(&out, "position_alpha")["value"].as_f64().unwrap();
     assert!((pa - (1.0 - 79.0 * 2.0 / 2498.0)).abs() < 1e-12, "{pa}");
-    let text = run(&[("a.json", a), ("b.jsonl", b)], &CliOptions { metric: Some("overlap".into()), ..Default::default() }).unwrap();
-    assert!(text.lines().skip(2).all(|l| l.starts_with("overlap")), "{text}");
+    let text = run(
+        &[("a.json", a), ("b.jsonl", b)],
+        &CliOptions {
+            metric: Some("overlap".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(
+        text.lines().skip(2).all(|l| l.starts_with("overlap")),
+        "{text}"
+    );
 }
 
 #[test]
 fn transcript_turn_and_box_files() {
-    let out = run(&[("ref.txt", "The patient has NO chest pain."), ("hyp.txt", "the patient has chest pains, today")], &json_opts()).unwrap();
+    let out = run(
+        &[
+            ("ref.txt", "The patient has NO chest pain."),
+            ("hyp.txt", "the patient has chest pains, today"),
+        ],
+        &json_opts(),
+    )
+    .unwrap();
     assert_eq!(value_of(&out, "word_error_rate")["value"], 0.5);
     let r = r#"[{"start":0,"end":10,"speaker":"doctor","text":"how are you"},{"start":10,"end":20,"speaker":"patient","text":"fine thanks"},{"start":18,"end":22,"speaker":"doctor"}]"#;
     let h = r#"[{"start":0,"end":9,"speaker":"s2","text":"how are you"},{"start":9,"end":21,"speaker":"s1","text":"fine thank you"},{"start":25,"end":26,"speaker":"s3"}]"#;

@@ -3,7 +3,10 @@ use clinlabel_agreement::*;
 
 fn check(c: Coefficient, expected: f64, tol: f64, what: &str) {
     match c.value() {
-        Some(v) => assert!((v - expected).abs() <= tol, "{what}: got {v}, expected {expected} (±{tol})"),
+        Some(v) => assert!(
+            (v - expected).abs() <= tol,
+            "{what}: got {v}, expected {expected} (±{tol})"
+        ),
         None => panic!("{what}: undefined ({c}), expected {expected}"),
     }
 }
@@ -29,9 +32,24 @@ fn krippendorff_2011() -> Table {
 #[test]
 fn krippendorff_published_example() {
     let t = krippendorff_2011();
-    check(krippendorff_alpha(&t, Level::Nominal), 0.743, 5e-4, "nominal");
-    check(krippendorff_alpha(&t, Level::Ordinal), 0.815, 5e-4, "ordinal");
-    check(krippendorff_alpha(&t, Level::Interval), 0.849, 5e-4, "interval");
+    check(
+        krippendorff_alpha(&t, Level::Nominal),
+        0.743,
+        5e-4,
+        "nominal",
+    );
+    check(
+        krippendorff_alpha(&t, Level::Ordinal),
+        0.815,
+        5e-4,
+        "ordinal",
+    );
+    check(
+        krippendorff_alpha(&t, Level::Interval),
+        0.849,
+        5e-4,
+        "interval",
+    );
     check(krippendorff_alpha(&t, Level::Ratio), 0.797, 5e-4, "ratio");
 }
 
@@ -42,7 +60,12 @@ fn krippendorff_nominal_exact_hand_computation() {
     // (7, 10, 8, 4, 3), Σ o_cc = 32, so nominal
     // α = 1 − (n−1)(n − Σo_cc)/(n² − Σn_c²) = 1 − 39·8/(1600 − 384) = 1 − 312/1216.
     let t = krippendorff_2011();
-    check(krippendorff_alpha(&t, Level::Nominal), 1.0 - 312.0 / 1216.0, 1e-12, "nominal exact");
+    check(
+        krippendorff_alpha(&t, Level::Nominal),
+        1.0 - 312.0 / 1216.0,
+        1e-12,
+        "nominal exact",
+    );
 }
 
 #[test]
@@ -51,19 +74,42 @@ fn alpha_on_label_table_orders_labels_by_declared_domain() {
     let t = krippendorff_2011();
     let names = ["one", "two", "three", "four", "five"];
     let rows: Vec<Vec<Option<&str>>> = (0..t.n_units())
-        .map(|u| (0..t.n_coders()).map(|c| t.get(u, c).map(|i| names[i as usize])).collect())
+        .map(|u| {
+            (0..t.n_coders())
+                .map(|c| t.get(u, c).map(|i| names[i as usize]))
+                .collect()
+        })
         .collect();
     let lt = Table::from_labels_with_domain(&rows, &names).unwrap();
-    check(krippendorff_alpha(&lt, Level::Ordinal), 0.815, 5e-4, "ordinal on labels");
-    check(krippendorff_alpha(&lt, Level::Nominal), 1.0 - 312.0 / 1216.0, 1e-12, "nominal on labels");
-    undefined(krippendorff_alpha(&lt, Level::Interval), Reason::NotNumeric, "interval on labels");
+    check(
+        krippendorff_alpha(&lt, Level::Ordinal),
+        0.815,
+        5e-4,
+        "ordinal on labels",
+    );
+    check(
+        krippendorff_alpha(&lt, Level::Nominal),
+        1.0 - 312.0 / 1216.0,
+        1e-12,
+        "nominal on labels",
+    );
+    undefined(
+        krippendorff_alpha(&lt, Level::Interval),
+        Reason::NotNumeric,
+        "interval on labels",
+    );
 }
 
 /// Wikipedia "Cohen's kappa", worked example: 50 proposals, yes/yes 20, yes/no 5,
 /// no/yes 10, no/no 15. p_o = 0.7, p_e = 0.5, κ = 0.4.
 fn cohen_wikipedia() -> Table {
     let mut rows = Vec::new();
-    for (a, b, n) in [("yes", "yes", 20), ("yes", "no", 5), ("no", "yes", 10), ("no", "no", 15)] {
+    for (a, b, n) in [
+        ("yes", "yes", 20),
+        ("yes", "no", 5),
+        ("no", "yes", 10),
+        ("no", "no", 15),
+    ] {
         for _ in 0..n {
             rows.push(vec![Some(a), Some(b)]);
         }
@@ -79,7 +125,12 @@ fn two_coder_textbook_example() {
     // Scott: pooled p_yes = 55/100, Ae = .55² + .45² = .505, π = (.7 − .505)/.495.
     check(scott_pi(&t), 0.195 / 0.495, 1e-12, "scott");
     // Gwet AC1: p_e = Σ π_k(1 − π_k)/(q − 1) = 2·.55·.45 = .495, AC1 = (.7 − .495)/.505.
-    check(gwet_ac(&t, Weights::Unweighted), 0.205 / 0.505, 1e-12, "ac1");
+    check(
+        gwet_ac(&t, Weights::Unweighted),
+        0.205 / 0.505,
+        1e-12,
+        "ac1",
+    );
     // Fleiss with two raters: P̄ = .7, Pe = .505 as for Scott.
     check(fleiss_kappa(&t), 0.195 / 0.495, 1e-12, "fleiss");
     // Randolph: q = 2, (0.7 − 0.5)/0.5.
@@ -95,9 +146,24 @@ fn weighted_cohen_hand_computed() {
     let a = [0., 0., 1., 2., 2., 2.];
     let b = [0., 1., 1., 2., 2., 0.];
     let t = Table::from_reliability_data(&[a, b]).unwrap();
-    check(cohen_kappa(&t, Weights::Unweighted), 0.5, 1e-12, "unweighted");
-    check(cohen_kappa(&t, Weights::Linear), 8.0 / 17.0, 1e-12, "linear");
-    check(cohen_kappa(&t, Weights::Quadratic), 4.0 / 9.0, 1e-12, "quadratic");
+    check(
+        cohen_kappa(&t, Weights::Unweighted),
+        0.5,
+        1e-12,
+        "unweighted",
+    );
+    check(
+        cohen_kappa(&t, Weights::Linear),
+        8.0 / 17.0,
+        1e-12,
+        "linear",
+    );
+    check(
+        cohen_kappa(&t, Weights::Quadratic),
+        4.0 / 9.0,
+        1e-12,
+        "quadratic",
+    );
 }
 
 /// Wikipedia "Fleiss' kappa" worked example: 10 subjects, 14 raters, 5 categories;
@@ -117,7 +183,12 @@ fn fleiss_wikipedia() -> Table {
     ];
     let rows: Vec<Vec<Option<f64>>> = counts
         .iter()
-        .map(|r| r.iter().enumerate().flat_map(|(k, &n)| std::iter::repeat_n(Some(k as f64 + 1.0), n)).collect())
+        .map(|r| {
+            r.iter()
+                .enumerate()
+                .flat_map(|(k, &n)| std::iter::repeat_n(Some(k as f64 + 1.0), n))
+                .collect()
+        })
         .collect();
     Table::from_numeric(&rows).unwrap()
 }
@@ -128,14 +199,19 @@ fn fleiss_and_randolph_textbook() {
     check(fleiss_kappa(&t), 0.210, 5e-4, "fleiss");
     check(randolph_kappa(&t), 324.0 / 1456.0, 1e-12, "randolph");
     // Cohen and Scott need two coders.
-    undefined(cohen_kappa(&t, Weights::Unweighted), Reason::NeedsTwoCoders, "cohen 14 coders");
+    undefined(
+        cohen_kappa(&t, Weights::Unweighted),
+        Reason::NeedsTwoCoders,
+        "cohen 14 coders",
+    );
     undefined(scott_pi(&t), Reason::NeedsTwoCoders, "scott 14 coders");
 }
 
 #[test]
 fn degenerate_inputs_are_undefined_with_reason() {
     // One category only.
-    let one = Table::from_labels(&[vec![Some("a"), Some("a")], vec![Some("a"), Some("a")]]).unwrap();
+    let one =
+        Table::from_labels(&[vec![Some("a"), Some("a")], vec![Some("a"), Some("a")]]).unwrap();
     check(percent_agreement(&one), 1.0, 0.0, "percent single");
     for (name, c) in [
         ("cohen", cohen_kappa(&one, Weights::Unweighted)),
@@ -145,19 +221,43 @@ fn degenerate_inputs_are_undefined_with_reason() {
         ("randolph", randolph_kappa(&one)),
         ("ac1", gwet_ac(&one, Weights::Unweighted)),
         ("alpha", krippendorff_alpha(&one, Level::Nominal)),
-        ("alpha_i", krippendorff_alpha(&Table::from_numeric(&[vec![Some(2.0), Some(2.0)]]).unwrap(), Level::Interval)),
+        (
+            "alpha_i",
+            krippendorff_alpha(
+                &Table::from_numeric(&[vec![Some(2.0), Some(2.0)]]).unwrap(),
+                Level::Interval,
+            ),
+        ),
     ] {
         undefined(c, Reason::SingleCategory, name);
     }
     // A declared second category makes the free-marginal coefficients defined (= 1).
-    let declared = Table::from_labels_with_domain(&[vec![Some("a"), Some("a")], vec![Some("a"), Some("a")]], &["a", "b"]).unwrap();
+    let declared = Table::from_labels_with_domain(
+        &[vec![Some("a"), Some("a")], vec![Some("a"), Some("a")]],
+        &["a", "b"],
+    )
+    .unwrap();
     check(randolph_kappa(&declared), 1.0, 1e-12, "randolph declared");
-    check(gwet_ac(&declared, Weights::Unweighted), 1.0, 1e-12, "ac1 declared");
-    undefined(krippendorff_alpha(&declared, Level::Nominal), Reason::SingleCategory, "alpha declared");
+    check(
+        gwet_ac(&declared, Weights::Unweighted),
+        1.0,
+        1e-12,
+        "ac1 declared",
+    );
+    undefined(
+        krippendorff_alpha(&declared, Level::Nominal),
+        Reason::SingleCategory,
+        "alpha declared",
+    );
 
     // One coder.
     let solo = Table::from_numeric(&[vec![Some(1.0)], vec![Some(2.0)]]).unwrap();
-    for c in [percent_agreement(&solo), fleiss_kappa(&solo), krippendorff_alpha(&solo, Level::Nominal), gwet_ac(&solo, Weights::Unweighted)] {
+    for c in [
+        percent_agreement(&solo),
+        fleiss_kappa(&solo),
+        krippendorff_alpha(&solo, Level::Nominal),
+        gwet_ac(&solo, Weights::Unweighted),
+    ] {
         undefined(c, Reason::TooFewCoders, "one coder");
     }
     // No pairable unit: two coders never code the same unit.
@@ -174,10 +274,19 @@ fn degenerate_inputs_are_undefined_with_reason() {
     }
     // Nothing at all.
     let empty = Table::from_numeric(&[vec![None, None]]).unwrap();
-    undefined(krippendorff_alpha(&empty, Level::Nominal), Reason::NoData, "empty");
+    undefined(
+        krippendorff_alpha(&empty, Level::Nominal),
+        Reason::NoData,
+        "empty",
+    );
     // Ratio level with values of both signs.
-    let mixed = Table::from_numeric(&[vec![Some(-1.0), Some(2.0)], vec![Some(1.0), Some(1.0)]]).unwrap();
-    undefined(krippendorff_alpha(&mixed, Level::Ratio), Reason::MixedSignRatio, "ratio mixed");
+    let mixed =
+        Table::from_numeric(&[vec![Some(-1.0), Some(2.0)], vec![Some(1.0), Some(1.0)]]).unwrap();
+    undefined(
+        krippendorff_alpha(&mixed, Level::Ratio),
+        Reason::MixedSignRatio,
+        "ratio mixed",
+    );
     // Serialised form never carries NaN.
     let j = serde_json::to_string(&fleiss_kappa(&one)).unwrap();
     assert_eq!(j, r#"{"status":"undefined","reason":"single_category"}"#);
@@ -185,32 +294,62 @@ fn degenerate_inputs_are_undefined_with_reason() {
 
 #[test]
 fn perfect_and_systematic_disagreement() {
-    let perfect = Table::from_numeric(&[vec![Some(1.0), Some(1.0)], vec![Some(2.0), Some(2.0)], vec![Some(3.0), Some(3.0)]]).unwrap();
+    let perfect = Table::from_numeric(&[
+        vec![Some(1.0), Some(1.0)],
+        vec![Some(2.0), Some(2.0)],
+        vec![Some(3.0), Some(3.0)],
+    ])
+    .unwrap();
     for m in Metric::all() {
         if let Some(v) = compute(&perfect, m).value() {
-            assert!((v - 1.0).abs() < 1e-12, "{} = {v} on perfect agreement", m.name());
+            assert!(
+                (v - 1.0).abs() < 1e-12,
+                "{} = {v} on perfect agreement",
+                m.name()
+            );
         }
     }
     // Two coders always disagreeing on two balanced categories: κ = π = −1 by hand
     // (Ao = 0, Ae = 1/2 → −1); α nominal = 1 − (n−1)·n/(n² − Σn_c²) with n = 4,
     // n_c = (2, 2): 1 − 3·4/8 = −0.5.
-    let swap = Table::from_numeric(&[vec![Some(1.0), Some(2.0)], vec![Some(2.0), Some(1.0)]]).unwrap();
-    check(cohen_kappa(&swap, Weights::Unweighted), -1.0, 1e-12, "cohen swap");
+    let swap =
+        Table::from_numeric(&[vec![Some(1.0), Some(2.0)], vec![Some(2.0), Some(1.0)]]).unwrap();
+    check(
+        cohen_kappa(&swap, Weights::Unweighted),
+        -1.0,
+        1e-12,
+        "cohen swap",
+    );
     check(scott_pi(&swap), -1.0, 1e-12, "scott swap");
-    check(krippendorff_alpha(&swap, Level::Nominal), -0.5, 1e-12, "alpha swap");
+    check(
+        krippendorff_alpha(&swap, Level::Nominal),
+        -0.5,
+        1e-12,
+        "alpha swap",
+    );
 }
 
 #[test]
 fn bootstrap_is_seeded_and_brackets_the_estimate() {
     let t = krippendorff_2011();
-    let m = Metric::KrippendorffAlpha { level: Level::Interval };
-    let opts = BootstrapOptions { replicates: 400, confidence: 0.9, seed: 7 };
+    let m = Metric::KrippendorffAlpha {
+        level: Level::Interval,
+    };
+    let opts = BootstrapOptions {
+        replicates: 400,
+        confidence: 0.9,
+        seed: 7,
+    };
     let a = bootstrap(&t, m, &opts);
     let b = bootstrap(&t, m, &opts);
     assert_eq!(a, b, "same seed, same interval");
     let c = bootstrap(&t, m, &BootstrapOptions { seed: 8, ..opts });
     assert_ne!(a.lower, c.lower, "different seed, different resamples");
-    let (lo, hi, est) = (a.lower.value().unwrap(), a.upper.value().unwrap(), a.estimate.value().unwrap());
+    let (lo, hi, est) = (
+        a.lower.value().unwrap(),
+        a.upper.value().unwrap(),
+        a.estimate.value().unwrap(),
+    );
     assert!(lo <= est && est <= hi, "{lo} <= {est} <= {hi}");
     assert!(a.defined_replicates > 300 && a.defined_replicates <= 400);
     // All replicates undefined.
@@ -253,7 +392,9 @@ fn alpha_from_columns_equals_alpha_from_table() {
             let a = krippendorff_alpha(&t, level);
             let b = krippendorff_alpha_columns(&data, level).unwrap();
             match (a.value(), b.value()) {
-                (Some(x), Some(y)) => assert!((x - y).abs() < 1e-12, "case {case} {level:?}: {x} vs {y}"),
+                (Some(x), Some(y)) => {
+                    assert!((x - y).abs() < 1e-12, "case {case} {level:?}: {x} vs {y}")
+                }
                 _ => assert_eq!(a, b, "case {case} {level:?}"),
             }
         }

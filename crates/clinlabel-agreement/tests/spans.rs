@@ -4,8 +4,13 @@ use clinlabel_agreement::spans::*;
 use clinlabel_agreement::*;
 
 fn check(c: Coefficient, expected: f64, what: &str) {
-    let v = c.value().unwrap_or_else(|| panic!("{what}: undefined ({c})"));
-    assert!((v - expected).abs() < 1e-12, "{what}: got {v}, expected {expected}");
+    let v = c
+        .value()
+        .unwrap_or_else(|| panic!("{what}: undefined ({c})"));
+    assert!(
+        (v - expected).abs() < 1e-12,
+        "{what}: got {v}, expected {expected}"
+    );
 }
 
 fn s(start: usize, end: usize, label: &str) -> Span {
@@ -18,19 +23,30 @@ fn overlap_matching_is_optimal_not_greedy() {
     // the optimum pairs A0–B1 (4 chars) and A1–B0 (1 char): two matches.
     let a = [s(0, 10, "X"), s(9, 11, "X")];
     let b = [s(5, 10, "X"), s(0, 4, "X")];
-    assert_eq!(match_spans(&a, &b, MatchMode::Overlap), vec![(0, 1), (1, 0)]);
+    assert_eq!(
+        match_spans(&a, &b, MatchMode::Overlap),
+        vec![(0, 1), (1, 0)]
+    );
     assert!(match_spans(&a, &b, MatchMode::Exact).is_empty());
     // Among maximum-cardinality matchings, the one with most shared characters.
     let a = [s(0, 10, "X"), s(20, 30, "X")];
     let b = [s(8, 22, "X"), s(0, 9, "X")];
     // A0–B1 (9) + A1–B0 (2) = 11 beats A0–B0 (2) + nothing.
-    assert_eq!(match_spans(&a, &b, MatchMode::Overlap), vec![(0, 1), (1, 0)]);
+    assert_eq!(
+        match_spans(&a, &b, MatchMode::Overlap),
+        vec![(0, 1), (1, 0)]
+    );
 }
 
 #[test]
 fn precision_recall_f1_per_label_micro_macro() {
     let a = [s(0, 5, "DRUG"), s(10, 15, "DRUG"), s(20, 25, "DIS")];
-    let b = [s(0, 5, "DRUG"), s(11, 15, "DRUG"), s(20, 25, "SYM"), s(30, 35, "DIS")];
+    let b = [
+        s(0, 5, "DRUG"),
+        s(11, 15, "DRUG"),
+        s(20, 25, "SYM"),
+        s(30, 35, "DIS"),
+    ];
     let e = span_agreement(&a, &b, MatchMode::Exact);
     let drug = e.per_label["DRUG"];
     check(drug.precision, 0.5, "DRUG P");
@@ -38,7 +54,10 @@ fn precision_recall_f1_per_label_micro_macro() {
     check(drug.f1, 0.5, "DRUG F1");
     check(e.per_label["DIS"].f1, 0.0, "DIS F1");
     check(e.per_label["SYM"].precision, 0.0, "SYM P");
-    assert_eq!(e.per_label["SYM"].recall.reason(), Some(Reason::EmptyReference));
+    assert_eq!(
+        e.per_label["SYM"].recall.reason(),
+        Some(Reason::EmptyReference)
+    );
     check(e.micro.precision, 1.0 / 4.0, "micro P");
     check(e.micro.recall, 1.0 / 3.0, "micro R");
     check(e.micro.f1, 2.0 / 7.0, "micro F1");
@@ -62,9 +81,16 @@ fn position_alpha_hand_computed() {
     // disagreeing position contributing 2: α = 1 − 19·2/(400 − 81 − 121) = 80/99.
     let a = [s(0, 5, "X")];
     let b = [s(0, 4, "X")];
-    check(position_alpha(&[&a, &b], Some(10)), 80.0 / 99.0, "α positions");
+    check(
+        position_alpha(&[&a, &b], Some(10)),
+        80.0 / 99.0,
+        "α positions",
+    );
     check(position_alpha(&[&a, &a], Some(10)), 1.0, "identical");
-    assert_eq!(position_alpha(&[&[], &[]], Some(10)).reason(), Some(Reason::SingleCategory));
+    assert_eq!(
+        position_alpha(&[&[], &[]], Some(10)).reason(),
+        Some(Reason::SingleCategory)
+    );
 }
 
 #[test]
@@ -76,18 +102,28 @@ fn position_alpha_equals_alpha_over_an_explicit_character_table() {
             (0..4)
                 .map(|_| {
                     let st = rng.below(50) as usize;
-                    s(st, st + 1 + rng.below(10) as usize, ["A", "B"][rng.below(2) as usize])
+                    s(
+                        st,
+                        st + 1 + rng.below(10) as usize,
+                        ["A", "B"][rng.below(2) as usize],
+                    )
                 })
                 .collect()
         };
         let (a, b, c) = (mk(&mut rng), mk(&mut rng), mk(&mut rng));
         let value = |spans: &[Span], p: usize| {
-            let mut l: Vec<&str> = spans.iter().filter(|x| x.start <= p && p < x.end).map(|x| x.label.as_str()).collect();
+            let mut l: Vec<&str> = spans
+                .iter()
+                .filter(|x| x.start <= p && p < x.end)
+                .map(|x| x.label.as_str())
+                .collect();
             l.sort();
             l.dedup();
             Some(l.join("+"))
         };
-        let rows: Vec<Vec<Option<String>>> = (0..len).map(|p| vec![value(&a, p), value(&b, p), value(&c, p)]).collect();
+        let rows: Vec<Vec<Option<String>>> = (0..len)
+            .map(|p| vec![value(&a, p), value(&b, p), value(&c, p)])
+            .collect();
         let t = Table::from_labels(&rows).unwrap();
         let expected = krippendorff_alpha(&t, Level::Nominal);
         let got = position_alpha(&[&a, &b, &c], Some(len));
@@ -102,15 +138,35 @@ fn position_alpha_equals_alpha_over_an_explicit_character_table() {
 fn relations_need_both_endpoints_and_direction() {
     let a = [s(0, 5, "DRUG"), s(10, 15, "DIS")];
     let b = [s(0, 4, "DRUG"), s(10, 16, "DIS")];
-    let ra = [Relation { head: 0, tail: 1, label: "treats".into() }];
-    let rb = [Relation { head: 0, tail: 1, label: "treats".into() }, Relation { head: 1, tail: 0, label: "treats".into() }];
+    let ra = [Relation {
+        head: 0,
+        tail: 1,
+        label: "treats".into(),
+    }];
+    let rb = [
+        Relation {
+            head: 0,
+            tail: 1,
+            label: "treats".into(),
+        },
+        Relation {
+            head: 1,
+            tail: 0,
+            label: "treats".into(),
+        },
+    ];
     let r = relation_agreement(&a, &b, &ra, &rb, MatchMode::Overlap);
     assert_eq!(r.micro.matched, 1);
     check(r.micro.precision, 0.5, "rel P");
     check(r.micro.recall, 1.0, "rel R");
     check(r.micro.f1, 2.0 / 3.0, "rel F1");
     // Under exact matching no endpoint matches.
-    assert_eq!(relation_agreement(&a, &b, &ra, &rb, MatchMode::Exact).micro.matched, 0);
+    assert_eq!(
+        relation_agreement(&a, &b, &ra, &rb, MatchMode::Exact)
+            .micro
+            .matched,
+        0
+    );
 }
 
 #[test]
@@ -119,8 +175,12 @@ fn attribute_agreement_on_matched_pairs() {
     // p_o = .75; p_e = .5·.25 + .5·.75 = .5; κ = .5.
     let va = ["present", "present", "absent", "absent"];
     let vb = ["present", "absent", "absent", "absent"];
-    let a: Vec<Span> = (0..4).map(|i| s(i * 10, i * 10 + 5, "DIS").with_attr("assertion", va[i])).collect();
-    let b: Vec<Span> = (0..4).map(|i| s(i * 10, i * 10 + 4, "DIS").with_attr("assertion", vb[i])).collect();
+    let a: Vec<Span> = (0..4)
+        .map(|i| s(i * 10, i * 10 + 5, "DIS").with_attr("assertion", va[i]))
+        .collect();
+    let b: Vec<Span> = (0..4)
+        .map(|i| s(i * 10, i * 10 + 4, "DIS").with_attr("assertion", vb[i]))
+        .collect();
     let rep = span_report(&a, &b, None, None);
     let att = &rep.attributes["assertion"];
     assert_eq!(att.n_pairs, 4);
@@ -146,7 +206,11 @@ fn clustered_matching_equals_one_dense_hungarian() {
             (0..12)
                 .map(|_| {
                     let st = rng.below(100) as usize;
-                    s(st, st + 1 + rng.below(15) as usize, ["A", "B"][rng.below(2) as usize])
+                    s(
+                        st,
+                        st + 1 + rng.below(15) as usize,
+                        ["A", "B"][rng.below(2) as usize],
+                    )
                 })
                 .collect()
         };
@@ -164,7 +228,12 @@ fn clustered_matching_equals_one_dense_hungarian() {
         }
         let dense = max_weight_matching(a.len(), b.len(), &w);
         let got = match_spans(&a, &b, MatchMode::Overlap);
-        let score = |m: &[(usize, usize)]| (m.len(), m.iter().map(|&(i, j)| ov(&a[i], &b[j])).sum::<usize>());
+        let score = |m: &[(usize, usize)]| {
+            (
+                m.len(),
+                m.iter().map(|&(i, j)| ov(&a[i], &b[j])).sum::<usize>(),
+            )
+        };
         assert_eq!(score(&got), score(&dense));
         let mut seen_b: Vec<usize> = got.iter().map(|p| p.1).collect();
         seen_b.sort();
@@ -181,8 +250,19 @@ fn clustered_matching_equals_one_dense_hungarian() {
 /// α_k = 1, joint α = .8587.
 #[test]
 fn unitizing_alpha_krippendorff_2004_example() {
-    let i = [s(225, 295, "c"), s(370, 400, "c"), s(180, 240, "k"), s(300, 350, "k")];
-    let j = [s(220, 300, "c"), s(355, 375, "c"), s(400, 420, "c"), s(180, 240, "k"), s(300, 350, "k")];
+    let i = [
+        s(225, 295, "c"),
+        s(370, 400, "c"),
+        s(180, 240, "k"),
+        s(300, 350, "k"),
+    ];
+    let j = [
+        s(220, 300, "c"),
+        s(355, 375, "c"),
+        s(400, 420, "c"),
+        s(180, 240, "k"),
+        s(300, 350, "k"),
+    ];
     let u = unitizing_alpha(&[&i, &j], 150, 300);
     let c = u.per_label["c"].value().unwrap();
     assert!((c - 0.7285).abs() < 1e-4, "α_c = {c}");
@@ -198,7 +278,10 @@ fn unitizing_alpha_krippendorff_2004_example() {
     assert!((de - 0.0532).abs() < 1e-4, "D_e(c) = {de}");
     // Identical annotations: α = 1; a single coder: undefined.
     check(unitizing_alpha(&[&i, &i], 150, 300).joint, 1.0, "identical");
-    assert_eq!(unitizing_alpha(&[&i], 150, 300).joint.reason(), Some(Reason::TooFewCoders));
+    assert_eq!(
+        unitizing_alpha(&[&i], 150, 300).joint.reason(),
+        Some(Reason::TooFewCoders)
+    );
 }
 
 /// ᵤα straight from the 2004 formulas, all section pairs (no sweep), to check
@@ -251,12 +334,21 @@ fn unitizing_brute(coders: &[Vec<Span>], label: &str, begin: usize, len: usize) 
     }
     d_o /= m * (m - 1.0) * l * l;
     let units: Vec<f64> = secs.iter().flatten().filter(|s| s.2).map(|s| s.1).collect();
-    let gaps: Vec<f64> = secs.iter().flatten().filter(|s| !s.2).map(|s| s.1).collect();
+    let gaps: Vec<f64> = secs
+        .iter()
+        .flatten()
+        .filter(|s| !s.2)
+        .map(|s| s.1)
+        .collect();
     let n = units.len() as f64;
     let mut num = 0.0;
     let mut den = m * l * (m * l - 1.0);
     for &lg in &units {
-        let fit: f64 = gaps.iter().filter(|&&h| h >= lg).map(|&h| h - lg + 1.0).sum();
+        let fit: f64 = gaps
+            .iter()
+            .filter(|&&h| h >= lg)
+            .map(|&h| h - lg + 1.0)
+            .sum();
         num += (n - 1.0) / 3.0 * (2.0 * lg.powi(3) - 3.0 * lg * lg + lg) + lg * lg * fit;
         den -= lg * (lg - 1.0);
     }
