@@ -23,7 +23,11 @@ fn main() {
         panic!("clinlabel-web: cannot find the web app next to the crate ({}): {e}", manifest.join("../../web").display())
     });
     for p in WATCHED {
-        println!("cargo:rerun-if-changed={}", web.join(p).display());
+        // A missing path would count as changed on every build: watch what exists
+        // (a new `public/` folder is picked up once anything else watched changes).
+        if web.join(p).exists() {
+            println!("cargo:rerun-if-changed={}", web.join(p).display());
+        }
     }
     println!("cargo:rerun-if-env-changed=CLINLABEL_NPM");
 
