@@ -93,6 +93,7 @@ fn one() -> usize {
 }
 
 impl Mask {
+    /// Panics if `data.len() != width * height * depth` (a programming error).
     pub fn new(width: usize, height: usize, depth: usize, data: Vec<bool>) -> Mask {
         assert_eq!(data.len(), width * height * depth, "mask data length");
         Mask {
@@ -118,6 +119,7 @@ pub struct MaskOverlap {
 }
 
 /// Dice = 2|A∩B|/(|A|+|B|), IoU = |A∩B|/|A∪B|; both undefined when both masks are empty.
+/// Panics if the masks differ in shape.
 pub fn mask_overlap(a: &Mask, b: &Mask) -> MaskOverlap {
     assert_eq!(a.dims(), b.dims(), "masks must have the same shape");
     let (mut i, mut na, mut nb) = (0usize, 0usize, 0usize);
@@ -274,7 +276,8 @@ fn edt(feature: &[bool], dims: [usize; 3], spacing: [f64; 3]) -> Vec<f64> {
 /// surface distance between the boundaries of two masks. `spacing` is the voxel size
 /// along x, y, z in millimetres (for DICOM: PixelSpacing gives [row spacing =
 /// y, column spacing = x], and the slice spacing z); without it distances are in
-/// voxels. Undefined (`NoPoints`) when either mask is empty.
+/// voxels. Undefined (`NoPoints`) when either mask is empty. Panics if the masks
+/// differ in shape.
 pub fn surface_distance(a: &Mask, b: &Mask, spacing: Option<[f64; 3]>) -> SurfaceDistance {
     assert_eq!(a.dims(), b.dims(), "masks must have the same shape");
     let unit = if spacing.is_some() { "mm" } else { "voxel" };
@@ -351,6 +354,7 @@ pub fn keypoint_mean_distance(
 /// Object keypoint similarity as in COCO (`cocoeval.computeOks`): over the
 /// keypoints visible in the reference `a`, mean of exp(−d² / (2 · area · (2σ_i)²)),
 /// with `area` the object's area (s²) and `sigmas` the per-keypoint σ.
+/// Panics if `sigmas` and `a` differ in length.
 pub fn oks(a: &[Keypoint], b: &[Keypoint], area: f64, sigmas: &[f64]) -> Coefficient {
     assert_eq!(a.len(), sigmas.len(), "one sigma per keypoint");
     let mut sum = 0.0;

@@ -9,6 +9,7 @@ use crate::coefficient::{Coefficient, Reason};
 /// the concordant / discordant pairs, n₀ = n(n−1)/2 and n₁, n₂ the pairs tied
 /// in the first / second vector. Same value as `scipy.stats.kendalltau`
 /// (variant "b"). Undefined when either vector is constant. O(n²).
+/// Panics if the vectors differ in length.
 pub fn kendall_tau_b(x: &[f64], y: &[f64]) -> Coefficient {
     assert_eq!(x.len(), y.len(), "paired vectors");
     let n = x.len();
@@ -63,7 +64,8 @@ pub fn rank_average(x: &[f64]) -> Vec<f64> {
 /// `judges[j][i]` is judge j's score or rank for item i (converted to average
 /// ranks per judge); W = 12 S / (m²(n³ − n) − m Σ_j T_j), S = Σ_i (R_i − R̄)²,
 /// T_j = Σ (t³ − t) over judge j's tie groups. Undefined with fewer than two
-/// judges or items, or when every judge ties everything.
+/// judges or items, or when every judge ties everything. Panics if the judges'
+/// vectors differ in length.
 pub fn kendall_w(judges: &[Vec<f64>]) -> Coefficient {
     let m = judges.len();
     if m < 2 {

@@ -148,7 +148,8 @@ impl Table {
     }
 
     /// Build from a flat unit-major slice of `n_units * n_coders` numbers where NaN
-    /// marks a missing value (infinities are rejected).
+    /// marks a missing value (infinities are rejected). Panics if
+    /// `flat.len() != n_units * n_coders`.
     pub fn from_numeric_nan(
         n_units: usize,
         n_coders: usize,
@@ -275,6 +276,7 @@ impl Table {
     }
 
     /// Build from category indices directly (unit-major), validating them.
+    /// Panics if `cells.len() != n_units * n_coders`.
     pub fn from_codes(
         n_units: usize,
         n_coders: usize,

@@ -315,3 +315,66 @@ fn transcript_turn_and_box_files() {
     let out = run(&[("a.json", pa), ("b.json", pb)], &json_opts()).unwrap();
     assert_eq!(value_of(&out, "instance_f1")["value"], 0.0);
 }
+
+#[test]
+fn malformed_inputs_are_errors_not_panics() {
+    let singles = [
+        "",
+        "unit,coder,value\n",
+        "[]",
+        "{}",
+        "[1,2]",
+        "[{\"unit\":1,\"coder\":2,\"value\":[1]}]",
+        "unit,coder,value\n\"a,b,c\n",
+        "\u{feff}unit,coder,value\n1,A,x\n",
+        "[{\"unit\":1,\"coder\":\"A\",\"value\":null}]",
+    ];
+    for s in singles {
+        let _ = run(&[("f", s)], &CliOptions::default());
+    }
+    let pairs = [
+        ("[]", "[]"),
+        ("[{\"start\":-1,\"end\":2,\"label\":\"x\"}]", "[]"),
+        ("[{\"start\":1.5,\"end\":2,\"label\":\"x\"}]", "[]"),
+        (
+            "{\"spans\":[{\"start\":0,\"end\":2,\"label\":\"x\"}],\"relations\":[{\"head\":0,\"tail\":5,\"label\":\"r\"}]}",
+            "[]",
+        ),
+        (
+            "[{\"start\":0,\"end\":1,\"speaker\":\"a\"}]",
+            "[{\"start\":\"x\",\"end\":1,\"speaker\":\"a\"}]",
+        ),
+        ("[{\"start\":2,\"end\":1,\"speaker\":\"a\"}]", "[]"),
+        (
+            "[{\"points\":[[0,0],[1,1]]}]",
+            "[{\"points\":[[0,0],[1,0],[0,1]]}]",
+        ),
+        ("[{\"x\":0,\"y\":0}]", "[]"),
+        (
+            "[{\"x_min\":0,\"y_min\":0,\"x_max\":1,\"y_max\":1}]",
+            "[{\"foo\":1}]",
+        ),
+        ("", ""),
+    ];
+    for (a, b) in pairs {
+        let _ = run(
+            &[("a", a), ("b", b)],
+            &CliOptions {
+                json: true,
+                ..Default::default()
+            },
+        );
+    }
+    let e = run(
+        &[
+            ("a", "[{\"start\":-1,\"end\":2,\"label\":\"x\"}]"),
+            ("b", "[]"),
+        ],
+        &CliOptions::default(),
+    )
+    .unwrap_err();
+    assert_eq!(e.file, "a");
+    assert!(e.message.contains("item 0"), "{e}");
+    let e = run(&[("a", "{\"spans\":[{\"start\":0,\"end\":2,\"label\":\"x\"}],\"relations\":[{\"head\":0,\"tail\":5,\"label\":\"r\"}]}"), ("b", "[]")], &CliOptions::default()).unwrap_err();
+    assert!(e.message.contains("relation 0"), "{e}");
+}

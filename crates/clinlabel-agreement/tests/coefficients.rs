@@ -401,3 +401,44 @@ fn alpha_from_columns_equals_alpha_from_table() {
     }
     assert!(krippendorff_alpha_columns(&[vec![1.0, f64::INFINITY]], Level::Nominal).is_err());
 }
+
+#[test]
+fn no_nan_and_no_panic_on_any_small_table() {
+    // Every shape from empty to tiny, with one- and two-value domains and
+    // missing cells: each coefficient is finite or undefined, and serialises.
+    let mut rng = clinlabel_agreement::rng::Rng::new(4242);
+    for _ in 0..3000 {
+        let units = rng.below(5) as usize;
+        let coders = rng.below(4) as usize;
+        let k = 1 + rng.below(3);
+        let flat: Vec<f64> = (0..units * coders)
+            .map(|_| {
+                if rng.below(3) == 0 {
+                    f64::NAN
+                } else {
+                    rng.below(k) as f64 - 1.0
+                }
+            })
+            .collect();
+        let t = Table::from_numeric_nan(units, coders, &flat).unwrap();
+        for m in Metric::all() {
+            let c = compute(&t, m);
+            if let Some(v) = c.value() {
+                assert!(v.is_finite(), "{} = {v}", m.name());
+            }
+            let j = serde_json::to_string(&c).unwrap();
+            assert!(!j.contains("null") && !j.contains("NaN"), "{j}");
+        }
+        let b = bootstrap(
+            &t,
+            Metric::KrippendorffAlpha {
+                level: Level::Interval,
+            },
+            &BootstrapOptions {
+                replicates: 5,
+                ..Default::default()
+            },
+        );
+        assert!(b.lower.value().is_none_or(f64::is_finite));
+    }
+}
