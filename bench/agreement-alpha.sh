@@ -47,7 +47,8 @@ print("  via Table::from_reliability_data + krippendorff_alpha: "
       + ", ".join(f"{r['level']} {r['alpha_seconds']:.4f}s" for r in rust["alpha"]))
 s = rust["spans"]
 print(f"span matching (overlap, Hungarian per cluster): {s['n_a']} x {s['n_b']} spans -> {s['overlap_pairs']} pairs "
-      f"in {s['overlap_match_seconds']*1000:.2f} ms; exact+overlap P/R/F1 {s['exact_and_overlap_prf_seconds']*1000:.2f} ms")
+      f"in {s['overlap_match_seconds']*1000:.2f} ms; exact+overlap P/R/F1 {s['exact_and_overlap_prf_seconds']*1000:.2f} ms; "
+      f"full span report (+ unitizing α, position α, attributes) {s['full_span_report_seconds']*1000:.2f} ms")
 if not ok:
     print("VALUES DIFFER", file=sys.stderr)
     sys.exit(1)
