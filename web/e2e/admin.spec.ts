@@ -138,3 +138,41 @@ test('tracks page creates a track and shows a duplicate slug next to the slug fi
   await form.getByRole('button', { name: 'Create track' }).click();
   await expect(form.getByTestId('error-slug')).toContainText('track_slug_taken');
 });
+
+test('users table pages and sorts on the server', async ({ page }) => {
+  const api = await Api.login(server, ADMIN.email, ADMIN.password);
+  const org = api.me.organisation.id as string;
+  // 26 more accounts: with the administrator and Theo, 28 rows = two pages of 25.
+  for (let i = 0; i < 26; i++) {
+    const n = String(i).padStart(2, '0');
+    await api.createUser({ org_id: org, email: `bulk${n}@provider.test`, name: `Bulk ${n}`, role: 'qa_reviewer' });
+  }
+  await api.dispose();
+  await page.goto(`${server.url}/admin/users`);
+  await signIn(page, ADMIN.email, ADMIN.password);
+  const table = page.getByTestId('users-table');
+  const pager = table.getByTestId('pager-status');
+  await expect(pager).toHaveText(/Page 1 of 2 · (\d+) in all/);
+  const total = Number((await pager.textContent())!.match(/(\d+) in all/)![1]);
+  await expect(table.locator('tbody tr')).toHaveCount(25);
+  await table.getByRole('button', { name: 'Next' }).click();
+  await expect(pager).toContainText('Page 2 of 2');
+  await expect(table.locator('tbody tr')).toHaveCount(total - 25);
+
+  // Sorting by name goes back to page 1, ascending, then descending.
+  await table.getByRole('button', { name: /^Name/ }).click();
+  await expect(pager).toContainText('Page 1 of 2');
+  await expect(table.getByRole('columnheader', { name: /Name/ })).toHaveAttribute('aria-sort', 'ascending');
+  await expect(table.locator('tbody tr').first()).toContainText('Ada Admin');
+  await table.getByRole('button', { name: /^Name/ }).click();
+  await expect(table.getByRole('columnheader', { name: /Name/ })).toHaveAttribute('aria-sort', 'descending');
+  await expect(table.locator('tbody tr').first()).toContainText('Theo Tasker');
+  // `]` is the next-page shortcut of the table.
+  await page.keyboard.press(']');
+  await expect(pager).toContainText('Page 2 of 2');
+  await expect(table.locator('tbody tr').last()).toContainText('Ada Admin');
+
+  // The role filter asks the server.
+  await page.getByLabel('Filter by role').selectOption('tasker');
+  await expect(pager).toContainText('Page 1 of 1 · 1 in all');
+});

@@ -12,28 +12,35 @@ import { request, expect, type APIRequestContext, type Page } from '@playwright/
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const BIN = process.env.CLINLABEL_BIN ?? path.resolve(here, '..', '..', 'target', 'debug', 'clinlabel');
 
+export interface DemoUser { role: string; email: string; password: string }
+
 export interface Server {
   url: string;
   setupUrl: string | null;
+  /** With `demo`: the accounts `serve --demo` printed. */
+  demoUsers: DemoUser[];
   stop(): Promise<void>;
   log(): string;
 }
 
-export async function startServer(): Promise<Server> {
+export async function startServer(opts: { demo?: boolean } = {}): Promise<Server> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'clinlabel-e2e-'));
-  const child: ChildProcess = spawn(BIN, ['serve', '--bind', '127.0.0.1:0', '--data-dir', dataDir], {
+  const child: ChildProcess = spawn(BIN, ['serve', ...(opts.demo ? ['--demo'] : []), '--bind', '127.0.0.1:0', '--data-dir', dataDir], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, CLINLABEL_LOG: process.env.CLINLABEL_LOG ?? 'warn' },
   });
   let output = '';
   child.stderr!.on('data', (d) => (output += d.toString()));
   let setupUrl: string | null = null;
+  const demoUsers: DemoUser[] = [];
   const url = await new Promise<string>((resolve, reject) => {
     const rl = createInterface({ input: child.stdout! });
     rl.on('line', (line) => {
       output += `${line}\n`;
       const s = line.match(/(http:\/\/\S+\/setup#token=\S+)/);
       if (s) setupUrl = s[1]!;
+      const d = line.match(/^demo user: (\S+) (\S+) (\S+)$/);
+      if (d) demoUsers.push({ role: d[1]!, email: d[2]!, password: d[3]! });
       const m = line.match(/clinlabel: serving on (http:\/\/\S+)/);
       if (m) resolve(m[1]!);
     });
@@ -43,6 +50,7 @@ export async function startServer(): Promise<Server> {
   return {
     url,
     setupUrl,
+    demoUsers,
     log: () => output,
     async stop() {
       if (child.exitCode === null) {
