@@ -81,13 +81,14 @@ pub struct AppState {
     components(schemas(error::ErrorBody, clinlabel_domain::ErrorCode)),
     tags((name = "auth", description = "Sign-in, sessions, API tokens, first-admin setup"),
          (name = "admin", description = "Organisations, users, audit trail"),
-         (name = "tracks", description = "Specialist tracks and taskers' certifications"))
+         (name = "tracks", description = "Specialist tracks and taskers' certifications"),
+         (name = "projects", description = "NDA/DPA, project specifications, quotes and the rate card (lifecycle steps 1–2)"))
 )]
 struct ApiDoc;
 
 /// The API routes and the OpenAPI document describing exactly them.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(routes::auth::router()).merge(routes::admin::router()).merge(routes::tracks::router()).split_for_parts()
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(routes::auth::router()).merge(routes::admin::router()).merge(routes::tracks::router()).merge(routes::projects::router()).split_for_parts()
 }
 
 /// The OpenAPI document (also served at `/api/v1/openapi.json`).

@@ -339,6 +339,23 @@ async fn the_openapi_document_covers_every_route() {
         ("/certifications", "get"),
         ("/certifications", "post"),
         ("/certifications/{id}", "patch"),
+        ("/agreements", "get"),
+        ("/agreements", "post"),
+        ("/agreements/{id}/sign", "post"),
+        ("/organisations/{id}/signatures", "get"),
+        ("/projects", "get"),
+        ("/projects", "post"),
+        ("/projects/{id}", "get"),
+        ("/projects/{id}", "put"),
+        ("/projects/{id}/steps", "post"),
+        ("/projects/{id}/history", "get"),
+        ("/projects/{id}/quotes", "get"),
+        ("/projects/{id}/quotes", "post"),
+        ("/projects/{id}/quote-preview", "get"),
+        ("/projects/{id}/quotes/{quote_id}/decision", "post"),
+        ("/rate-card", "get"),
+        ("/rate-card", "put"),
+        ("/tracks/{id}/rate", "put"),
     ];
     let mut documented: Vec<(String, String)> =
         paths.iter().flat_map(|(p, ops)| ops.as_object().unwrap().keys().map(move |m| (p.clone(), m.clone()))).collect();
@@ -350,7 +367,7 @@ async fn the_openapi_document_covers_every_route() {
     let app = TestApp::new(fresh_db(Backend::Sqlite).await);
     let mut c = app.anonymous();
     for (p, m) in &want {
-        let path = format!("/api/v1{}", p.replace("{id}", "x"));
+        let path = format!("/api/v1{}", p.replace("{id}", "x").replace("{quote_id}", "y"));
         let method = Method::from_bytes(m.to_uppercase().as_bytes()).unwrap();
         let r = c.call(method, &path, if m == "get" || m == "delete" { None } else { Some(json!({})) }).await;
         assert_ne!(r.code(), "route_not_found", "{m} {path}");

@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod cli;
 mod keys;
+mod projects;
 mod roles;
 mod tracks;
 mod support;
