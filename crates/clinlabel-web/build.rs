@@ -6,8 +6,12 @@
 //!   from is kept in `node_modules/.clinlabel-installed-lock.json`).
 //! - `npm run build` (type check + Vite) runs whenever cargo reruns this
 //!   script, i.e. when anything under `web/src`, `web/public`, `index.html`,
-//!   `package*.json`, the Vite or TypeScript config changed.
-//! - The output, `web/dist`, is embedded by `rust-embed` in `src/lib.rs`.
+//!   `package*.json`, the Vite or TypeScript config changed. Its output goes to
+//!   `$OUT_DIR/dist` (one per target directory and profile, so concurrent
+//!   builds never share it), which `src/lib.rs` embeds with `rust-embed`
+//!   through the generated `$OUT_DIR/dist.rs`.
+//! - Builds of several target directories share `web/node_modules`: an
+//!   exclusive lock on `web/.build.lock` serialises the npm steps.
 //!
 //! invariant: this script never writes inside the paths it watches (cargo would
 //! rerun it on every build otherwise).
@@ -41,6 +45,12 @@ fn main() {
         ),
     }
 
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
+    let dist = out.join("dist");
+
+    let guard = std::fs::File::create(web.join(".build.lock")).unwrap_or_else(|e| panic!("clinlabel-web: cannot create web/.build.lock: {e}"));
+    guard.lock().unwrap_or_else(|e| panic!("clinlabel-web: cannot lock web/.build.lock: {e}"));
+
     let lock = web.join("package-lock.json");
     let stamp = web.join("node_modules/.clinlabel-installed-lock.json");
     let lock_bytes = std::fs::read(&lock).unwrap_or_else(|e| panic!("clinlabel-web: cannot read {}: {e}", lock.display()));
@@ -49,11 +59,17 @@ fn main() {
         run(&npm, &["ci", "--no-audit", "--no-fund", "--loglevel=error"], &web, "install the web app's dependencies");
         std::fs::write(&stamp, &lock_bytes).unwrap_or_else(|e| panic!("clinlabel-web: cannot write {}: {e}", stamp.display()));
     }
-    run(&npm, &["run", "build", "--silent"], &web, "build the web app");
-    let index = web.join("dist/index.html");
+    let dist_arg = dist.to_str().expect("OUT_DIR is UTF-8");
+    run(&npm, &["run", "build", "--silent", "--", "--outDir", dist_arg, "--emptyOutDir"], &web, "build the web app");
+    drop(guard);
+
+    let index = dist.join("index.html");
     if !index.is_file() {
         panic!("clinlabel-web: `npm run build` succeeded but {} is missing", index.display());
     }
+    // rust-embed takes a literal folder: hand it the absolute path through a generated file.
+    let code = format!("#[derive(rust_embed::Embed)]\n#[folder = {:?}]\nstruct Dist;\n", dist_arg);
+    std::fs::write(out.join("dist.rs"), code).unwrap_or_else(|e| panic!("clinlabel-web: cannot write dist.rs: {e}"));
 }
 
 fn run(npm: &str, args: &[&str], dir: &Path, what: &str) {

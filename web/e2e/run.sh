@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The web app's checks, for ci/test (run after `cargo build -p clinlabel`,
-# which also installs web/node_modules and builds web/dist):
+# which also installs web/node_modules and embeds the built app):
 #   1. API types: web/src/api/schema.ts equals what `clinlabel openapi` generates;
-#   2. first-load JS budget (< 300 KB gzipped; prints the figure);
-#   3. browser tests: the real binary (target/debug/clinlabel, or $CLINLABEL_BIN)
+#   2. browser tests (which include the first-load JS budget, < 300 KB gzipped,
+#      measured on what the binary serves, and print the figure): the real binary (target/debug/clinlabel, or $CLINLABEL_BIN)
 #      in Debian's Chromium (/usr/bin/chromium, or $CHROMIUM).
 # Exits non-zero if any of them fails; screenshots of failing pages land in
 # web/e2e/artifacts/. Extra arguments go to `playwright test` (e.g. a file name).
@@ -21,7 +21,6 @@ fi
 export CLINLABEL_BIN="$bin" CHROMIUM="$chromium"
 status=0
 node scripts/gen-api.mjs --check || status=1
-[ -f dist/index.html ] && { node scripts/size.mjs || status=1; }
 rm -rf "$here/artifacts"
 node_modules/.bin/playwright test -c e2e/playwright.config.ts "$@" || status=1
 exit $status

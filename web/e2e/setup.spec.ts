@@ -44,3 +44,27 @@ test('first-admin setup from the printed one-time link', async ({ page }) => {
   await page.goto(server.setupUrl!);
   await expect(page.getByTestId('setup-done')).toBeVisible();
 });
+
+test('the binary serves the app: cache headers, client-side routes, first-load JS under 300 KB gzipped', async ({ request }) => {
+  const { gzipSync } = await import('node:zlib');
+  const index = await request.get(`${server.url}/`);
+  expect(index.headers()['cache-control']).toBe('no-cache');
+  const html = await index.text();
+  const deep = await request.get(`${server.url}/admin/users/some-id`);
+  expect(deep.status()).toBe(200);
+  expect(deep.headers()['cache-control']).toBe('no-cache');
+  expect(await deep.text()).toBe(html);
+  expect((await request.get(`${server.url}/assets/missing-0000.js`)).status()).toBe(404);
+
+  const scripts = [...html.matchAll(/<(?:script[^>]*\bsrc|link[^>]*rel="modulepreload"[^>]*\bhref)="([^"]+\.js)"/g)].map((m) => m[1]!);
+  expect(scripts.length).toBeGreaterThan(0);
+  let gz = 0;
+  for (const src of scripts) {
+    expect(src).toMatch(/^\/assets\/.+-[\w-]{8,}\.js$/); // content-hashed name
+    const r = await request.get(`${server.url}${src}`);
+    expect(r.headers()['cache-control']).toBe('public, max-age=31536000, immutable');
+    gz += gzipSync(await r.body(), { level: 9 }).length;
+  }
+  console.log(`first-load JS served by the binary: ${(gz / 1024).toFixed(1)} KB gzipped in ${scripts.length} file(s) (budget 300 KB)`);
+  expect(gz).toBeLessThan(300 * 1024);
+});

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// First-load JavaScript of the built app (dist/), gzipped: every script and
+// First-load JavaScript of a build (`npm run build` → dist/, or a folder given
+// as the first argument), gzipped: every script and
 // modulepreload that index.html names, plus their static imports. Fails above
 // the budget (300 KB, issue 3).
 import { readFileSync } from 'node:fs';
@@ -8,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const BUDGET = 300 * 1024;
-const dist = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'dist');
+const dist = process.argv[2] ?? path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'dist');
 const html = readFileSync(path.join(dist, 'index.html'), 'utf8');
 const queue = [...html.matchAll(/<(?:script[^>]*\bsrc|link[^>]*rel="modulepreload"[^>]*\bhref)="([^"]+\.js)"/g)].map((m) => m[1]);
 const seen = new Set();

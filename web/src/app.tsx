@@ -1,4 +1,4 @@
-import { type ComponentType, type ReactElement } from 'react';
+import { useEffect, type ComponentType, type ReactElement } from 'react';
 import type { Role } from './api/client';
 import { Page, ROLE_LABELS } from './kit/page';
 import { useShortcuts } from './kit/shortcuts';
@@ -12,7 +12,7 @@ import { Organisations } from './pages/admin/Organisations';
 import { UserDetail } from './pages/admin/UserDetail';
 import { Users } from './pages/admin/Users';
 import { Link, ParamsContext, match, navigate, usePath } from './router';
-import { rememberReturnPath, takeReturnPath, useSession } from './session';
+import { rememberReturnPath, useSession } from './session';
 
 interface Route { path: string; component: ComponentType; roles?: Role[] }
 const ADMIN: Role[] = ['admin'];
@@ -34,18 +34,20 @@ export function App() {
   if (path === '/setup') return <Setup />;
   if (loading) return <p className="loading" aria-busy="true">Loading…</p>;
   if (path === '/sign-in') {
-    if (me) {
-      queueMicrotask(() => navigate(takeReturnPath(), { replace: true }));
-      return null;
-    }
-    return <SignIn />;
+    return me ? <Redirect to="/" /> : <SignIn />;
   }
-  if (!me) {
-    rememberReturnPath(path);
-    queueMicrotask(() => navigate('/sign-in', { replace: true }));
-    return null;
-  }
+  if (!me) return <Redirect to="/sign-in" remember={path} />;
   return <Shell path={path} />;
+}
+
+/** Navigates (replacing the entry) once mounted; `remember` keeps the path to come back to after sign-in. */
+function Redirect({ to, remember }: { to: string; remember?: string }) {
+  useEffect(() => {
+    if (remember) rememberReturnPath(remember);
+    navigate(to, { replace: true });
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, []);
+  return null;
 }
 
 function Shell({ path }: { path: string }) {

@@ -50,11 +50,14 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   had.current = me !== null;
 
   useEffect(() => {
-    setUnauthorizedHandler((e) => {
+    setUnauthorizedHandler(() => {
+      // Several requests in flight may meet the ended session: act on the first.
+      if (!had.current) return;
+      had.current = false;
       rememberReturnPath();
       setCsrfToken(null);
       setMe(null);
-      setNotice(had.current || e.code === 'session_expired' ? 'Your session has ended. Sign in again to continue where you were.' : 'Sign in to continue.');
+      setNotice('Your session has ended. Sign in again to continue where you were.');
       navigate('/sign-in', { replace: true });
     });
     call('get', '/auth/me', { quiet401: true })

@@ -1,4 +1,5 @@
-//! The web app, embedded: `web/dist` (built by `build.rs`) served from the binary.
+//! The web app, embedded: `web/` built by `build.rs` (into `$OUT_DIR/dist`) and
+//! served from the binary.
 //!
 //! - `/assets/*` (content-hashed names): `Cache-Control: public, max-age=31536000, immutable`;
 //!   a missing asset is a 404, never the app (a stale tab must not get HTML for a script).
@@ -15,11 +16,9 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use rust_embed::Embed;
 
-#[derive(Embed)]
-#[folder = "../../web/dist"]
-struct Dist;
+// `#[derive(rust_embed::Embed)] #[folder = "<OUT_DIR>/dist"] struct Dist;`
+include!(concat!(env!("OUT_DIR"), "/dist.rs"));
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const NO_CACHE: &str = "no-cache";

@@ -2,6 +2,41 @@
 // `npm run check:api` fails when this file differs from the server's definitions.
 
 export interface paths {
+    "/agreements": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The current NDA and DPA and the caller's organisation's signatures on them. */
+        get: operations["agreement_status"];
+        put?: never;
+        /** Publishes a new version of the NDA or DPA (administrators); every client must sign it again. */
+        post: operations["publish_agreement"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/agreements/{id}/sign": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Signs the current version of an agreement for the caller's organisation (client admins). */
+        post: operations["sign_agreement"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/audit": {
         parameters: {
             query?: never;
@@ -210,6 +245,163 @@ export interface paths {
         patch: operations["rename_organisation"];
         trace?: never;
     };
+    "/organisations/{id}/signatures": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every signature of an organisation, newest first. */
+        get: operations["organisation_signatures"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/projects": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Projects the caller may see, most recently changed first. */
+        get: operations["list_projects"];
+        put?: never;
+        /** Creates a project from a specification, in `draft` (client roles). */
+        post: operations["create_project"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/projects/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One project, with its full specification. */
+        get: operations["get_project"];
+        /** Replaces the specification while it is editable; a quoted project returns to `submitted`. */
+        put: operations["update_project"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/projects/{id}/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The project's history: every audited event about it, oldest first. */
+        get: operations["project_history"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/projects/{id}/quote-preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What the pricing model proposes for the project now, without issuing it (PMs). */
+        get: operations["preview_quote"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/projects/{id}/quotes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The project's quotes, newest first. */
+        get: operations["list_quotes"];
+        put?: never;
+        /** Prices the current specification and issues the quote (PMs); the project becomes `quoted`. */
+        post: operations["issue_quote"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/projects/{id}/quotes/{quote_id}/decision": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** The client admin approves or rejects the standing quote. */
+        post: operations["decide_quote"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/projects/{id}/steps": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Moves the project one step through its lifecycle. */
+        post: operations["project_step"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/rate-card": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The rate card in force (provider staff). */
+        get: operations["get_rate_card"];
+        /** Replaces the rate card (administrators). */
+        put: operations["put_rate_card"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/setup": {
         parameters: {
             query?: never;
@@ -266,6 +458,23 @@ export interface paths {
         patch: operations["update_track"];
         trace?: never;
     };
+    "/tracks/{id}/rate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Sets a track's specialty rate multiplier (administrators). */
+        put: operations["set_track_rate"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/users": {
         parameters: {
             query?: never;
@@ -306,6 +515,33 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description A PM's adjustment of one line, with its reason. */
+        Adjustment: {
+            /** Format: int64 */
+            amount_cents: number;
+            reason: string;
+        };
+        /** @enum {string} */
+        AgreementKind: "nda" | "dpa";
+        /** @description One kind's current version and whether the caller's organisation signed it. */
+        AgreementStatus: {
+            current?: components["schemas"]["AgreementVersion"] | null;
+            kind: components["schemas"]["AgreementKind"];
+            signature?: components["schemas"]["Signature"] | null;
+        };
+        AgreementVersion: {
+            body: string;
+            body_sha256: string;
+            id: string;
+            kind: components["schemas"]["AgreementKind"];
+            /** Format: int64 */
+            published_at: number;
+            title: string;
+            /** Format: int64 */
+            version: number;
+        };
+        /** @enum {string} */
+        AnswerKind: "single" | "multiple";
         /** @description A personal API token as listed (never the token itself). */
         ApiToken: {
             /** Format: int64 */
@@ -395,6 +631,21 @@ export interface components {
             /** Format: int64 */
             last_seq: number;
         };
+        Criterion: {
+            id: string;
+            /** Format: int64 */
+            max: number;
+            /** Format: int64 */
+            min: number;
+            name: string;
+        };
+        /** @enum {string} */
+        Decision: "approve" | "reject";
+        DecisionRequest: {
+            /** @description Required when rejecting. */
+            comment?: string | null;
+            decision: components["schemas"]["Decision"];
+        };
         /** @description The body of every error response. */
         ErrorBody: {
             /** @description A stable code from the registry, e.g. `not_found`. */
@@ -421,6 +672,48 @@ export interface components {
             track_id: string;
             user_id: string;
         };
+        /** @enum {string} */
+        ImageTool: "bounding_box_2d" | "bounding_box_3d" | "polygon" | "freehand" | "spline" | "brush" | "keypoints";
+        KeypointSet: {
+            /** @description Pairs of point indexes drawn as a skeleton. */
+            edges?: number[][];
+            id: string;
+            name: string;
+            points: string[];
+        };
+        /** @description A choosable label: entity type, image label, classification option. */
+        LabelDef: {
+            /** @description The code system this entity type's codes come from (text). */
+            code_system?: string | null;
+            /** @description `#rrggbb` for drawing. */
+            color?: string | null;
+            /** @description One key to pick it in the workspace. */
+            hotkey?: string | null;
+            id: string;
+            name: string;
+        };
+        /** @description The label schema of a project: what taskers may mark and answer. */
+        LabelSchema: {
+            /** @description A subset of present, absent, possible, historical, family_history, hypothetical. */
+            assertion_values?: string[];
+            criteria?: components["schemas"]["Criterion"][];
+            entity_types?: components["schemas"]["LabelDef"][];
+            image_tools?: components["schemas"]["ToolDef"][];
+            keypoint_sets?: components["schemas"]["KeypointSet"][];
+            questions?: components["schemas"]["Question"][];
+            relation_types?: components["schemas"]["RelationType"][];
+        };
+        /** @description One line of a quote. */
+        LineItem: {
+            /** Format: int64 */
+            amount_cents: number;
+            /** @description How the amount was found, in words and numbers. */
+            detail: string;
+            kind: components["schemas"]["LineKind"];
+            label: string;
+        };
+        /** @enum {string} */
+        LineKind: "base" | "complexity" | "specialty" | "turnaround" | "volume" | "adjustment";
         LoginRequest: {
             email: string;
             password: string;
@@ -440,6 +733,11 @@ export interface components {
             session_expires_at?: number | null;
             user: components["schemas"]["User"];
         };
+        /**
+         * @description The kind of data a project annotates.
+         * @enum {string}
+         */
+        Modality: "image" | "text" | "audio" | "preference" | "genomic";
         NewOrganisation: {
             kind: components["schemas"]["OrgKind"];
             name: string;
@@ -549,6 +847,23 @@ export interface components {
             total: number;
         };
         /** @description One page of a list, with the total count for the pager. */
+        Paged_ProjectSummary: {
+            items: {
+                /** Format: int64 */
+                deadline: number;
+                id: string;
+                modality: components["schemas"]["Modality"];
+                name: string;
+                org_id: string;
+                state: components["schemas"]["ProjectState"];
+                track_id: string;
+                /** Format: int64 */
+                updated_at: number;
+            }[];
+            /** Format: int64 */
+            total: number;
+        };
+        /** @description One page of a list, with the total count for the pager. */
         Paged_User: {
             items: {
                 /** Format: int64 */
@@ -567,6 +882,160 @@ export interface components {
             current_password: string;
             new_password: string;
         };
+        /** @description The priced proposal. */
+        Pricing: {
+            currency: string;
+            lines: components["schemas"]["LineItem"][];
+            /**
+             * Format: int64
+             * @description Epoch ms of the proposed delivery.
+             */
+            proposed_delivery?: number | null;
+            /**
+             * Format: int64
+             * @description Working days from start to delivery at current capacity (None: no certified taskers).
+             */
+            timeline_days?: number | null;
+            /** Format: int64 */
+            total_cents: number;
+            /** Format: int64 */
+            units: number;
+            /** @description Problems the PM and client should see (e.g. the deadline is out of reach). */
+            warnings: string[];
+        };
+        /** @description A project as the API shows it. */
+        Project: {
+            /** Format: int64 */
+            created_at: number;
+            created_by: string;
+            id: string;
+            /**
+             * Format: int64
+             * @description Accepted dataset items so far.
+             */
+            items: number;
+            org_id: string;
+            spec: components["schemas"]["Spec"];
+            /**
+             * Format: int64
+             * @description Increases with every change of the specification.
+             */
+            spec_version: number;
+            state: components["schemas"]["ProjectState"];
+            /** Format: int64 */
+            updated_at: number;
+        };
+        /**
+         * @description A project's place in the lifecycle.
+         * @enum {string}
+         */
+        ProjectState: "draft" | "submitted" | "quoted" | "approved" | "in_progress" | "in_qa" | "delivered" | "rejected" | "cancelled";
+        /** @description One line of the project list. */
+        ProjectSummary: {
+            /** Format: int64 */
+            deadline: number;
+            id: string;
+            modality: components["schemas"]["Modality"];
+            name: string;
+            org_id: string;
+            state: components["schemas"]["ProjectState"];
+            track_id: string;
+            /** Format: int64 */
+            updated_at: number;
+        };
+        PublishAgreement: {
+            /** @description The full text (Markdown). Its SHA-256 is what signatures bind to. */
+            body: string;
+            kind: components["schemas"]["AgreementKind"];
+            title: string;
+        };
+        /** @description QA settings of a project. */
+        QaConfig: {
+            /**
+             * Format: int32
+             * @description After this many rejections an item escalates to the QA reviewer.
+             */
+            max_rework_rounds?: number;
+            /**
+             * Format: double
+             * @description Minimum agreement / gold accuracy (0–1) for a batch to be approved.
+             */
+            quality_threshold: number;
+            /** @description Tier 1: peer review by another certified tasker. */
+            tier1: boolean;
+            /**
+             * Format: double
+             * @description Tier 2: share of items a QA reviewer checks, 0–100 %.
+             */
+            tier2_sampling_pct: number;
+            /**
+             * Format: double
+             * @description Tier 3: PM spot-check share of each finished batch, 5–10 %.
+             */
+            tier3_spot_check_pct: number;
+        };
+        /** @description A classification question (specialty, document type, severity, laterality…). */
+        Question: {
+            id: string;
+            kind: components["schemas"]["AnswerKind"];
+            level?: components["schemas"]["QuestionLevel"];
+            options: components["schemas"]["LabelDef"][];
+            /** @description Answers are ordered (e.g. severity): agreement uses ordinal weights. */
+            ordinal?: boolean;
+            required?: boolean;
+            text: string;
+        };
+        /** @enum {string} */
+        QuestionLevel: "document" | "sentence" | "image" | "series" | "study" | "item";
+        /** @description A quote as stored. */
+        Quote: {
+            client_comment?: string | null;
+            /** Format: int64 */
+            created_at: number;
+            created_by: string;
+            /** Format: int64 */
+            decided_at?: number | null;
+            decided_by?: string | null;
+            id: string;
+            pricing: components["schemas"]["Pricing"];
+            project_id: string;
+            /** Format: int64 */
+            spec_version: number;
+            status: string;
+        };
+        QuoteRequest: {
+            /** @description Line adjustments, each with a written reason. */
+            adjustments?: components["schemas"]["Adjustment"][];
+        };
+        /** @description Price and throughput of one task type in one modality. */
+        Rate: {
+            /**
+             * Format: int64
+             * @description Price of one annotation unit, in cents.
+             */
+            cents_per_unit: number;
+            modality: components["schemas"]["Modality"];
+            task_type: string;
+            /**
+             * Format: double
+             * @description Units one certified tasker completes in a working day.
+             */
+            units_per_tasker_day: number;
+        };
+        /** @description The rate card administrators edit. */
+        RateCard: {
+            currency: string;
+            rates: components["schemas"]["Rate"][];
+            volume_tiers: components["schemas"]["VolumeTier"][];
+        };
+        RelationType: {
+            /** @description Entity type ids allowed at the head. */
+            from: string[];
+            id: string;
+            name: string;
+            /** @description Entity type ids allowed at the tail. */
+            to: string[];
+        };
         /**
          * @description A user's role. Client roles live in client organisations; the others in the provider.
          * @enum {string}
@@ -583,6 +1052,70 @@ export interface components {
         SetupStatus: {
             /** @description True while no account exists: the one-time setup link printed at start-up is needed. */
             needed: boolean;
+        };
+        SignAgreement: {
+            /** @description The signer's full name, typed. */
+            full_name: string;
+        };
+        Signature: {
+            agreement_id: string;
+            body_sha256: string;
+            id: string;
+            ip: string;
+            kind: components["schemas"]["AgreementKind"];
+            org_id: string;
+            /** Format: int64 */
+            signed_at: number;
+            signer_id: string;
+            /** @description The full name the signer typed. */
+            signer_name: string;
+            /** Format: int64 */
+            version: number;
+        };
+        /** @description A project specification as the client writes it. */
+        Spec: {
+            /**
+             * Format: int64
+             * @description Epoch milliseconds.
+             */
+            deadline: number;
+            /**
+             * Format: double
+             * @description Share of gold items mixed in, 0–0.5.
+             */
+            gold_rate: number;
+            /** @description Annotation guidelines, Markdown. */
+            guidelines?: string;
+            modality: components["schemas"]["Modality"];
+            name: string;
+            output_formats: string[];
+            /**
+             * Format: int32
+             * @description Independent annotations per item.
+             */
+            overlap: number;
+            qa: components["schemas"]["QaConfig"];
+            schema: components["schemas"]["LabelSchema"];
+            task_types: string[];
+            /** @description The specialist track whose certified taskers do the work. */
+            track_id: string;
+        };
+        /**
+         * @description A step of the lifecycle, as requested through the API.
+         * @enum {string}
+         */
+        Step: "submit" | "quote" | "approve" | "reject" | "start" | "send_to_qa" | "deliver" | "cancel";
+        StepRequest: {
+            comment?: string | null;
+            /** @description submit, start, send_to_qa, deliver or cancel. */
+            step: components["schemas"]["Step"];
+        };
+        ToolDef: {
+            /** @description For `keypoints`: the keypoint set to place. */
+            keypoint_set?: string | null;
+            /** @description Labels drawable with this tool (not for keypoints). */
+            labels?: components["schemas"]["LabelDef"][];
+            tool: components["schemas"]["ImageTool"];
         };
         Track: {
             /**
@@ -605,6 +1138,13 @@ export interface components {
             active?: boolean | null;
             description?: string | null;
             name?: string | null;
+        };
+        TrackRate: {
+            /**
+             * Format: double
+             * @description Specialty multiplier on the price, 0.1–10.
+             */
+            rate_multiplier: number;
         };
         /** @description A user account as the API shows it (never the password hash). */
         User: {
@@ -633,6 +1173,16 @@ export interface components {
             message: string;
             ok: boolean;
         };
+        /** @description A volume discount tier. */
+        VolumeTier: {
+            /**
+             * Format: double
+             * @description 0–50 %.
+             */
+            discount_pct: number;
+            /** Format: int64 */
+            min_units: number;
+        };
     };
     responses: never;
     parameters: never;
@@ -642,6 +1192,105 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    agreement_status: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgreementStatus"][];
+                };
+            };
+        };
+    };
+    publish_agreement: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PublishAgreement"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgreementVersion"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    sign_agreement: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SignAgreement"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Signature"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list_audit: {
         parameters: {
             query?: never;
@@ -1176,6 +1825,493 @@ export interface operations {
             };
         };
     };
+    organisation_signatures: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Signature"][];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_projects: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string | null;
+                page: number | null;
+                per_page: number | null;
+                state: components["schemas"]["ProjectState"] | null;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Paged_ProjectSummary"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_project: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Spec"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Project"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_project: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Project"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_project: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Spec"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Project"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    project_history: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditEventView"][];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    preview_quote: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Pricing"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_quotes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Quote"][];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    issue_quote: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["QuoteRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Quote"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    decide_quote: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                quote_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DecisionRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Project"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    project_step: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StepRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Project"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_rate_card: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateCard"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    put_rate_card: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RateCard"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateCard"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     setup_status: {
         parameters: {
             query?: never;
@@ -1333,6 +2469,53 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["Track"];
                 };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    set_track_rate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TrackRate"];
+            };
+        };
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             403: {
                 headers: {
