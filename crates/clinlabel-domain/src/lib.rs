@@ -17,6 +17,7 @@
 //! - [`certification`]: specialist tracks and certification status.
 //! - [`project`]: the specification, its label schema, and the lifecycle state machine.
 //! - [`pricing`]: the quote from volume, complexity, specialty and turnaround.
+//! - [`qa`]: review tiers, seeded sampling and spot-checks, gold scoring.
 //! - [`redact`]: `Secret<T>` and `Phi<T>`, whose `Debug` prints a redaction.
 
 pub mod access;
@@ -25,6 +26,7 @@ pub mod certification;
 pub mod error;
 pub mod pricing;
 pub mod project;
+pub mod qa;
 pub mod redact;
 
 pub use access::{Action, OrgKind, Principal, Role, Scope};
