@@ -8,6 +8,7 @@ import { Empty, Page, ROLE_LABELS, Section, formatTime } from '../kit/page';
 import { Link } from '../router';
 import { useMe } from '../session';
 import { MyCertifications } from './certs';
+import { ProjectTable, ProjectsInStates } from './projects';
 
 export function Home() {
   const me = useMe();
@@ -30,7 +31,7 @@ function ClientHome({ me }: { me: Me }) {
   return (
     <>
       <Section title="Projects" testId="section-projects">
-        <Empty>No projects yet. Projects and their state will be listed here.</Empty>
+        <ProjectTable label="Projects" empty="No projects yet." />
       </Section>
       {me.user.role === 'client_admin' ? (
         <Section title="Your team" testId="section-team">
@@ -56,10 +57,10 @@ function PmHome() {
   return (
     <>
       <Section title="Specifications waiting for review" testId="section-specs">
-        <Empty>No specifications waiting for review.</Empty>
+        <ProjectTable state="submitted" label="Specifications waiting for review" empty="No specifications waiting for review." />
       </Section>
       <Section title="Projects in flight" testId="section-projects">
-        <Empty>No projects in flight.</Empty>
+        <ProjectsInStates states={['approved', 'in_progress', 'in_qa']} label="Projects in flight" empty="No projects in flight." />
       </Section>
     </>
   );
