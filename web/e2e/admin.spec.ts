@@ -176,3 +176,51 @@ test('users table pages and sorts on the server', async ({ page }) => {
   await page.getByLabel('Filter by role').selectOption('tasker');
   await expect(pager).toContainText('Page 1 of 1 · 1 in all');
 });
+
+test('admin renames an organisation, changes a role and disables an account; the audit trail records it', async ({ page, browser }) => {
+  const api = await Api.login(server, ADMIN.email, ADMIN.password);
+  const org = await api.createOrg('Westwind Clinic', 'client');
+  const u = await api.createUser({ org_id: api.me.organisation.id, email: 'rory@provider.test', name: 'Rory Reviewer', role: 'qa_reviewer' });
+  await api.dispose();
+
+  await page.goto(`${server.url}/admin/organisations`);
+  await signIn(page, ADMIN.email, ADMIN.password);
+  const orgs = page.getByRole('table', { name: 'Organisations' });
+  await orgs.getByRole('row').filter({ hasText: 'Westwind Clinic' }).getByRole('button', { name: 'Rename' }).click();
+  await page.getByLabel('New name').fill('Westwind Clinic Group');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await expect(orgs).toContainText('Westwind Clinic Group');
+
+  // Rory signs in elsewhere; disabling the account ends that session.
+  const other = await browser.newContext();
+  const rory = await other.newPage();
+  await rory.goto(`${server.url}/`);
+  await signIn(rory, 'rory@provider.test', PASSWORD);
+  await expect(rory.getByTestId('home-qa_reviewer')).toBeVisible();
+
+  await page.goto(`${server.url}/admin/users/${u.id}`);
+  await expect(page.getByTestId('page-user')).toBeVisible();
+  await page.getByLabel('Role').selectOption('pm');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await expect(page.getByTestId('page-user')).toContainText('Project manager');
+  await page.getByRole('button', { name: 'Disable account' }).click();
+  await expect(page.getByTestId('page-user')).toContainText('Disabled');
+  await expect(page.getByRole('button', { name: 'Enable account' })).toBeVisible();
+
+  await rory.reload();
+  await expect(rory).toHaveURL(`${server.url}/sign-in`);
+  await signIn(rory, 'rory@provider.test', PASSWORD);
+  await expect(rory.getByTestId('form-error')).toBeVisible();
+  await other.close();
+
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Audit' }).click();
+  await page.getByLabel('Target id').fill(u.id);
+  await page.getByRole('button', { name: 'Apply filters' }).click();
+  const audit = page.getByTestId('audit-table');
+  await expect(audit.getByTestId('pager-status')).not.toContainText(' 0 in all');
+  await expect(audit.locator('tbody tr td:nth-child(4)').filter({ hasText: /^user\.(update|disable)/ }).first()).toBeVisible();
+  await page.getByRole('button', { name: 'Clear' }).click();
+  await page.getByLabel('Target id').fill(org.id);
+  await page.getByRole('button', { name: 'Apply filters' }).click();
+  await expect(audit.locator('tbody tr td:nth-child(4)').filter({ hasText: /^organisation\./ }).first()).toBeVisible();
+});

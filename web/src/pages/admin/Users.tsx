@@ -49,6 +49,7 @@ export function Users() {
           <TextField label="Name" name="name" value={v.name} onChange={set('name')} error={f.fieldError('name')} required />
           <TextField label="E-mail address" name="email" type="email" autoComplete="off" value={v.email} onChange={set('email')} error={f.fieldError('email')} required />
           <SelectField label="Organisation" name="org_id" value={v.org_id} onChange={set('org_id')} error={f.fieldError('org_id')}>
+            {v.org_id ? null : <option value="">Loading organisations…</option>}
             {orgs.map((o) => (
               <option key={o.id} value={o.id}>{o.name}</option>
             ))}
@@ -60,7 +61,8 @@ export function Users() {
           </SelectField>
           <TextField label="Initial password" name="password" type="password" autoComplete="new-password" value={v.password} onChange={set('password')} error={f.fieldError('password')} hint="12 to 256 characters; hand it over out of band." required />
           <div className="form-actions">
-            <button type="submit" className="primary" disabled={f.busy}>Create user</button>
+            {/* Enabled once the organisations have loaded and one is chosen. */}
+            <button type="submit" className="primary" disabled={f.busy || !v.org_id}>Create user</button>
           </div>
         </form>
       </Section>
