@@ -19,13 +19,27 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const WATCHED: &[&str] = &["src", "public", "index.html", "package.json", "package-lock.json", "vite.config.ts", "tsconfig.json"];
+const WATCHED: &[&str] = &[
+    "src",
+    "public",
+    "index.html",
+    "package.json",
+    "package-lock.json",
+    "vite.config.ts",
+    "tsconfig.json",
+];
 
 fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
-    let web = manifest.join("../../web").canonicalize().unwrap_or_else(|e| {
-        panic!("clinlabel-web: cannot find the web app next to the crate ({}): {e}", manifest.join("../../web").display())
-    });
+    let web = manifest
+        .join("../../web")
+        .canonicalize()
+        .unwrap_or_else(|e| {
+            panic!(
+                "clinlabel-web: cannot find the web app next to the crate ({}): {e}",
+                manifest.join("../../web").display()
+            )
+        });
     for p in WATCHED {
         // A missing path would count as changed on every build: watch what exists
         // (a new `public/` folder is picked up once anything else watched changes).
@@ -48,28 +62,58 @@ fn main() {
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
     let dist = out.join("dist");
 
-    let guard = std::fs::File::create(web.join(".build.lock")).unwrap_or_else(|e| panic!("clinlabel-web: cannot create web/.build.lock: {e}"));
-    guard.lock().unwrap_or_else(|e| panic!("clinlabel-web: cannot lock web/.build.lock: {e}"));
+    let guard = std::fs::File::create(web.join(".build.lock"))
+        .unwrap_or_else(|e| panic!("clinlabel-web: cannot create web/.build.lock: {e}"));
+    guard
+        .lock()
+        .unwrap_or_else(|e| panic!("clinlabel-web: cannot lock web/.build.lock: {e}"));
 
     let lock = web.join("package-lock.json");
     let stamp = web.join("node_modules/.clinlabel-installed-lock.json");
-    let lock_bytes = std::fs::read(&lock).unwrap_or_else(|e| panic!("clinlabel-web: cannot read {}: {e}", lock.display()));
+    let lock_bytes = std::fs::read(&lock)
+        .unwrap_or_else(|e| panic!("clinlabel-web: cannot read {}: {e}", lock.display()));
     let installed = std::fs::read(&stamp).ok();
     if installed.as_deref() != Some(lock_bytes.as_slice()) {
-        run(&npm, &["ci", "--no-audit", "--no-fund", "--loglevel=error"], &web, "install the web app's dependencies");
-        std::fs::write(&stamp, &lock_bytes).unwrap_or_else(|e| panic!("clinlabel-web: cannot write {}: {e}", stamp.display()));
+        run(
+            &npm,
+            &["ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            &web,
+            "install the web app's dependencies",
+        );
+        std::fs::write(&stamp, &lock_bytes)
+            .unwrap_or_else(|e| panic!("clinlabel-web: cannot write {}: {e}", stamp.display()));
     }
     let dist_arg = dist.to_str().expect("OUT_DIR is UTF-8");
-    run(&npm, &["run", "build", "--silent", "--", "--outDir", dist_arg, "--emptyOutDir"], &web, "build the web app");
+    run(
+        &npm,
+        &[
+            "run",
+            "build",
+            "--silent",
+            "--",
+            "--outDir",
+            dist_arg,
+            "--emptyOutDir",
+        ],
+        &web,
+        "build the web app",
+    );
     drop(guard);
 
     let index = dist.join("index.html");
     if !index.is_file() {
-        panic!("clinlabel-web: `npm run build` succeeded but {} is missing", index.display());
+        panic!(
+            "clinlabel-web: `npm run build` succeeded but {} is missing",
+            index.display()
+        );
     }
     // rust-embed takes a literal folder: hand it the absolute path through a generated file.
-    let code = format!("#[derive(rust_embed::Embed)]\n#[folder = {:?}]\nstruct Dist;\n", dist_arg);
-    std::fs::write(out.join("dist.rs"), code).unwrap_or_else(|e| panic!("clinlabel-web: cannot write dist.rs: {e}"));
+    let code = format!(
+        "#[derive(rust_embed::Embed)]\n#[folder = {:?}]\nstruct Dist;\n",
+        dist_arg
+    );
+    std::fs::write(out.join("dist.rs"), code)
+        .unwrap_or_else(|e| panic!("clinlabel-web: cannot write dist.rs: {e}"));
 }
 
 fn run(npm: &str, args: &[&str], dir: &Path, what: &str) {
@@ -82,6 +126,10 @@ fn run(npm: &str, args: &[&str], dir: &Path, what: &str) {
         .status()
         .unwrap_or_else(|e| panic!("clinlabel-web: cannot run `{npm} {}`: {e}", args.join(" ")));
     if !status.success() {
-        panic!("\n\nclinlabel-web: `{npm} {}` in {} failed ({status}): could not {what}. The output above names the problem.\n\n", args.join(" "), dir.display());
+        panic!(
+            "\n\nclinlabel-web: `{npm} {}` in {} failed ({status}): could not {what}. The output above names the problem.\n\n",
+            args.join(" "),
+            dir.display()
+        );
     }
 }

@@ -31,7 +31,11 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
 /// The handler behind [`router`].
 pub async fn serve(method: Method, uri: Uri, headers: HeaderMap) -> Response {
     if method != Method::GET && method != Method::HEAD {
-        return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET, HEAD")]).into_response();
+        return (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(header::ALLOW, "GET, HEAD")],
+        )
+            .into_response();
     }
     let path = uri.path().trim_start_matches('/');
     if path == "api" || path.starts_with("api/") {
@@ -39,24 +43,45 @@ pub async fn serve(method: Method, uri: Uri, headers: HeaderMap) -> Response {
     }
     let is_asset = path.starts_with("assets/");
     let (name, cache) = match Dist::get(path) {
-        Some(_) if !path.is_empty() && path != "index.html" => (path, if is_asset { IMMUTABLE } else { NO_CACHE }),
+        Some(_) if !path.is_empty() && path != "index.html" => {
+            (path, if is_asset { IMMUTABLE } else { NO_CACHE })
+        }
         _ if is_asset => return StatusCode::NOT_FOUND.into_response(),
         _ => ("index.html", NO_CACHE),
     };
     let Some(file) = Dist::get(name) else {
-        return (StatusCode::INTERNAL_SERVER_ERROR, "the web app is missing from this build").into_response();
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the web app is missing from this build",
+        )
+            .into_response();
     };
     let etag = format!("\"{}\"", hex(&file.metadata.sha256_hash()[..16]));
     let etag_value = HeaderValue::from_str(&etag).expect("hex is ASCII");
     let mut h = HeaderMap::new();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     h.insert(header::ETAG, etag_value);
-    let mime = if name == "index.html" { "text/html; charset=utf-8" } else { file.metadata.mimetype() };
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_str(mime).unwrap_or(HeaderValue::from_static("application/octet-stream")));
-    if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.split(',').any(|t| t.trim() == etag)) {
+    let mime = if name == "index.html" {
+        "text/html; charset=utf-8"
+    } else {
+        file.metadata.mimetype()
+    };
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(mime).unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
+    {
         return (StatusCode::NOT_MODIFIED, h).into_response();
     }
-    let body = if method == Method::HEAD { Body::empty() } else { Body::from(file.data.into_owned()) };
+    let body = if method == Method::HEAD {
+        Body::empty()
+    } else {
+        Body::from(file.data.into_owned())
+    };
     (StatusCode::OK, h, body).into_response()
 }
 
@@ -75,7 +100,10 @@ mod tests {
         if let Some(t) = if_none_match {
             req = req.header(header::IF_NONE_MATCH, t);
         }
-        router::<()>().oneshot(req.body(Body::empty()).unwrap()).await.unwrap()
+        router::<()>()
+            .oneshot(req.body(Body::empty()).unwrap())
+            .await
+            .unwrap()
     }
 
     async fn text(r: Response) -> String {
@@ -88,7 +116,12 @@ mod tests {
             let r = get(path, None).await;
             assert_eq!(r.status(), StatusCode::OK, "{path}");
             assert_eq!(r.headers()[header::CACHE_CONTROL], NO_CACHE, "{path}");
-            assert!(r.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
+            assert!(
+                r.headers()[header::CONTENT_TYPE]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("text/html")
+            );
             let body = text(r).await;
             assert!(body.contains("<div id=\"root\">"), "{path}");
         }
@@ -97,20 +130,47 @@ mod tests {
     #[tokio::test]
     async fn hashed_assets_are_immutable_and_missing_ones_are_404() {
         let index = text(get("/", None).await).await;
-        let script = index.split("src=\"/assets/").nth(1).and_then(|s| s.split('"').next()).expect("index.html loads a script from /assets/");
+        let script = index
+            .split("src=\"/assets/")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .expect("index.html loads a script from /assets/");
         let r = get(&format!("/assets/{script}"), None).await;
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(r.headers()[header::CACHE_CONTROL], IMMUTABLE);
-        assert!(r.headers()[header::CONTENT_TYPE].to_str().unwrap().contains("javascript"));
+        assert!(
+            r.headers()[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .contains("javascript")
+        );
         let etag = r.headers()[header::ETAG].to_str().unwrap().to_string();
-        assert_eq!(get(&format!("/assets/{script}"), Some(&etag)).await.status(), StatusCode::NOT_MODIFIED);
-        assert_eq!(get("/assets/nope-123.js", None).await.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            get(&format!("/assets/{script}"), Some(&etag))
+                .await
+                .status(),
+            StatusCode::NOT_MODIFIED
+        );
+        assert_eq!(
+            get("/assets/nope-123.js", None).await.status(),
+            StatusCode::NOT_FOUND
+        );
     }
 
     #[tokio::test]
     async fn api_paths_and_writes_are_not_the_app() {
-        assert_eq!(get("/api/v2/anything", None).await.status(), StatusCode::NOT_FOUND);
-        let r = router::<()>().oneshot(axum::http::Request::post("/sign-in").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(
+            get("/api/v2/anything", None).await.status(),
+            StatusCode::NOT_FOUND
+        );
+        let r = router::<()>()
+            .oneshot(
+                axum::http::Request::post("/sign-in")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
     }
 }
