@@ -122,6 +122,10 @@ error_codes! {
     UploadOffsetMismatch = ("upload_offset_mismatch", 409, "The chunk does not start at the upload's current offset."),
     /// An upload is larger than declared or than allowed.
     UploadTooLarge = ("upload_too_large", 413, "The upload is larger than declared or allowed."),
+    /// The task's lease expired or the task is no longer the caller's.
+    TaskNotHeld = ("task_not_held", 409, "This task is no longer assigned to you (its lease expired or it was finished)."),
+    /// A batch under the project's quality threshold cannot be approved.
+    QualityBelowThreshold = ("quality_below_threshold", 409, "The batch is below the project's quality threshold and cannot be approved."),
     /// An archive breaks the limits on entries, expanded size or compression ratio.
     ArchiveRejected = ("archive_rejected", 422, "The archive exceeds the limits on entries, expanded size or compression ratio."),
 

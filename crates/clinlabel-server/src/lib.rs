@@ -82,13 +82,14 @@ pub struct AppState {
     tags((name = "auth", description = "Sign-in, sessions, API tokens, first-admin setup"),
          (name = "admin", description = "Organisations, users, audit trail"),
          (name = "tracks", description = "Specialist tracks and taskers' certifications"),
-         (name = "projects", description = "NDA/DPA, project specifications, quotes and the rate card (lifecycle steps 1–2)"))
+         (name = "projects", description = "NDA/DPA, project specifications, quotes and the rate card (lifecycle steps 1–2)"),
+         (name = "tasks", description = "Task engine and QA pipeline: routing, gold, review tiers, rework, batches (steps 3, 5, 6)"))
 )]
 struct ApiDoc;
 
 /// The API routes and the OpenAPI document describing exactly them.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(routes::auth::router()).merge(routes::admin::router()).merge(routes::tracks::router()).merge(routes::projects::router()).split_for_parts()
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(routes::auth::router()).merge(routes::admin::router()).merge(routes::tracks::router()).merge(routes::projects::router()).merge(routes::tasks::router()).split_for_parts()
 }
 
 /// The OpenAPI document (also served at `/api/v1/openapi.json`).

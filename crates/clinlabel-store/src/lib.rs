@@ -21,10 +21,12 @@
 pub mod agreements;
 pub mod audit;
 pub mod auth;
+pub mod bench;
 pub mod db;
 pub mod keys;
 pub mod orgs;
 pub mod projects;
+pub mod tasks;
 pub mod tracks;
 pub mod users;
 

@@ -163,6 +163,18 @@ pub async fn get(db: &Db, keyring: &Keyring, who: &Principal, id: &str) -> Resul
     project_from_row(&row, &key, items)
 }
 
+/// The specification (with guidelines) of a project, for code that already
+/// established the caller's right to it (e.g. the holder of one of its tasks).
+pub(crate) async fn spec_for_task(db: &Db, keyring: &Keyring, id: &str) -> Result<Spec, StoreError> {
+    let row = sqlx::query("SELECT id, org_id, state, spec, spec_version, guidelines, created_by, created_at, updated_at FROM projects WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_optional(&db.pool)
+        .await?
+        .ok_or(ErrorCode::NotFound)?;
+    let key = crate::keys::data_key(db, keyring, &key_scope(id)).await?;
+    Ok(project_from_row(&row, &key, 0)?.spec)
+}
+
 /// Checks that the caller may see the project and returns its organisation and state.
 pub async fn visible(ex: &mut sqlx::AnyConnection, who: &Principal, id: &str) -> Result<(String, ProjectState), StoreError> {
     let row = load(ex, who, id).await?;
@@ -283,6 +295,14 @@ pub async fn step(db: &Db, keyring: &Keyring, who: &Principal, id: &str, step: S
         return Err(DomainError::new(ErrorCode::InvalidTransition).with_message("Upload data before submitting: the project has no items yet.").into());
     }
     set_state(&mut tx, who, &row, from, to, step, comment, None).await?;
+    if step == Step::Start {
+        let spec_text: String = row.try_get("spec")?;
+        let mut spec: serde_json::Value = serde_json::from_str(&spec_text).map_err(|e| StoreError::Internal(e.to_string()))?;
+        spec["guidelines"] = serde_json::json!("");
+        let spec: Spec = serde_json::from_value(spec).map_err(|e| StoreError::Internal(e.to_string()))?;
+        let (batches, tasks) = crate::tasks::queue_project(&mut tx, id, &spec).await?;
+        audit::append(&mut tx, &audit::event(Some(who), None, "project.queue", "project", id, serde_json::json!({ "batches": batches, "tasks": tasks }))).await?;
+    }
     tx.commit().await?;
     get(db, keyring, who, id).await
 }

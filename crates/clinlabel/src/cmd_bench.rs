@@ -18,6 +18,24 @@ enum BenchWhat {
         #[arg(long, default_value_t = 1 << 30)]
         bytes: usize,
     },
+    /// Next-task latency and assignments per second with many concurrent taskers.
+    Routing {
+        /// Queued annotate tasks to seed.
+        #[arg(long, default_value_t = 1_000_000)]
+        tasks: i64,
+        /// Concurrent simulated taskers.
+        #[arg(long, default_value_t = 200)]
+        taskers: usize,
+        /// Assignments to make before stopping.
+        #[arg(long, default_value_t = 20_000)]
+        assignments: usize,
+        /// Each tasker's pause between tasks, in milliseconds (0: full pressure).
+        #[arg(long, default_value_t = 0)]
+        think_ms: u64,
+        /// An EMPTY database to use (e.g. a fresh PostgreSQL database); default: a temporary SQLite file.
+        #[arg(long)]
+        db: Option<String>,
+    },
     /// Stream a generated blob through the configured storage and back; report time and peak memory.
     Blob {
         /// Blob size in bytes [default: 1 GiB].
@@ -39,6 +57,25 @@ pub async fn run(args: BenchArgs, _settings: &Settings) -> anyhow::Result<ExitCo
                 Some(o) => println!("openssl speed -evp aes-256-gcm (16 KiB blocks, one core): {o:.2} GB/s; ratio clinlabel/openssl = {:.2}", r.encrypt_gbps / o),
                 None => println!("openssl not found or its output not understood: no comparison"),
             }
+        }
+        BenchWhat::Routing { tasks, taskers, assignments, think_ms, db } => {
+            let tmp = tempfile::tempdir()?;
+            let url = db.unwrap_or_else(|| format!("sqlite://{}/bench.db", tmp.path().display()));
+            let db = clinlabel_store::Db::connect(&url).await?;
+            let keyring = clinlabel_crypto::Keyring::new(clinlabel_crypto::MasterKey::generate());
+            let world = clinlabel_store::bench::seed_routing(&db, &keyring, tasks, taskers).await?;
+            println!("seeded {tasks} queued tasks and {taskers} certified taskers on {:?} in {:.1} s", db.backend(), world.seed_secs);
+            let r = clinlabel_store::bench::run_routing(&db, &keyring, &world, assignments, std::time::Duration::from_secs(120), std::time::Duration::from_millis(think_ms)).await?;
+            println!(
+                "{} assignments in {:.2} s: {:.0} assignments/s (each with its submit); next-task latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} ms think time)",
+                r.assignments,
+                r.secs,
+                r.assignments as f64 / r.secs,
+                r.percentile(50.0),
+                r.percentile(99.0),
+                r.latencies_ms.last().copied().unwrap_or(f64::NAN),
+                think_ms
+            );
         }
         BenchWhat::Blob { size, storage_url } => {
             let tmp = tempfile::tempdir()?;

@@ -1,4 +1,5 @@
 pub mod admin;
 pub mod auth;
 pub mod projects;
+pub mod tasks;
 pub mod tracks;

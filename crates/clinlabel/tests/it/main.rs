@@ -10,3 +10,4 @@ mod projects;
 mod roles;
 mod tracks;
 mod support;
+mod tasks;

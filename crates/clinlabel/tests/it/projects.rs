@@ -41,7 +41,7 @@ pub async fn publish_agreements(admin: &mut Client) -> (String, String) {
 
 /// Stands in for an upload: `n` text items of `chars` bytes in one accepted file.
 /// (The upload protocol has its own tests; this keeps the lifecycle tests about the lifecycle.)
-async fn add_items(db: &clinlabel_store::Db, project: &str, uploader: &str, n: i64, chars: i64) {
+pub async fn add_items(db: &clinlabel_store::Db, project: &str, uploader: &str, n: i64, chars: i64) {
     let file = clinlabel_store::db::new_id();
     sqlx::query("INSERT INTO files (id, project_id, name, sha256, size, blob_id, media_type, purpose, status, items, uploaded_by, created_at) VALUES ($1, $2, 'notes.jsonl', $3, $4, $5, 'application/jsonl', 'data', 'accepted', $6, $7, 0)")
         .bind(file.clone())
@@ -68,7 +68,7 @@ async fn add_items(db: &clinlabel_store::Db, project: &str, uploader: &str, n: i
     }
 }
 
-async fn track(db: &clinlabel_store::Db) -> String {
+pub async fn track(db: &clinlabel_store::Db) -> String {
     clinlabel_store::tracks::ensure_defaults(db).await.unwrap();
     sqlx::Row::try_get(&sqlx::query("SELECT id FROM tracks WHERE slug = 'clinical-nlp'").fetch_one(db.pool()).await.unwrap(), "id").unwrap()
 }

@@ -101,6 +101,7 @@ where
 /// The application over a test database and a temporary local blob store.
 pub struct TestApp {
     pub router: Router,
+    pub keyring: Arc<Keyring>,
     pub tdb: TestDb,
     _blobs: tempfile::TempDir,
 }
@@ -112,14 +113,15 @@ impl TestApp {
 
     pub fn with_config(tdb: TestDb, config: ServerConfig) -> TestApp {
         let blobs_dir = tempfile::tempdir().unwrap();
+        let keyring = Arc::new(Keyring::new(MasterKey::generate()));
         let state = AppState {
             db: tdb.db.clone(),
             blobs: BlobStore::local(blobs_dir.path()).unwrap(),
-            keyring: Arc::new(Keyring::new(MasterKey::generate())),
+            keyring: keyring.clone(),
             config: Arc::new(config),
             metrics: Default::default(),
         };
-        TestApp { router: clinlabel_server::app(state), tdb, _blobs: blobs_dir }
+        TestApp { router: clinlabel_server::app(state), keyring, tdb, _blobs: blobs_dir }
     }
 
     pub fn db(&self) -> &Db {
@@ -272,4 +274,9 @@ pub async fn world(db: &Db) -> World {
         users.push((role, org.clone(), u.id, u.email));
     }
     World { provider: admin.org_id, org_a, org_b, users }
+}
+
+/// A client with no session over any router (for apps built outside [`TestApp`]).
+pub fn client_for(router: &Router) -> Client {
+    Client { router: router.clone(), cookie: None, csrf: None, bearer: None }
 }

@@ -1,0 +1,1210 @@
+//! The task engine and the QA pipeline (lifecycle steps 3, 5 and 6).
+//!
+//! **Routing.** When a project starts, its items are grouped into batches and
+//! each non-gold item gets `overlap` annotate tasks. A tasker pulls work with
+//! [`next_task`]: only from projects in progress, only in tracks where they
+//! hold an active, unexpired certification, never an item they already
+//! annotated (a partial unique index backs this) or skipped, ordered by
+//! deadline then priority. An assignment is a lease; an expired lease returns
+//! the task to the queue. On PostgreSQL the pick uses `FOR UPDATE SKIP
+//! LOCKED`, so many processes share the queue; SQLite serialises writers.
+//!
+//! **Gold.** With the project's gold rate, a served task is a gold item
+//! instead — a new task row like any other (random id, the project's
+//! deadline, the same fields), scored on submission; rolling accuracy under
+//! the track's threshold suspends the certification.
+//!
+//! **Review tiers.** A submitted annotation goes to tier 1 (peer review by a
+//! certified tasker who neither wrote it nor annotated the item), then to
+//! tier 2 (a QA reviewer) when the item is in the seeded sample, then is
+//! accepted. A rejection returns it to its author as rework with the
+//! anchored comments; after the configured rounds it escalates to tier 2.
+//! When every item of a batch has its annotations accepted, the PM
+//! spot-checks a seeded 5–10 % sample (tier 3); then a QA reviewer approves
+//! the batch — only if its agreement and gold accuracy reach the threshold —
+//! or returns items with feedback.
+//!
+//! invariant: every step writes its audit event in its transaction.
+//! invariant: a tasker's view of a task never says whether it is gold.
+
+use crate::audit;
+use crate::db::{Backend, Db, Tx, new_id, now_ms};
+use crate::{StoreError, projects};
+use clinlabel_crypto::Keyring;
+use clinlabel_domain::project::{ProjectState, Spec};
+use clinlabel_domain::qa::{self, Answers, Stage};
+use clinlabel_domain::{DomainError, ErrorCode, Principal, Role};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use utoipa::ToSchema;
+
+/// How long an assignment is held before it returns to the queue.
+pub const LEASE_MS: i64 = 30 * 60 * 1000;
+/// Items per batch.
+pub const BATCH_SIZE: i64 = 50;
+
+/// A reviewer's comment anchored to one element of the annotation
+/// (`question:<id>` for a classification answer; spans, shapes and others add
+/// their own anchors as their workspaces land).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Comment {
+    pub anchor: String,
+    pub text: String,
+}
+
+/// A review as the author and later reviewers see it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ReviewView {
+    pub tier: i64,
+    pub round: i64,
+    pub decision: String,
+    pub comments: Vec<Comment>,
+    pub overall: Option<String>,
+    /// The reviewer, under a stable pseudonym.
+    pub reviewer: String,
+    pub created_at: i64,
+}
+
+/// An annotation as a reviewer sees it: the author is a pseudonym.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct AnnotationView {
+    pub id: String,
+    pub author: String,
+    pub round: i64,
+    pub body: serde_json::Value,
+    pub stage: Stage,
+}
+
+/// The work handed to a tasker or reviewer.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct TaskView {
+    pub id: String,
+    /// `annotate`, `review` or `rework`.
+    pub kind: String,
+    /// Review tier (1, 2, 3), 0 otherwise.
+    pub tier: i64,
+    pub project_id: String,
+    pub project_name: String,
+    pub modality: clinlabel_domain::project::Modality,
+    pub schema: clinlabel_domain::project::LabelSchema,
+    pub guidelines: String,
+    pub item_id: String,
+    pub item_kind: String,
+    pub item_meta: serde_json::Value,
+    pub deadline: i64,
+    pub lease_expires_at: Option<i64>,
+    /// Reviews and rework: the annotation under review.
+    pub annotation: Option<AnnotationView>,
+    /// Rework and later tiers: the feedback so far, oldest first.
+    pub reviews: Vec<ReviewView>,
+}
+
+/// A stable pseudonym of a person within a project.
+pub fn pseudonym(project_id: &str, user_id: &str) -> String {
+    let d = Sha256::new().chain_update(project_id.as_bytes()).chain_update(b"/").chain_update(user_id.as_bytes()).finalize();
+    format!("Annotator-{}", hex::encode(&d[..3]))
+}
+
+fn random_u63() -> i64 {
+    i64::from_le_bytes(crate::db::random_bytes::<8>()) & i64::MAX
+}
+
+async fn notify(tx: &mut Tx, user_id: &str, kind: &str, body: serde_json::Value) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO notifications (id, user_id, kind, body, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(new_id())
+        .bind(user_id.to_string())
+        .bind(kind.to_string())
+        .bind(body.to_string())
+        .bind(now_ms())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+fn system() -> Option<&'static Principal> {
+    None
+}
+
+// -- starting a project -----------------------------------------------------------------
+
+/// Called in the transaction that moves a project to `in_progress`: batches
+/// the items and queues `overlap` annotate tasks per non-gold item.
+pub(crate) async fn queue_project(tx: &mut Tx, project_id: &str, spec: &Spec) -> Result<(i64, i64), StoreError> {
+    let now = now_ms();
+    sqlx::query("UPDATE projects SET qa_seed = $1 WHERE id = $2").bind(random_u63()).bind(project_id.to_string()).execute(&mut **tx).await?;
+    let items: Vec<String> = sqlx::query("SELECT id FROM items WHERE project_id = $1 AND gold = 0 ORDER BY seq, id")
+        .bind(project_id.to_string())
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|r| r.try_get("id"))
+        .collect::<Result<_, _>>()?;
+    let mut batches = 0;
+    for (b, chunk) in items.chunks(BATCH_SIZE as usize).enumerate() {
+        let batch_id = new_id();
+        sqlx::query("INSERT INTO batches (id, project_id, seq, state, created_at) VALUES ($1, $2, $3, 'annotating', $4)")
+            .bind(batch_id.clone())
+            .bind(project_id.to_string())
+            .bind(b as i64)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        batches += 1;
+        for item in chunk {
+            sqlx::query("UPDATE items SET batch_id = $1 WHERE id = $2").bind(batch_id.clone()).bind(item.clone()).execute(&mut **tx).await?;
+            for _ in 0..spec.overlap {
+                insert_task(tx, project_id, &spec.track_id, item, "annotate", 0, None, None, spec.deadline, false, "queued", None).await?;
+            }
+        }
+    }
+    Ok((batches, items.len() as i64 * spec.overlap as i64))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn insert_task(
+    tx: &mut Tx,
+    project_id: &str,
+    track_id: &str,
+    item_id: &str,
+    kind: &str,
+    tier: i64,
+    excluded: Option<&str>,
+    annotation: Option<&str>,
+    deadline: i64,
+    gold: bool,
+    state: &str,
+    assignee: Option<&str>,
+) -> Result<String, StoreError> {
+    let id = new_id();
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO tasks (id, project_id, track_id, item_id, kind, tier, state, assignee_id, excluded_id, annotation_id, lease_expires_at, deadline, priority, gold, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $13, $14, $14)",
+    )
+    .bind(id.clone())
+    .bind(project_id.to_string())
+    .bind(track_id.to_string())
+    .bind(item_id.to_string())
+    .bind(kind.to_string())
+    .bind(tier)
+    .bind(state.to_string())
+    .bind(assignee.map(str::to_string))
+    .bind(excluded.map(str::to_string))
+    .bind(annotation.map(str::to_string))
+    .bind(if state == "leased" { Some(now + LEASE_MS) } else { None })
+    .bind(deadline)
+    .bind(gold as i64)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(id)
+}
+
+// -- routing -------------------------------------------------------------------------
+
+async fn lock_user(tx: &mut Tx, backend: Backend, user_id: &str) -> Result<(), StoreError> {
+    if backend == Backend::Postgres {
+        // Serialise one person's requests across processes: no double picks.
+        sqlx::query("SELECT id FROM users WHERE id = $1 FOR UPDATE").bind(user_id.to_string()).fetch_optional(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Returns expired leases of the given kind to the queue.
+async fn release_expired(tx: &mut Tx, now: i64) -> Result<u64, StoreError> {
+    // Annotate and review tasks return to the pool; rework stays with its author.
+    Ok(sqlx::query(
+        "UPDATE tasks SET state = 'queued', assignee_id = NULL, lease_expires_at = NULL, updated_at = $1 \
+         WHERE state = 'leased' AND lease_expires_at < $1 AND kind IN ('annotate', 'review')",
+    )
+    .bind(now)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected())
+}
+
+fn task_id_of(row: Option<AnyRow>) -> Result<Option<String>, StoreError> {
+    row.map(|r| r.try_get::<String, _>("id")).transpose().map_err(Into::into)
+}
+
+/// The next annotate task for a tasker, or `None` when there is nothing they may do.
+pub async fn next_task(db: &Db, keyring: &Keyring, who: &Principal) -> Result<Option<TaskView>, StoreError> {
+    if who.role != Role::Tasker {
+        return Err(DomainError::new(ErrorCode::Forbidden).with_message("Annotation tasks go to taskers.").into());
+    }
+    let now = now_ms();
+    let mut tx = db.begin_write().await?;
+    lock_user(&mut tx, db.backend(), &who.user_id).await?;
+    release_expired(&mut tx, now).await?;
+    // An unfinished assignment comes back first.
+    let held = sqlx::query("SELECT id FROM tasks WHERE assignee_id = $1 AND state = 'leased' AND kind = 'annotate' AND lease_expires_at >= $2 LIMIT 1")
+        .bind(who.user_id.clone())
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if let Some(id) = task_id_of(held)? {
+        tx.commit().await?;
+        return task_view(db, keyring, who, &id).await.map(Some);
+    }
+    let lock = if db.backend() == Backend::Postgres { " FOR UPDATE OF t SKIP LOCKED" } else { "" };
+    let pick = format!(
+        "SELECT t.id, t.project_id, t.track_id, t.deadline FROM tasks t \
+         WHERE t.kind = 'annotate' AND t.state = 'queued' \
+           AND t.track_id IN (SELECT c.track_id FROM certifications c WHERE c.user_id = $1 AND c.status = 'active' AND c.expires_at > $2) \
+           AND t.project_id IN (SELECT p.id FROM projects p WHERE p.state = 'in_progress') \
+           AND NOT EXISTS (SELECT 1 FROM tasks o WHERE o.item_id = t.item_id AND o.kind = 'annotate' AND o.assignee_id = $1 AND o.state IN ('leased', 'done')) \
+           AND NOT EXISTS (SELECT 1 FROM task_skips s WHERE s.item_id = t.item_id AND s.user_id = $1) \
+         ORDER BY t.deadline, t.priority, t.id LIMIT 1{lock}"
+    );
+    let Some(row) = sqlx::query(sqlx::AssertSqlSafe(pick)).bind(who.user_id.clone()).bind(now).fetch_optional(&mut *tx).await? else {
+        tx.commit().await?;
+        return Ok(None);
+    };
+    let mut task_id: String = row.try_get("id")?;
+    let project_id: String = row.try_get("project_id")?;
+    let track_id: String = row.try_get("track_id")?;
+    let deadline: i64 = row.try_get("deadline")?;
+    // Gold, at the project's rate, drawn at random so no cadence gives it away.
+    let gold_rate: f64 = {
+        let spec: String = sqlx::query("SELECT spec FROM projects WHERE id = $1").bind(project_id.clone()).fetch_one(&mut *tx).await?.try_get("spec")?;
+        serde_json::from_str::<serde_json::Value>(&spec).ok().and_then(|v| v["gold_rate"].as_f64()).unwrap_or(0.0)
+    };
+    let draw = (random_u63() as f64) / (i64::MAX as f64);
+    let mut served_gold = false;
+    if draw < gold_rate {
+        let gold = sqlx::query(
+            "SELECT i.id FROM items i JOIN gold_answers g ON g.item_id = i.id WHERE i.project_id = $1 AND i.gold = 1 \
+             AND NOT EXISTS (SELECT 1 FROM tasks o WHERE o.item_id = i.id AND o.assignee_id = $2) ORDER BY i.seq, i.id LIMIT 1",
+        )
+        .bind(project_id.clone())
+        .bind(who.user_id.clone())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(g) = gold {
+            let item: String = g.try_get("id")?;
+            task_id = insert_task(&mut tx, &project_id, &track_id, &item, "annotate", 0, None, None, deadline, true, "leased", Some(&who.user_id)).await?;
+            served_gold = true;
+        }
+    }
+    if !served_gold {
+        let n = sqlx::query("UPDATE tasks SET state = 'leased', assignee_id = $1, lease_expires_at = $2, updated_at = $3 WHERE id = $4 AND state = 'queued'")
+            .bind(who.user_id.clone())
+            .bind(now + LEASE_MS)
+            .bind(now)
+            .bind(task_id.clone())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n != 1 {
+            return Err(StoreError::Internal("picked task was taken".into()));
+        }
+    }
+    // The trail records the assignment, not whether it is gold.
+    audit::append(&mut tx, &audit::event(Some(who), None, "task.assign", "task", &task_id, serde_json::json!({ "project_id": project_id }))).await?;
+    tx.commit().await?;
+    task_view(db, keyring, who, &task_id).await.map(Some)
+}
+
+/// A task the caller holds (or may look at: staff see any).
+pub async fn task_view(db: &Db, keyring: &Keyring, who: &Principal, task_id: &str) -> Result<TaskView, StoreError> {
+    let row = sqlx::query(
+        "SELECT t.id, t.kind, t.tier, t.project_id, t.item_id, t.assignee_id, t.state, t.deadline, t.lease_expires_at, t.annotation_id, i.kind AS item_kind, i.meta \
+         FROM tasks t JOIN items i ON i.id = t.item_id WHERE t.id = $1",
+    )
+    .bind(task_id.to_string())
+    .fetch_optional(&db.pool)
+    .await?
+    .ok_or(ErrorCode::NotFound)?;
+    let assignee: Option<String> = row.try_get("assignee_id")?;
+    if assignee.as_deref() != Some(who.user_id.as_str()) {
+        return Err(ErrorCode::NotFound.into());
+    }
+    let project_id: String = row.try_get("project_id")?;
+    // The caller holds the task, which entitles them to the project's specification.
+    let spec = projects::spec_for_task(db, keyring, &project_id).await?;
+    let annotation_id: Option<String> = row.try_get("annotation_id")?;
+    let (annotation, reviews) = match &annotation_id {
+        Some(a) => (Some(annotation_view(db, &project_id, a).await?), reviews_of(db, &project_id, a).await?),
+        None => (None, Vec::new()),
+    };
+    let meta: String = row.try_get("meta")?;
+    Ok(TaskView {
+        id: row.try_get("id")?,
+        kind: row.try_get("kind")?,
+        tier: row.try_get("tier")?,
+        project_id,
+        project_name: spec.name,
+        modality: spec.modality,
+        schema: spec.schema,
+        guidelines: spec.guidelines,
+        item_id: row.try_get("item_id")?,
+        item_kind: row.try_get("item_kind")?,
+        item_meta: serde_json::from_str(&meta).unwrap_or(serde_json::Value::Null),
+        deadline: row.try_get("deadline")?,
+        lease_expires_at: row.try_get("lease_expires_at")?,
+        annotation,
+        reviews,
+    })
+}
+
+async fn annotation_view(db: &Db, project_id: &str, annotation_id: &str) -> Result<AnnotationView, StoreError> {
+    let r = sqlx::query("SELECT id, author_id, round, body, stage FROM annotations WHERE id = $1").bind(annotation_id.to_string()).fetch_one(&db.pool).await?;
+    let author: String = r.try_get("author_id")?;
+    let body: String = r.try_get("body")?;
+    let stage: String = r.try_get("stage")?;
+    Ok(AnnotationView {
+        id: r.try_get("id")?,
+        author: pseudonym(project_id, &author),
+        round: r.try_get("round")?,
+        body: serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+        stage: Stage::parse(&stage).ok_or_else(|| StoreError::Internal(format!("stage {stage}")))?,
+    })
+}
+
+async fn reviews_of(db: &Db, project_id: &str, annotation_id: &str) -> Result<Vec<ReviewView>, StoreError> {
+    let rows = sqlx::query("SELECT tier, round, reviewer_id, decision, comments, overall, created_at FROM reviews WHERE annotation_id = $1 ORDER BY created_at, id")
+        .bind(annotation_id.to_string())
+        .fetch_all(&db.pool)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let comments: String = r.try_get("comments")?;
+            let reviewer: String = r.try_get("reviewer_id")?;
+            Ok(ReviewView {
+                tier: r.try_get("tier")?,
+                round: r.try_get("round")?,
+                decision: r.try_get("decision")?,
+                comments: serde_json::from_str(&comments).unwrap_or_default(),
+                overall: r.try_get("overall")?,
+                reviewer: pseudonym(project_id, &reviewer),
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .collect()
+}
+
+/// Loads a task the caller holds under a live lease, inside a write
+/// transaction, locking it (PostgreSQL) so two windows cannot both finish it.
+async fn held_task(tx: &mut Tx, backend: Backend, who: &Principal, task_id: &str) -> Result<AnyRow, StoreError> {
+    let lock = if backend == Backend::Postgres { " FOR UPDATE" } else { "" };
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT id, project_id, track_id, item_id, kind, tier, state, assignee_id, annotation_id, lease_expires_at, gold FROM tasks WHERE id = $1{lock}"
+    )))
+        .bind(task_id.to_string())
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(ErrorCode::NotFound)?;
+    let assignee: Option<String> = row.try_get("assignee_id")?;
+    let state: String = row.try_get("state")?;
+    let lease: Option<i64> = row.try_get("lease_expires_at")?;
+    let kind: String = row.try_get("kind")?;
+    if assignee.as_deref() != Some(who.user_id.as_str()) {
+        return Err(ErrorCode::NotFound.into());
+    }
+    let live = state == "leased" && (kind == "rework" || lease.is_some_and(|l| l >= now_ms()));
+    if !live {
+        return Err(DomainError::new(ErrorCode::TaskNotHeld).into());
+    }
+    Ok(row)
+}
+
+async fn project_spec(tx: &mut Tx, project_id: &str) -> Result<(Spec, i64, String), StoreError> {
+    let r = sqlx::query("SELECT spec, qa_seed, state FROM projects WHERE id = $1").bind(project_id.to_string()).fetch_one(&mut **tx).await?;
+    let mut spec: serde_json::Value = serde_json::from_str(&r.try_get::<String, _>("spec")?).map_err(|e| StoreError::Internal(e.to_string()))?;
+    spec["guidelines"] = serde_json::json!("");
+    Ok((serde_json::from_value(spec).map_err(|e| StoreError::Internal(e.to_string()))?, r.try_get("qa_seed")?, r.try_get("state")?))
+}
+
+/// What a tasker submits: for now classification answers; the workspaces of
+/// later modalities add their own fields.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnnotationBody {
+    /// Question id → chosen option ids.
+    #[serde(default)]
+    pub answers: Answers,
+}
+
+/// The answer to a submission: the same for every task, gold or not.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Submitted {
+    pub task_id: String,
+    pub status: String,
+}
+
+/// Submits an annotate or rework task.
+pub async fn submit(db: &Db, who: &Principal, task_id: &str, body: AnnotationBody) -> Result<Submitted, StoreError> {
+    let mut tx = db.begin_write().await?;
+    let row = held_task(&mut tx, db.backend(), who, task_id).await?;
+    let kind: String = row.try_get("kind")?;
+    if kind == "review" {
+        return Err(DomainError::new(ErrorCode::InvalidField).with_message("This is a review: send a decision to /review.").with_details(serde_json::json!({ "field": "task" })).into());
+    }
+    let project_id: String = row.try_get("project_id")?;
+    let track_id: String = row.try_get("track_id")?;
+    let item_id: String = row.try_get("item_id")?;
+    let gold = row.try_get::<i64, _>("gold")? != 0;
+    let (spec, seed, _) = project_spec(&mut tx, &project_id).await?;
+    qa::validate_answers(&spec.schema, &body.answers)?;
+    let now = now_ms();
+    let body_json = serde_json::to_string(&body).map_err(|e| StoreError::Internal(e.to_string()))?;
+    sqlx::query("UPDATE tasks SET state = 'done', updated_at = $1 WHERE id = $2").bind(now).bind(task_id.to_string()).execute(&mut *tx).await?;
+    if gold {
+        let reference: String = sqlx::query("SELECT answer FROM gold_answers WHERE item_id = $1").bind(item_id.clone()).fetch_one(&mut *tx).await?.try_get("answer")?;
+        let reference: Answers = serde_json::from_str(&reference).map_err(|e| StoreError::Internal(e.to_string()))?;
+        let score = qa::score_answers(&spec.schema, &reference, &body.answers);
+        sqlx::query("INSERT INTO annotations (id, project_id, item_id, task_id, author_id, round, body, stage, tier2, gold, score, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 0, $6, 'accepted', 0, 1, $7, $8, $8)")
+            .bind(new_id())
+            .bind(project_id.clone())
+            .bind(item_id.clone())
+            .bind(task_id.to_string())
+            .bind(who.user_id.clone())
+            .bind(body_json)
+            .bind(score)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        record_gold(&mut tx, who, &track_id, &project_id, &item_id, score).await?;
+        audit::append(&mut tx, &audit::event(Some(who), None, "task.submit", "task", task_id, serde_json::json!({ "project_id": project_id }))).await?;
+        tx.commit().await?;
+        return Ok(Submitted { task_id: task_id.to_string(), status: "submitted".into() });
+    }
+    let tier2 = qa::tier2_sampled(seed as u64, &item_id, spec.qa.tier2_sampling_pct);
+    let stage = qa::first_stage(&spec.qa, tier2);
+    let annotation_id = if kind == "rework" {
+        let a: String = row.try_get("annotation_id")?;
+        sqlx::query("UPDATE annotations SET body = $1, round = round + 1, stage = $2, updated_at = $3 WHERE id = $4")
+            .bind(body_json)
+            .bind(stage.as_str())
+            .bind(now)
+            .bind(a.clone())
+            .execute(&mut *tx)
+            .await?;
+        a
+    } else {
+        let a = new_id();
+        sqlx::query("INSERT INTO annotations (id, project_id, item_id, task_id, author_id, round, body, stage, tier2, gold, score, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8, 0, NULL, $9, $9)")
+            .bind(a.clone())
+            .bind(project_id.clone())
+            .bind(item_id.clone())
+            .bind(task_id.to_string())
+            .bind(who.user_id.clone())
+            .bind(body_json)
+            .bind(stage.as_str())
+            .bind(tier2 as i64)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        a
+    };
+    route_after(&mut tx, &project_id, &track_id, &item_id, &annotation_id, &who.user_id, stage, &spec).await?;
+    audit::append(&mut tx, &audit::event(Some(who), None, "task.submit", "task", task_id, serde_json::json!({ "project_id": project_id, "annotation_id": annotation_id, "next": stage })))
+        .await?;
+    tx.commit().await?;
+    Ok(Submitted { task_id: task_id.to_string(), status: "submitted".into() })
+}
+
+/// Queues what follows an annotation reaching `stage`.
+#[allow(clippy::too_many_arguments)]
+async fn route_after(tx: &mut Tx, project_id: &str, track_id: &str, item_id: &str, annotation_id: &str, author: &str, stage: Stage, spec: &Spec) -> Result<(), StoreError> {
+    match stage {
+        Stage::Tier1 => {
+            insert_task(tx, project_id, track_id, item_id, "review", 1, Some(author), Some(annotation_id), spec.deadline, false, "queued", None).await?;
+        }
+        Stage::Tier2 => {
+            insert_task(tx, project_id, track_id, item_id, "review", 2, Some(author), Some(annotation_id), spec.deadline, false, "queued", None).await?;
+        }
+        Stage::Rework => {
+            insert_task(tx, project_id, track_id, item_id, "rework", 0, None, Some(annotation_id), spec.deadline, false, "leased", Some(author)).await?;
+            notify(tx, author, "rework", serde_json::json!({ "project_id": project_id })).await?;
+        }
+        Stage::Accepted => {
+            batch_progress(tx, project_id, item_id, spec).await?;
+        }
+    }
+    Ok(())
+}
+
+/// A tasker declines an assignment; they will not be offered that item again.
+pub async fn skip(db: &Db, who: &Principal, task_id: &str, reason: &str) -> Result<(), StoreError> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(DomainError::field("reason", "say why (1 to 500 characters)").into());
+    }
+    let mut tx = db.begin_write().await?;
+    let row = held_task(&mut tx, db.backend(), who, task_id).await?;
+    let kind: String = row.try_get("kind")?;
+    if kind == "rework" {
+        return Err(DomainError::new(ErrorCode::InvalidField).with_message("Returned work cannot be skipped.").with_details(serde_json::json!({ "field": "task" })).into());
+    }
+    let item_id: String = row.try_get("item_id")?;
+    let gold = row.try_get::<i64, _>("gold")? != 0;
+    let now = now_ms();
+    if gold {
+        sqlx::query("UPDATE tasks SET state = 'cancelled', updated_at = $1 WHERE id = $2").bind(now).bind(task_id.to_string()).execute(&mut *tx).await?;
+    } else {
+        sqlx::query("UPDATE tasks SET state = 'queued', assignee_id = NULL, lease_expires_at = NULL, updated_at = $1 WHERE id = $2").bind(now).bind(task_id.to_string()).execute(&mut *tx).await?;
+    }
+    sqlx::query("INSERT INTO task_skips (item_id, user_id, task_id, reason, at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (item_id, user_id) DO NOTHING")
+        .bind(item_id)
+        .bind(who.user_id.clone())
+        .bind(task_id.to_string())
+        .bind(reason.to_string())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    audit::append(&mut tx, &audit::event(Some(who), None, "task.skip", "task", task_id, serde_json::json!({}))).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+// -- gold and accuracy --------------------------------------------------------------------
+
+async fn record_gold(tx: &mut Tx, who: &Principal, track_id: &str, project_id: &str, item_id: &str, score: f64) -> Result<(), StoreError> {
+    let now = now_ms();
+    sqlx::query("INSERT INTO gold_results (id, user_id, track_id, project_id, item_id, score, at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        .bind(new_id())
+        .bind(who.user_id.clone())
+        .bind(track_id.to_string())
+        .bind(project_id.to_string())
+        .bind(item_id.to_string())
+        .bind(score)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    let recent: Vec<f64> = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT score FROM gold_results WHERE user_id = $1 AND track_id = $2 ORDER BY at DESC, id DESC LIMIT {}",
+        qa::ROLLING_WINDOW
+    )))
+    .bind(who.user_id.clone())
+    .bind(track_id.to_string())
+    .fetch_all(&mut **tx)
+    .await?
+    .iter()
+    .rev()
+    .map(|r| r.try_get("score"))
+    .collect::<Result<_, _>>()?;
+    let threshold: f64 = sqlx::query("SELECT accuracy_threshold FROM tracks WHERE id = $1").bind(track_id.to_string()).fetch_one(&mut **tx).await?.try_get("accuracy_threshold")?;
+    if let Some(mean) = qa::below_threshold(&recent, threshold) {
+        let cert = sqlx::query("SELECT id FROM certifications WHERE user_id = $1 AND track_id = $2 AND status = 'active'")
+            .bind(who.user_id.clone())
+            .bind(track_id.to_string())
+            .fetch_optional(&mut **tx)
+            .await?;
+        if let Some(c) = cert {
+            let cert_id: String = c.try_get("id")?;
+            let reason = format!("rolling gold accuracy {:.0} % is under the track's threshold of {:.0} %", mean * 100.0, threshold * 100.0);
+            sqlx::query("UPDATE certifications SET status = 'suspended', reason = $1, score = $2, updated_at = $3 WHERE id = $4")
+                .bind(reason.clone())
+                .bind(mean)
+                .bind(now)
+                .bind(cert_id.clone())
+                .execute(&mut **tx)
+                .await?;
+            // Unstarted assignments in the track go back to the queue.
+            sqlx::query("UPDATE tasks SET state = 'queued', assignee_id = NULL, lease_expires_at = NULL WHERE assignee_id = $1 AND track_id = $2 AND state = 'leased' AND kind = 'annotate' AND gold = 0")
+                .bind(who.user_id.clone())
+                .bind(track_id.to_string())
+                .execute(&mut **tx)
+                .await?;
+            notify(tx, &who.user_id, "certification_suspended", serde_json::json!({ "track_id": track_id, "reason": reason })).await?;
+            let pms: Vec<String> = sqlx::query("SELECT id FROM users WHERE role = 'pm' AND disabled = 0").fetch_all(&mut **tx).await?.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?;
+            for pm in pms {
+                notify(tx, &pm, "certification_suspended", serde_json::json!({ "track_id": track_id, "user_id": who.user_id, "reason": reason })).await?;
+            }
+            audit::append(tx, &audit::event(system(), Some(&who.org_id), "certification.suspend", "certification", &cert_id, serde_json::json!({ "status": "suspended", "rolling_accuracy": mean, "threshold": threshold, "via": "gold" })))
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// PMs mark an item as gold with its reference answer (before the project starts).
+pub async fn set_gold(db: &Db, who: &Principal, item_id: &str, answer: Answers) -> Result<(), StoreError> {
+    if !matches!(who.role, Role::Pm | Role::Admin) {
+        return Err(ErrorCode::Forbidden.into());
+    }
+    let mut tx = db.begin_write().await?;
+    let row = sqlx::query("SELECT project_id FROM items WHERE id = $1").bind(item_id.to_string()).fetch_optional(&mut *tx).await?.ok_or(ErrorCode::NotFound)?;
+    let project_id: String = row.try_get("project_id")?;
+    let (spec, _, state) = project_spec(&mut tx, &project_id).await?;
+    if ProjectState::parse(&state).is_some_and(|s| !matches!(s, ProjectState::Draft | ProjectState::Submitted | ProjectState::Quoted | ProjectState::Rejected | ProjectState::Approved)) {
+        return Err(DomainError::new(ErrorCode::InvalidTransition).with_message("Gold items are chosen before the work starts.").into());
+    }
+    qa::validate_answers(&spec.schema, &answer).map_err(|e| {
+        let field = e.details.as_ref().and_then(|d| d["field"].as_str()).unwrap_or("answers").replacen("answers", "answer", 1);
+        DomainError::field(&field, e.message().split_once(": ").map(|x| x.1).unwrap_or(e.message()))
+    })?;
+    let text = serde_json::to_string(&answer).map_err(|e| StoreError::Internal(e.to_string()))?;
+    sqlx::query("INSERT INTO gold_answers (item_id, project_id, answer, created_by, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (item_id) DO UPDATE SET answer = excluded.answer")
+        .bind(item_id.to_string())
+        .bind(project_id.clone())
+        .bind(text)
+        .bind(who.user_id.clone())
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE items SET gold = 1 WHERE id = $1").bind(item_id.to_string()).execute(&mut *tx).await?;
+    audit::append(&mut tx, &audit::event(Some(who), None, "item.gold", "item", item_id, serde_json::json!({ "project_id": project_id }))).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A tasker's rolling gold accuracy per track (PMs, QA, admins: anyone's; taskers: their own).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Accuracy {
+    pub user_id: String,
+    pub user_name: String,
+    pub track_id: String,
+    pub gold_tasks: i64,
+    /// Mean of the last results (the rolling window), 0–1.
+    pub rolling_accuracy: Option<f64>,
+}
+
+pub async fn accuracy(db: &Db, who: &Principal, track_id: Option<&str>) -> Result<Vec<Accuracy>, StoreError> {
+    let only = match who.role {
+        Role::Admin | Role::Pm | Role::QaReviewer => None,
+        Role::Tasker => Some(who.user_id.clone()),
+        _ => return Err(ErrorCode::Forbidden.into()),
+    };
+    let cast = if db.backend() == Backend::Postgres { "::TEXT" } else { "" };
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT g.user_id, u.name, g.track_id, g.score FROM gold_results g JOIN users u ON u.id = g.user_id \
+         WHERE ($1{cast} IS NULL OR g.user_id = $1) AND ($2{cast} IS NULL OR g.track_id = $2) ORDER BY g.user_id, g.track_id, g.at, g.id"
+    )))
+    .bind(only)
+    .bind(track_id.map(str::to_string))
+    .fetch_all(&db.pool)
+    .await?;
+    let mut out: Vec<(Accuracy, Vec<f64>)> = Vec::new();
+    for r in &rows {
+        let (user, track): (String, String) = (r.try_get("user_id")?, r.try_get("track_id")?);
+        let score: f64 = r.try_get("score")?;
+        match out.last_mut() {
+            Some((a, s)) if a.user_id == user && a.track_id == track => {
+                a.gold_tasks += 1;
+                s.push(score);
+            }
+            _ => out.push((Accuracy { user_id: user, user_name: r.try_get("name")?, track_id: track, gold_tasks: 1, rolling_accuracy: None }, vec![score])),
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|(mut a, s)| {
+            let w = &s[s.len().saturating_sub(qa::ROLLING_WINDOW)..];
+            a.rolling_accuracy = Some(w.iter().sum::<f64>() / w.len() as f64);
+            a
+        })
+        .collect())
+}
+
+// -- reviews --------------------------------------------------------------------------
+
+/// The next review task of a tier for the caller: tier 1 for certified
+/// taskers (never their own work nor an item they annotated), tier 2 for QA
+/// reviewers, tier 3 (spot-check) for PMs.
+pub async fn next_review(db: &Db, keyring: &Keyring, who: &Principal, tier: i64) -> Result<Option<TaskView>, StoreError> {
+    let allowed = matches!((tier, who.role), (1, Role::Tasker) | (2, Role::QaReviewer) | (3, Role::Pm));
+    if !allowed {
+        return Err(DomainError::new(ErrorCode::Forbidden).with_message("Tier 1 reviews go to taskers, tier 2 to QA reviewers, tier 3 spot-checks to PMs.").into());
+    }
+    let now = now_ms();
+    let mut tx = db.begin_write().await?;
+    lock_user(&mut tx, db.backend(), &who.user_id).await?;
+    release_expired(&mut tx, now).await?;
+    let held = sqlx::query("SELECT id FROM tasks WHERE assignee_id = $1 AND state = 'leased' AND kind = 'review' AND tier = $2 AND lease_expires_at >= $3 LIMIT 1")
+        .bind(who.user_id.clone())
+        .bind(tier)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if let Some(id) = task_id_of(held)? {
+        tx.commit().await?;
+        return task_view(db, keyring, who, &id).await.map(Some);
+    }
+    let track_filter = if tier == 1 {
+        "AND t.track_id IN (SELECT c.track_id FROM certifications c WHERE c.user_id = $1 AND c.status = 'active' AND c.expires_at > $2) \
+         AND NOT EXISTS (SELECT 1 FROM tasks o WHERE o.item_id = t.item_id AND o.kind IN ('annotate', 'rework') AND o.assignee_id = $1)"
+    } else {
+        "AND $2 > 0"
+    };
+    let lock = if db.backend() == Backend::Postgres { " FOR UPDATE OF t SKIP LOCKED" } else { "" };
+    let pick = format!(
+        "SELECT t.id FROM tasks t WHERE t.kind = 'review' AND t.state = 'queued' AND t.tier = $3 \
+           AND (t.excluded_id IS NULL OR t.excluded_id <> $1) {track_filter} \
+           AND t.project_id IN (SELECT p.id FROM projects p WHERE p.state = 'in_progress') \
+         ORDER BY t.deadline, t.priority, t.id LIMIT 1{lock}"
+    );
+    let Some(id) = task_id_of(sqlx::query(sqlx::AssertSqlSafe(pick)).bind(who.user_id.clone()).bind(now).bind(tier).fetch_optional(&mut *tx).await?)? else {
+        tx.commit().await?;
+        return Ok(None);
+    };
+    sqlx::query("UPDATE tasks SET state = 'leased', assignee_id = $1, lease_expires_at = $2, updated_at = $3 WHERE id = $4")
+        .bind(who.user_id.clone())
+        .bind(now + LEASE_MS)
+        .bind(now)
+        .bind(id.clone())
+        .execute(&mut *tx)
+        .await?;
+    audit::append(&mut tx, &audit::event(Some(who), None, "task.assign", "task", &id, serde_json::json!({ "tier": tier }))).await?;
+    tx.commit().await?;
+    task_view(db, keyring, who, &id).await.map(Some)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Accept,
+    Reject,
+}
+
+/// A reviewer's verdict.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewRequest {
+    pub decision: Decision,
+    /// Comments anchored to elements of the annotation (e.g. `question:specialty`).
+    #[serde(default)]
+    pub comments: Vec<Comment>,
+    pub overall: Option<String>,
+}
+
+/// Records a review and routes the annotation on.
+pub async fn review(db: &Db, who: &Principal, task_id: &str, req: ReviewRequest) -> Result<Stage, StoreError> {
+    let mut tx = db.begin_write().await?;
+    let row = held_task(&mut tx, db.backend(), who, task_id).await?;
+    let kind: String = row.try_get("kind")?;
+    if kind != "review" {
+        return Err(DomainError::new(ErrorCode::InvalidField).with_message("This task is not a review.").with_details(serde_json::json!({ "field": "task" })).into());
+    }
+    let tier: i64 = row.try_get("tier")?;
+    let project_id: String = row.try_get("project_id")?;
+    let track_id: String = row.try_get("track_id")?;
+    let item_id: String = row.try_get("item_id")?;
+    let annotation_id: String = row.try_get("annotation_id")?;
+    let (spec, _, _) = project_spec(&mut tx, &project_id).await?;
+    let a = sqlx::query("SELECT author_id, round, tier2, stage FROM annotations WHERE id = $1").bind(annotation_id.clone()).fetch_one(&mut *tx).await?;
+    let author: String = a.try_get("author_id")?;
+    let round: i64 = a.try_get("round")?;
+    let tier2 = a.try_get::<i64, _>("tier2")? != 0;
+    let accepted = req.decision == Decision::Accept;
+    let overall = req.overall.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+    if !accepted && req.comments.is_empty() && overall.is_none() {
+        return Err(DomainError::field("comments", "a rejection needs at least one comment").into());
+    }
+    for (i, c) in req.comments.iter().enumerate() {
+        if c.text.trim().is_empty() || c.text.chars().count() > 2000 {
+            return Err(DomainError::field(&format!("comments[{i}].text"), "must be 1 to 2,000 characters").into());
+        }
+        let known = match c.anchor.split_once(':') {
+            Some(("question", q)) => spec.schema.questions.iter().any(|x| x.id == q),
+            Some((kind, id)) => !kind.is_empty() && !id.is_empty() && c.anchor.len() <= 200,
+            None => false,
+        };
+        if !known {
+            return Err(DomainError::field(&format!("comments[{i}].anchor"), "does not name an element of this annotation").into());
+        }
+    }
+    let now = now_ms();
+    sqlx::query("INSERT INTO reviews (id, annotation_id, task_id, tier, round, reviewer_id, decision, comments, overall, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+        .bind(new_id())
+        .bind(annotation_id.clone())
+        .bind(task_id.to_string())
+        .bind(tier)
+        .bind(round)
+        .bind(who.user_id.clone())
+        .bind(if accepted { "accept" } else { "reject" })
+        .bind(serde_json::to_string(&req.comments).map_err(|e| StoreError::Internal(e.to_string()))?)
+        .bind(overall)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE tasks SET state = 'done', updated_at = $1 WHERE id = $2").bind(now).bind(task_id.to_string()).execute(&mut *tx).await?;
+    let next = if tier == 3 {
+        // A spot-check accepts or returns; it does not restart the tiers.
+        if accepted { Stage::Accepted } else { qa::after_review(Stage::Tier2, false, tier2, round as u32, &spec.qa) }
+    } else {
+        let at = if tier == 1 { Stage::Tier1 } else { Stage::Tier2 };
+        qa::after_review(at, accepted, tier2, round as u32, &spec.qa)
+    };
+    sqlx::query("UPDATE annotations SET stage = $1, updated_at = $2 WHERE id = $3").bind(next.as_str()).bind(now).bind(annotation_id.clone()).execute(&mut *tx).await?;
+    if tier == 3 {
+        spot_check_progress(&mut tx, &project_id, &item_id, &spec).await?;
+        if !accepted {
+            route_after(&mut tx, &project_id, &track_id, &item_id, &annotation_id, &author, next, &spec).await?;
+        }
+    } else {
+        route_after(&mut tx, &project_id, &track_id, &item_id, &annotation_id, &author, next, &spec).await?;
+    }
+    audit::append(
+        &mut tx,
+        &audit::event(Some(who), None, "task.review", "annotation", &annotation_id, serde_json::json!({ "tier": tier, "decision": req.decision, "round": round, "next": next, "comments": req.comments.len() })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(next)
+}
+
+/// The caller's returned work (rework tasks with their feedback).
+pub async fn returned_work(db: &Db, keyring: &Keyring, who: &Principal) -> Result<Vec<TaskView>, StoreError> {
+    let ids: Vec<String> = sqlx::query("SELECT id FROM tasks WHERE assignee_id = $1 AND kind = 'rework' AND state = 'leased' ORDER BY deadline, created_at, id")
+        .bind(who.user_id.clone())
+        .fetch_all(&db.pool)
+        .await?
+        .iter()
+        .map(|r| r.try_get("id"))
+        .collect::<Result<_, _>>()?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        out.push(task_view(db, keyring, who, &id).await?);
+    }
+    Ok(out)
+}
+
+// -- batches -------------------------------------------------------------------------
+
+/// After an annotation is accepted: if every item of its batch has all its
+/// annotations accepted, draw the seeded spot-check sample and queue tier 3.
+async fn batch_progress(tx: &mut Tx, project_id: &str, item_id: &str, spec: &Spec) -> Result<(), StoreError> {
+    let Some(b) = sqlx::query("SELECT b.id, b.state, b.spot_check_seed FROM batches b JOIN items i ON i.batch_id = b.id WHERE i.id = $1")
+        .bind(item_id.to_string())
+        .fetch_optional(&mut **tx)
+        .await?
+    else {
+        return Ok(());
+    };
+    let batch_id: String = b.try_get("id")?;
+    let state: String = b.try_get("state")?;
+    let done: bool = batch_done(tx, &batch_id, spec.overlap as i64).await?;
+    if !done {
+        return Ok(());
+    }
+    let seeded: Option<i64> = b.try_get("spot_check_seed")?;
+    if state == "annotating" && seeded.is_none() {
+        let items: Vec<String> = sqlx::query("SELECT id FROM items WHERE batch_id = $1 ORDER BY id").bind(batch_id.clone()).fetch_all(&mut **tx).await?.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?;
+        let seed = random_u63();
+        let chosen = qa::spot_check(seed as u64, &items, spec.qa.tier3_spot_check_pct);
+        sqlx::query("UPDATE batches SET state = 'spot_check', spot_check_seed = $1, spot_check_items = $2 WHERE id = $3")
+            .bind(seed)
+            .bind(serde_json::to_string(&chosen).map_err(|e| StoreError::Internal(e.to_string()))?)
+            .bind(batch_id.clone())
+            .execute(&mut **tx)
+            .await?;
+        for item in &chosen {
+            let anns = sqlx::query("SELECT id, author_id FROM annotations WHERE item_id = $1 AND gold = 0 ORDER BY id").bind(item.clone()).fetch_all(&mut **tx).await?;
+            for a in &anns {
+                let (aid, author): (String, String) = (a.try_get("id")?, a.try_get("author_id")?);
+                insert_task(tx, project_id, &spec.track_id, item, "review", 3, Some(&author), Some(&aid), spec.deadline, false, "queued", None).await?;
+            }
+        }
+        audit::append(
+            tx,
+            &audit::event(system(), None, "batch.spot_check", "batch", &batch_id, serde_json::json!({ "project_id": project_id, "seed": seed, "items": chosen, "of": items.len(), "pct": spec.qa.tier3_spot_check_pct })),
+        )
+        .await?;
+    } else if state == "annotating" {
+        // Reworked after its spot-check: back to awaiting approval.
+        sqlx::query("UPDATE batches SET state = 'awaiting_approval' WHERE id = $1").bind(batch_id.clone()).execute(&mut **tx).await?;
+        audit::append(tx, &audit::event(system(), None, "batch.ready", "batch", &batch_id, serde_json::json!({ "project_id": project_id }))).await?;
+    }
+    Ok(())
+}
+
+async fn batch_done(tx: &mut Tx, batch_id: &str, overlap: i64) -> Result<bool, StoreError> {
+    let r = sqlx::query(
+        "SELECT COUNT(*) AS items, \
+                CAST(COALESCE(SUM(CASE WHEN (SELECT COUNT(*) FROM annotations a WHERE a.item_id = i.id AND a.gold = 0 AND a.stage = 'accepted') >= $2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS complete \
+         FROM items i WHERE i.batch_id = $1",
+    )
+    .bind(batch_id.to_string())
+    .bind(overlap)
+    .fetch_one(&mut **tx)
+    .await?;
+    let items: i64 = r.try_get("items")?;
+    let complete: i64 = r.try_get("complete")?;
+    Ok(items > 0 && items == complete)
+}
+
+/// After a spot-check review: when no tier-3 task of the batch is open and
+/// every annotation is accepted, the batch awaits the QA reviewer.
+async fn spot_check_progress(tx: &mut Tx, project_id: &str, item_id: &str, spec: &Spec) -> Result<(), StoreError> {
+    let b = sqlx::query("SELECT batch_id FROM items WHERE id = $1").bind(item_id.to_string()).fetch_one(&mut **tx).await?;
+    let Some(batch_id) = b.try_get::<Option<String>, _>("batch_id")? else { return Ok(()) };
+    let open: i64 = sqlx::query("SELECT COUNT(*) AS n FROM tasks t JOIN items i ON i.id = t.item_id WHERE i.batch_id = $1 AND t.kind = 'review' AND t.tier = 3 AND t.state IN ('queued', 'leased')")
+        .bind(batch_id.clone())
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get("n")?;
+    if open == 0 {
+        let next = if batch_done(tx, &batch_id, spec.overlap as i64).await? { "awaiting_approval" } else { "annotating" };
+        sqlx::query("UPDATE batches SET state = $1 WHERE id = $2").bind(next).bind(batch_id.clone()).execute(&mut **tx).await?;
+        audit::append(tx, &audit::event(system(), None, "batch.spot_check_done", "batch", &batch_id, serde_json::json!({ "project_id": project_id, "state": next }))).await?;
+    }
+    Ok(())
+}
+
+/// Agreement on one question of a batch.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct QuestionAgreement {
+    pub question_id: String,
+    /// Krippendorff's α (nominal, or ordinal for ordered questions); null when undefined.
+    pub alpha: Option<f64>,
+    pub alpha_undefined_reason: Option<String>,
+    pub percent_agreement: Option<f64>,
+    /// What the quality gate uses: α when defined, else percent agreement.
+    pub gate_value: Option<f64>,
+}
+
+/// A batch as the QA reviewer sees it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BatchView {
+    pub id: String,
+    pub project_id: String,
+    pub seq: i64,
+    pub state: String,
+    pub items: i64,
+    pub annotations: i64,
+    pub accepted: i64,
+    /// Share of annotations reworked at least once.
+    pub rework_rate: f64,
+    /// Mean gold accuracy of the taskers who annotated this batch, in this project.
+    pub gold_accuracy: Option<f64>,
+    pub agreement: Vec<QuestionAgreement>,
+    pub quality_threshold: f64,
+    /// Whether the batch meets the threshold (and may be approved once ready).
+    pub meets_threshold: bool,
+    pub spot_check_seed: Option<i64>,
+    pub spot_check_items: Vec<String>,
+}
+
+/// Builds the batch view: counts, rework rate, gold accuracy and per-question agreement.
+pub async fn batch(db: &Db, who: &Principal, batch_id: &str) -> Result<BatchView, StoreError> {
+    if !matches!(who.role, Role::QaReviewer | Role::Pm | Role::Admin) {
+        return Err(ErrorCode::Forbidden.into());
+    }
+    let b = sqlx::query("SELECT id, project_id, seq, state, spot_check_seed, spot_check_items FROM batches WHERE id = $1")
+        .bind(batch_id.to_string())
+        .fetch_optional(&db.pool)
+        .await?
+        .ok_or(ErrorCode::NotFound)?;
+    let project_id: String = b.try_get("project_id")?;
+    let mut tx = db.begin_write().await?;
+    let (spec, _, _) = project_spec(&mut tx, &project_id).await?;
+    tx.commit().await?;
+    let anns = sqlx::query("SELECT a.item_id, a.author_id, a.round, a.stage, a.body FROM annotations a JOIN items i ON i.id = a.item_id WHERE i.batch_id = $1 AND a.gold = 0 ORDER BY a.item_id, a.id")
+        .bind(batch_id.to_string())
+        .fetch_all(&db.pool)
+        .await?;
+    let items: i64 = sqlx::query("SELECT COUNT(*) AS n FROM items WHERE batch_id = $1").bind(batch_id.to_string()).fetch_one(&db.pool).await?.try_get("n")?;
+    let mut reworked = 0;
+    let mut accepted = 0;
+    let mut authors = std::collections::BTreeSet::new();
+    let mut rows: Vec<(String, String, Answers)> = Vec::new();
+    for r in &anns {
+        let round: i64 = r.try_get("round")?;
+        let stage: String = r.try_get("stage")?;
+        reworked += (round > 0) as i64;
+        accepted += (stage == "accepted") as i64;
+        let author: String = r.try_get("author_id")?;
+        authors.insert(author.clone());
+        let body: AnnotationBody = serde_json::from_str(&r.try_get::<String, _>("body")?).map_err(|e| StoreError::Internal(e.to_string()))?;
+        rows.push((r.try_get("item_id")?, author, body.answers));
+    }
+    let mut agreement = Vec::new();
+    for q in &spec.schema.questions {
+        let records: Vec<(String, String, String)> = rows
+            .iter()
+            .filter_map(|(item, author, answers)| {
+                answers.get(&q.id).map(|chosen| {
+                    let mut c = chosen.clone();
+                    c.sort();
+                    (item.clone(), author.clone(), c.join("+"))
+                })
+            })
+            .collect();
+        agreement.push(question_agreement(&q.id, q.ordinal, &q.options.iter().map(|o| o.id.clone()).collect::<Vec<_>>(), &records));
+    }
+    let gold_accuracy = if authors.is_empty() {
+        None
+    } else {
+        let mut scores = Vec::new();
+        for a in &authors {
+            let rows = sqlx::query("SELECT score FROM gold_results WHERE project_id = $1 AND user_id = $2").bind(project_id.clone()).bind(a.clone()).fetch_all(&db.pool).await?;
+            for r in rows {
+                scores.push(r.try_get::<f64, _>("score")?);
+            }
+        }
+        (!scores.is_empty()).then(|| scores.iter().sum::<f64>() / scores.len() as f64)
+    };
+    let threshold = spec.qa.quality_threshold;
+    let meets = agreement.iter().all(|q| q.gate_value.is_none_or(|v| v >= threshold)) && gold_accuracy.is_none_or(|g| g >= threshold);
+    let annotations = rows.len() as i64;
+    let chosen: Option<String> = b.try_get("spot_check_items")?;
+    Ok(BatchView {
+        id: b.try_get("id")?,
+        project_id,
+        seq: b.try_get("seq")?,
+        state: b.try_get("state")?,
+        items,
+        annotations,
+        accepted,
+        rework_rate: if annotations > 0 { reworked as f64 / annotations as f64 } else { 0.0 },
+        gold_accuracy,
+        agreement,
+        quality_threshold: threshold,
+        meets_threshold: meets,
+        spot_check_seed: b.try_get("spot_check_seed")?,
+        spot_check_items: chosen.and_then(|c| serde_json::from_str(&c).ok()).unwrap_or_default(),
+    })
+}
+
+fn question_agreement(question_id: &str, ordinal: bool, options: &[String], records: &[(String, String, String)]) -> QuestionAgreement {
+    use clinlabel_agreement::coefficient::Coefficient;
+    use clinlabel_agreement::table::Table;
+    let mut units: Vec<&str> = records.iter().map(|r| r.0.as_str()).collect();
+    units.dedup();
+    let mut coders: Vec<&str> = records.iter().map(|r| r.1.as_str()).collect();
+    coders.sort();
+    coders.dedup();
+    // Values: option order for single answers (ordinal questions keep their order);
+    // combinations of multiple answers follow after.
+    let mut values: Vec<String> = options.to_vec();
+    for r in records {
+        if !values.contains(&r.2) {
+            values.push(r.2.clone());
+        }
+    }
+    let mut rows: Vec<Vec<Option<String>>> = vec![vec![None; coders.len()]; units.len()];
+    for (item, coder, value) in records {
+        let u = units.iter().position(|x| x == item).expect("unit listed");
+        let c = coders.iter().position(|x| x == coder).expect("coder listed");
+        rows[u][c] = Some(value.clone());
+    }
+    let domain: Vec<&str> = values.iter().map(String::as_str).collect();
+    let table = match Table::from_labels_with_domain(&rows, &domain) {
+        Ok(t) => t,
+        Err(e) => {
+            return QuestionAgreement { question_id: question_id.to_string(), alpha: None, alpha_undefined_reason: Some(format!("{e:?}")), percent_agreement: None, gate_value: None };
+        }
+    };
+    let level = if ordinal { clinlabel_agreement::alpha::Level::Ordinal } else { clinlabel_agreement::alpha::Level::Nominal };
+    let alpha = clinlabel_agreement::alpha::krippendorff_alpha(&table, level);
+    let pa = clinlabel_agreement::kappa::percent_agreement(&table);
+    let (alpha_v, reason) = match alpha {
+        Coefficient::Defined { value } => (Some(value), None),
+        Coefficient::Undefined { reason } => (None, Some(format!("{reason:?}"))),
+    };
+    let pa_v = match pa {
+        Coefficient::Defined { value } => Some(value),
+        Coefficient::Undefined { .. } => None,
+    };
+    QuestionAgreement { question_id: question_id.to_string(), alpha: alpha_v, alpha_undefined_reason: reason, percent_agreement: pa_v, gate_value: alpha_v.or(pa_v) }
+}
+
+/// The batches of a project (QA reviewers, PMs, admins).
+pub async fn batches(db: &Db, who: &Principal, project_id: &str, state: Option<&str>) -> Result<Vec<BatchView>, StoreError> {
+    if !matches!(who.role, Role::QaReviewer | Role::Pm | Role::Admin) {
+        return Err(ErrorCode::Forbidden.into());
+    }
+    let cast = if db.backend() == Backend::Postgres { "::TEXT" } else { "" };
+    let ids: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT id FROM batches WHERE project_id = $1 AND ($2{cast} IS NULL OR state = $2) ORDER BY seq")))
+        .bind(project_id.to_string())
+        .bind(state.map(str::to_string))
+        .fetch_all(&db.pool)
+        .await?
+        .iter()
+        .map(|r| r.try_get("id"))
+        .collect::<Result<_, _>>()?;
+    let mut out = Vec::new();
+    for id in ids {
+        out.push(batch(db, who, &id).await?);
+    }
+    Ok(out)
+}
+
+/// Feedback on one annotation when a batch is returned.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnedItem {
+    pub annotation_id: String,
+    pub comments: Vec<Comment>,
+}
+
+/// The QA reviewer approves a batch (only at or above the threshold) or
+/// returns annotations with feedback for rework.
+pub async fn decide_batch(db: &Db, who: &Principal, batch_id: &str, approve: bool, returned: Vec<ReturnedItem>) -> Result<BatchView, StoreError> {
+    if who.role != Role::QaReviewer {
+        return Err(DomainError::new(ErrorCode::Forbidden).with_message("Batches are approved by a QA reviewer.").into());
+    }
+    let view = batch(db, who, batch_id).await?;
+    if view.state != "awaiting_approval" {
+        return Err(DomainError::new(ErrorCode::InvalidTransition).with_message(format!("The batch is {}, not awaiting approval.", view.state.replace('_', " "))).into());
+    }
+    let mut tx = db.begin_write().await?;
+    let (spec, _, _) = project_spec(&mut tx, &view.project_id).await?;
+    if approve {
+        if !view.meets_threshold {
+            return Err(DomainError::new(ErrorCode::QualityBelowThreshold).with_details(serde_json::json!({ "agreement": view.agreement, "gold_accuracy": view.gold_accuracy, "threshold": view.quality_threshold })).into());
+        }
+        sqlx::query("UPDATE batches SET state = 'approved', decided_by = $1, decided_at = $2 WHERE id = $3").bind(who.user_id.clone()).bind(now_ms()).bind(batch_id.to_string()).execute(&mut *tx).await?;
+        audit::append(&mut tx, &audit::event(Some(who), None, "batch.approve", "batch", batch_id, serde_json::json!({ "project_id": view.project_id, "meets_threshold": true }))).await?;
+    } else {
+        if returned.is_empty() {
+            return Err(DomainError::field("returned", "name the annotations to rework, each with feedback").into());
+        }
+        for (i, r) in returned.iter().enumerate() {
+            if r.comments.is_empty() {
+                return Err(DomainError::field(&format!("returned[{i}].comments"), "give line-by-line feedback").into());
+            }
+            let a = sqlx::query("SELECT a.item_id, a.author_id, a.round FROM annotations a JOIN items i ON i.id = a.item_id WHERE a.id = $1 AND i.batch_id = $2 AND a.gold = 0")
+                .bind(r.annotation_id.clone())
+                .bind(batch_id.to_string())
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| DomainError::field(&format!("returned[{i}].annotation_id"), "is not an annotation of this batch"))?;
+            let (item, author, round): (String, String, i64) = (a.try_get("item_id")?, a.try_get("author_id")?, a.try_get("round")?);
+            sqlx::query("INSERT INTO reviews (id, annotation_id, task_id, tier, round, reviewer_id, decision, comments, overall, created_at) VALUES ($1, $2, $3, 2, $4, $5, 'reject', $6, NULL, $7)")
+                .bind(new_id())
+                .bind(r.annotation_id.clone())
+                .bind(format!("batch-{batch_id}"))
+                .bind(round)
+                .bind(who.user_id.clone())
+                .bind(serde_json::to_string(&r.comments).map_err(|e| StoreError::Internal(e.to_string()))?)
+                .bind(now_ms())
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE annotations SET stage = 'rework' WHERE id = $1").bind(r.annotation_id.clone()).execute(&mut *tx).await?;
+            route_after(&mut tx, &view.project_id, &spec.track_id, &item, &r.annotation_id, &author, Stage::Rework, &spec).await?;
+        }
+        sqlx::query("UPDATE batches SET state = 'annotating' WHERE id = $1").bind(batch_id.to_string()).execute(&mut *tx).await?;
+        audit::append(&mut tx, &audit::event(Some(who), None, "batch.return", "batch", batch_id, serde_json::json!({ "project_id": view.project_id, "returned": returned.len() }))).await?;
+    }
+    tx.commit().await?;
+    batch(db, who, batch_id).await
+}
+
+/// The caller's notifications, newest first.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Notification {
+    pub id: String,
+    pub kind: String,
+    pub body: serde_json::Value,
+    pub created_at: i64,
+    pub read_at: Option<i64>,
+}
+
+pub async fn notifications(db: &Db, who: &Principal) -> Result<Vec<Notification>, StoreError> {
+    let rows = sqlx::query("SELECT id, kind, body, created_at, read_at FROM notifications WHERE user_id = $1 ORDER BY created_at DESC, id LIMIT 100")
+        .bind(who.user_id.clone())
+        .fetch_all(&db.pool)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let body: String = r.try_get("body")?;
+            Ok(Notification { id: r.try_get("id")?, kind: r.try_get("kind")?, body: serde_json::from_str(&body).unwrap_or_default(), created_at: r.try_get("created_at")?, read_at: r.try_get("read_at")? })
+        })
+        .collect()
+}
