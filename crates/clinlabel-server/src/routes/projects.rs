@@ -81,6 +81,7 @@ async fn organisation_signatures(State(s): State<AppState>, a: Auth, Path(id): P
 // -- projects ----------------------------------------------------------------------
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectListQuery {
     pub state: Option<ProjectState>,

@@ -46,6 +46,7 @@ async fn next_task(State(s): State<AppState>, a: Auth) -> ApiResult<Response> {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TierQuery {
     /// 1 (peer review, taskers), 2 (QA reviewers) or 3 (PM spot-check).
@@ -120,6 +121,7 @@ async fn set_gold(State(s): State<AppState>, a: Auth, Path(id): Path<String>, Ap
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct BatchQuery {
     /// annotating, spot_check, awaiting_approval or approved.
@@ -165,6 +167,7 @@ async fn decide_batch(State(s): State<AppState>, a: Auth, Path(id): Path<String>
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AccuracyQuery {
     pub track_id: Option<String>,

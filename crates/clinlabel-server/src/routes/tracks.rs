@@ -23,6 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TrackListQuery {
     /// Include retired tracks.
@@ -74,6 +75,7 @@ async fn update_track(State(s): State<AppState>, a: Auth, Path(id): Path<String>
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CertificationListQuery {
     pub user_id: Option<String>,

@@ -376,6 +376,16 @@ async fn the_openapi_document_covers_every_route() {
     let mut want: Vec<(String, String)> = expected.iter().map(|(p, m)| (p.to_string(), m.to_string())).collect();
     want.sort();
     assert_eq!(documented, want);
+    // Query strings are documented as query parameters, path segments as path parameters.
+    for (path, ops) in paths {
+        for (method, op) in ops.as_object().unwrap() {
+            for p in op["parameters"].as_array().map(Vec::as_slice).unwrap_or_default() {
+                let name = p["name"].as_str().unwrap();
+                let in_path = path.contains(&format!("{{{name}}}"));
+                assert_eq!(p["in"] == "path", in_path, "{method} {path}: parameter {name} is documented in {}", p["in"]);
+            }
+        }
+    }
     // And every documented route answers (not route_not_found) in the real router.
     let app = TestApp::new(fresh_db(Backend::Sqlite).await);
     let mut c = app.anonymous();
