@@ -471,31 +471,23 @@ fn native_frame(file: &DicomFile, meta: &ImageMeta, n: u32, st: SampleType) -> R
         }
         Value::Sequence(_) => return Err(DicomError::Malformed("Pixel Data is a sequence".into())),
     };
-    let mut bytes: Cow<[u8]> = primitive_le_bytes(prim);
-    if file.transfer_syntax == crate::safe::EXPLICIT_BE && meta.bits_allocated == 32 {
-        if let PrimitiveValue::U16(_) | PrimitiveValue::I16(_) = prim {
-            // Big-endian OW was read as 16-bit words: put each 32-bit value's
-            // high word back above its low word.
-            let mut v = bytes.into_owned();
-            for c in v.chunks_exact_mut(4) {
-                c.swap(0, 2);
-                c.swap(1, 3);
-            }
-            bytes = Cow::Owned(v);
-        }
-    }
+    let swap_words = file.transfer_syntax == crate::safe::EXPLICIT_BE
+        && meta.bits_allocated == 32
+        && matches!(prim, PrimitiveValue::U16(_) | PrimitiveValue::I16(_));
+    let total = primitive_byte_len(prim);
     if meta.bits_allocated == 1 {
         let bits_per_frame = pixels * spp;
         let first = bits_per_frame * n as usize;
         let last = first + bits_per_frame;
-        if last.div_ceil(8) > bytes.len() {
+        if last.div_ceil(8) > total {
             return Err(DicomError::Truncated(format!(
-                "Pixel Data holds {} bytes, frame {n} of 1-bit data needs {}",
-                bytes.len(),
+                "Pixel Data holds {total} bytes, frame {n} of 1-bit data needs {}",
                 last.div_ceil(8)
             )));
         }
-        return Ok((first..last).map(|b| (bytes[b / 8] >> (b % 8)) & 1).collect());
+        let byte0 = first / 8;
+        let bytes = le_bytes_range(prim, byte0, last.div_ceil(8));
+        return Ok((first..last).map(|b| (bytes[b / 8 - byte0] >> (b % 8)) & 1).collect());
     }
     let frame_bytes = if meta.photometric == "YBR_FULL_422" && spp == 3 {
         pixels * 2 * st.size()
@@ -504,28 +496,64 @@ fn native_frame(file: &DicomFile, meta: &ImageMeta, n: u32, st: SampleType) -> R
     };
     let start = frame_bytes * n as usize;
     let end = start + frame_bytes;
-    if end > bytes.len() {
+    if end > total {
         return Err(DicomError::Truncated(format!(
-            "Pixel Data holds {} bytes, frame {n} needs bytes {start}..{end}",
-            bytes.len()
+            "Pixel Data holds {total} bytes, frame {n} needs bytes {start}..{end}"
         )));
     }
-    Ok(bytes[start..end].to_vec())
+    let mut out = le_bytes_range(prim, start, end).into_owned();
+    if swap_words {
+        // Big-endian OW was read as 16-bit words: put each 32-bit value's high
+        // word back above its low word.
+        for c in out.chunks_exact_mut(4) {
+            c.swap(0, 2);
+            c.swap(1, 3);
+        }
+    }
+    Ok(out)
 }
 
-/// The value's bytes in little-endian order, borrowed when already bytes.
-fn primitive_le_bytes(p: &PrimitiveValue) -> Cow<'_, [u8]> {
+fn primitive_byte_len(p: &PrimitiveValue) -> usize {
     match p {
-        PrimitiveValue::U8(v) => Cow::Borrowed(&v[..]),
-        PrimitiveValue::U16(v) => Cow::Owned(v.iter().flat_map(|x| x.to_le_bytes()).collect()),
-        PrimitiveValue::I16(v) => Cow::Owned(v.iter().flat_map(|x| x.to_le_bytes()).collect()),
-        PrimitiveValue::U32(v) => Cow::Owned(v.iter().flat_map(|x| x.to_le_bytes()).collect()),
-        PrimitiveValue::I32(v) => Cow::Owned(v.iter().flat_map(|x| x.to_le_bytes()).collect()),
-        PrimitiveValue::F32(v) => Cow::Owned(v.iter().flat_map(|x| x.to_le_bytes()).collect()),
-        PrimitiveValue::F64(v) => Cow::Owned(v.iter().flat_map(|x| x.to_le_bytes()).collect()),
-        PrimitiveValue::U64(v) => Cow::Owned(v.iter().flat_map(|x| x.to_le_bytes()).collect()),
-        PrimitiveValue::I64(v) => Cow::Owned(v.iter().flat_map(|x| x.to_le_bytes()).collect()),
-        other => Cow::Owned(other.to_bytes().into_owned()),
+        PrimitiveValue::U8(v) => v.len(),
+        PrimitiveValue::U16(v) => v.len() * 2,
+        PrimitiveValue::I16(v) => v.len() * 2,
+        PrimitiveValue::U32(v) => v.len() * 4,
+        PrimitiveValue::I32(v) => v.len() * 4,
+        PrimitiveValue::F32(v) => v.len() * 4,
+        PrimitiveValue::F64(v) => v.len() * 8,
+        PrimitiveValue::U64(v) => v.len() * 8,
+        PrimitiveValue::I64(v) => v.len() * 8,
+        other => other.calculate_byte_len(),
+    }
+}
+
+/// Bytes `start..end` of the value's little-endian byte image, converting only
+/// the words that cover that range (a frame of a multi-frame object costs one
+/// frame, not the whole Pixel Data).
+fn le_bytes_range(p: &PrimitiveValue, start: usize, end: usize) -> Cow<'_, [u8]> {
+    fn words<T: Copy, const N: usize>(v: &[T], start: usize, end: usize, to: impl Fn(T) -> [u8; N]) -> Cow<'static, [u8]> {
+        let (w0, w1) = (start / N, end.div_ceil(N).min(v.len()));
+        let mut out: Vec<u8> = Vec::with_capacity((w1 - w0) * N);
+        for &x in &v[w0..w1] {
+            out.extend_from_slice(&to(x));
+        }
+        let skip = start - w0 * N;
+        out.drain(..skip);
+        out.truncate(end - start);
+        Cow::Owned(out)
+    }
+    match p {
+        PrimitiveValue::U8(v) => Cow::Borrowed(&v[start..end]),
+        PrimitiveValue::U16(v) => words(v, start, end, u16::to_le_bytes),
+        PrimitiveValue::I16(v) => words(v, start, end, i16::to_le_bytes),
+        PrimitiveValue::U32(v) => words(v, start, end, u32::to_le_bytes),
+        PrimitiveValue::I32(v) => words(v, start, end, i32::to_le_bytes),
+        PrimitiveValue::F32(v) => words(v, start, end, f32::to_le_bytes),
+        PrimitiveValue::F64(v) => words(v, start, end, f64::to_le_bytes),
+        PrimitiveValue::U64(v) => words(v, start, end, u64::to_le_bytes),
+        PrimitiveValue::I64(v) => words(v, start, end, i64::to_le_bytes),
+        other => Cow::Owned(other.to_bytes()[start..end].to_vec()),
     }
 }
 

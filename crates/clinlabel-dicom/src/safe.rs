@@ -436,7 +436,7 @@ mod tests {
 
     #[test]
     fn crafted_length_is_refused() {
-        let mut v = meta(EXPLICIT_LE);
+        let mut v = meta("1.2.840.10008.1.2.1");
         v.extend_from_slice(&[0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0]);
         v.extend_from_slice(&0xF000_0000u32.to_le_bytes());
         let e = validate(&v, &Limits::default()).unwrap_err();
@@ -445,7 +445,7 @@ mod tests {
 
     #[test]
     fn nested_crafted_length_is_refused() {
-        let mut v = meta(EXPLICIT_LE);
+        let mut v = meta("1.2.840.10008.1.2.1");
         // (0008,1140) SQ, undefined length, one item of defined length 20 holding an
         // element that declares 0xF0000000 bytes.
         v.extend_from_slice(&[0x08, 0x00, 0x40, 0x11, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF]);
