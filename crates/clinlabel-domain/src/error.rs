@@ -128,6 +128,10 @@ error_codes! {
     QualityBelowThreshold = ("quality_below_threshold", 409, "The batch is below the project's quality threshold and cannot be approved."),
     /// An archive breaks the limits on entries, expanded size or compression ratio.
     ArchiveRejected = ("archive_rejected", 422, "The archive exceeds the limits on entries, expanded size or compression ratio."),
+    /// A chunk's body broke off (connection dropped, or idle too long): nothing of it was kept.
+    UploadInterrupted = ("upload_interrupted", 400, "The chunk's body ended early and was discarded; resume from the upload's offset."),
+    /// The requested byte range lies outside the content.
+    RangeNotSatisfiable = ("range_not_satisfiable", 416, "The requested byte range is outside the content."),
 
     // -- server ------------------------------------------------------------------
     /// Stored data failed its integrity check (tampered or truncated ciphertext).

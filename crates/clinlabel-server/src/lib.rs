@@ -83,13 +83,14 @@ pub struct AppState {
          (name = "admin", description = "Organisations, users, audit trail"),
          (name = "tracks", description = "Specialist tracks and taskers' certifications"),
          (name = "projects", description = "NDA/DPA, project specifications, quotes and the rate card (lifecycle steps 1–2)"),
-         (name = "tasks", description = "Task engine and QA pipeline: routing, gold, review tiers, rework, batches (steps 3, 5, 6)"))
+         (name = "tasks", description = "Task engine and QA pipeline: routing, gold, review tiers, rework, batches (steps 3, 5, 6)"),
+         (name = "uploads", description = "Resumable uploads, files, dataset items and their content"))
 )]
 struct ApiDoc;
 
 /// The API routes and the OpenAPI document describing exactly them.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(routes::auth::router()).merge(routes::admin::router()).merge(routes::tracks::router()).merge(routes::projects::router()).merge(routes::tasks::router()).split_for_parts()
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(routes::auth::router()).merge(routes::admin::router()).merge(routes::tracks::router()).merge(routes::projects::router()).merge(routes::tasks::router()).merge(routes::uploads::router()).split_for_parts()
 }
 
 /// The OpenAPI document (also served at `/api/v1/openapi.json`).
@@ -173,6 +174,9 @@ fn security_headers() -> tower::layer::util::Stack<
 
 /// Abandons API requests that take longer than the configured timeout.
 async fn timeout(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if routes::uploads::exempt_from_timeout(&req) {
+        return next.run(req).await;
+    }
     match tokio::time::timeout(state.config.request_timeout, next.run(req)).await {
         Ok(r) => r,
         Err(_) => ApiError::code(ErrorCode::RequestTimeout).into_response(),

@@ -3,3 +3,4 @@ pub mod auth;
 pub mod projects;
 pub mod tasks;
 pub mod tracks;
+pub mod uploads;

@@ -11,3 +11,4 @@ mod roles;
 mod tracks;
 mod support;
 mod tasks;
+mod uploads;
