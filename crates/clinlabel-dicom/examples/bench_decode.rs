@@ -11,7 +11,7 @@
 use std::time::Instant;
 
 use clinlabel_dicom::pixels::WindowLut;
-use clinlabel_dicom::{decode_frame, encode_png, image_meta, open_bytes, Limits, Window};
+use clinlabel_dicom::{Limits, Window, decode_frame, encode_png, image_meta, open_bytes};
 
 fn stats(mut v: Vec<f64>) -> (f64, f64) {
     v.sort_by(f64::total_cmp);
@@ -20,7 +20,9 @@ fn stats(mut v: Vec<f64>) -> (f64, f64) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let path = args.get(1).expect("usage: bench_decode FILE [ITERATIONS] [CENTER WIDTH]");
+    let path = args
+        .get(1)
+        .expect("usage: bench_decode FILE [ITERATIONS] [CENTER WIDTH]");
     let iters: usize = args.get(2).map(|s| s.parse().unwrap()).unwrap_or(200);
     let bytes = std::fs::read(path).unwrap();
     let limits = Limits::default();
@@ -28,10 +30,17 @@ fn main() {
     let meta = image_meta(&file);
     let info = meta.frame_info(0);
     let window = match (args.get(3), args.get(4)) {
-        (Some(c), Some(w)) => Window { center: c.parse().unwrap(), width: w.parse().unwrap() },
-        _ => info.windows.first().copied().unwrap_or(Window { center: 40.0, width: 400.0 }),
+        (Some(c), Some(w)) => Window {
+            center: c.parse().unwrap(),
+            width: w.parse().unwrap(),
+        },
+        _ => info.windows.first().copied().unwrap_or(Window {
+            center: 40.0,
+            width: 400.0,
+        }),
     };
-    let (mut t_open, mut t_dec, mut t_win, mut t_dw, mut t_total, mut t_png) = (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (mut t_open, mut t_dec, mut t_win, mut t_dw, mut t_total, mut t_png) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
     let mut checksum = 0u64;
     for _ in 0..iters {
         let t0 = Instant::now();
@@ -45,7 +54,8 @@ fn main() {
         let t3 = Instant::now();
         let png = encode_png(frame.columns, frame.rows, &px, false).unwrap();
         let t4 = Instant::now();
-        checksum = checksum.wrapping_add(px.iter().map(|&v| v as u64).sum::<u64>() + png.len() as u64);
+        checksum =
+            checksum.wrapping_add(px.iter().map(|&v| v as u64).sum::<u64>() + png.len() as u64);
         let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e3;
         t_open.push(ms(t0, t1));
         t_dec.push(ms(t1, t2));

@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clinlabel_dicom::deid::deidentify;
-use clinlabel_dicom::ingest::{ingest_bytes, IngestOptions, ItemKind};
-use clinlabel_dicom::{open_bytes, DateOption, DeidOptions, Limits};
+use clinlabel_dicom::ingest::{IngestOptions, ItemKind, ingest_bytes};
+use clinlabel_dicom::{DateOption, DeidOptions, Limits, open_bytes};
 use dicom_core::value::PrimitiveValue;
 use dicom_core::{DataElement, VR};
 use dicom_dictionary_std::tags;
@@ -40,14 +40,39 @@ fn generate(template: &Path, dir: &Path, gib: f64) {
     while written < target {
         let mut f = open_bytes(&bytes, &Limits::default()).unwrap();
         let uid = format!("1.2.826.0.1.3680043.66.{k}");
-        f.obj.put(DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, PrimitiveValue::from(uid.clone())));
-        f.obj.put(DataElement::new(tags::INSTANCE_NUMBER, VR::IS, PrimitiveValue::from(format!("{}", k + 1))));
+        f.obj.put(DataElement::new(
+            tags::SOP_INSTANCE_UID,
+            VR::UI,
+            PrimitiveValue::from(uid.clone()),
+        ));
+        f.obj.put(DataElement::new(
+            tags::INSTANCE_NUMBER,
+            VR::IS,
+            PrimitiveValue::from(format!("{}", k + 1)),
+        ));
         f.obj.put(DataElement::new(
             tags::IMAGE_POSITION_PATIENT,
             VR::DS,
-            PrimitiveValue::Strs(["-250".to_string(), "-250".to_string(), format!("{:.2}", k as f64 * 0.5)].into_iter().collect()),
+            PrimitiveValue::Strs(
+                [
+                    "-250".to_string(),
+                    "-250".to_string(),
+                    format!("{:.2}", k as f64 * 0.5),
+                ]
+                .into_iter()
+                .collect(),
+            ),
         ));
-        f.obj.put(DataElement::new(tags::IMAGE_ORIENTATION_PATIENT, VR::DS, PrimitiveValue::Strs(["1", "0", "0", "0", "1", "0"].iter().map(|s| s.to_string()).collect())));
+        f.obj.put(DataElement::new(
+            tags::IMAGE_ORIENTATION_PATIENT,
+            VR::DS,
+            PrimitiveValue::Strs(
+                ["1", "0", "0", "0", "1", "0"]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+            ),
+        ));
         f.obj.meta_mut().media_storage_sop_instance_uid = uid;
         let mut out = Vec::with_capacity(bytes.len() + 256);
         f.obj.write_all(&mut out).unwrap();
@@ -59,11 +84,17 @@ fn generate(template: &Path, dir: &Path, gib: f64) {
 }
 
 fn ingest_dir(dir: &Path) {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     paths.sort();
     let before = vm_hwm_kib();
     let t0 = Instant::now();
-    let opts = IngestOptions { limits: Limits::default(), decode_first_frame: true };
+    let opts = IngestOptions {
+        limits: Limits::default(),
+        decode_first_frame: true,
+    };
     let deid = DeidOptions::new(b"bench project", DateOption::Shift { days: 10 });
     let mut total = 0u64;
     let mut metas = Vec::new();
@@ -99,7 +130,9 @@ fn ingest_dir(dir: &Path) {
 fn main() {
     let a: Vec<String> = std::env::args().collect();
     match a.get(1).map(String::as_str) {
-        Some("generate") if a.len() == 5 => generate(Path::new(&a[2]), Path::new(&a[3]), a[4].parse().unwrap()),
+        Some("generate") if a.len() == 5 => {
+            generate(Path::new(&a[2]), Path::new(&a[3]), a[4].parse().unwrap())
+        }
         Some("ingest") if a.len() == 3 => ingest_dir(Path::new(&a[2])),
         _ => {
             eprintln!("usage: bench_ingest generate TEMPLATE DIR GIB | bench_ingest ingest DIR");

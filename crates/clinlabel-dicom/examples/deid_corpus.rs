@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use clinlabel_dicom::{deidentify_file, DateOption, DeidOptions};
+use clinlabel_dicom::{DateOption, DeidOptions, deidentify_file};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -15,7 +15,9 @@ fn main() {
         eprintln!("usage: deid_corpus REFERENCE_JSON OUT_DIR");
         std::process::exit(2);
     }
-    let reference: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&args[1]).expect("read reference")).expect("parse");
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&args[1]).expect("read reference"))
+            .expect("parse");
     let out = PathBuf::from(&args[2]);
     std::fs::create_dir_all(&out).expect("mkdir");
     let opts = DeidOptions::new(b"clinlabel test project A", DateOption::Shift { days: -17 });
@@ -37,8 +39,16 @@ fn main() {
             }
         }
     }
-    std::fs::write(out.join("manifest.json"), serde_json::to_vec_pretty(&serde_json::json!({ "files": files, "failed": failed })).unwrap()).unwrap();
-    println!("deid_corpus: {} de-identified, {failed} failed", files.len());
+    std::fs::write(
+        out.join("manifest.json"),
+        serde_json::to_vec_pretty(&serde_json::json!({ "files": files, "failed": failed }))
+            .unwrap(),
+    )
+    .unwrap();
+    println!(
+        "deid_corpus: {} de-identified, {failed} failed",
+        files.len()
+    );
     if failed > 0 {
         std::process::exit(1);
     }

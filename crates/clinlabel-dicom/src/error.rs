@@ -20,7 +20,11 @@ pub enum DicomError {
     Malformed(String),
     /// The transfer syntax is known but not decodable here, or unknown.
     #[error("unsupported transfer syntax {uid} ({name}): {reason}")]
-    UnsupportedTransferSyntax { uid: String, name: String, reason: String },
+    UnsupportedTransferSyntax {
+        uid: String,
+        name: String,
+        reason: String,
+    },
     /// Pixel attributes that make no sense or exceed the configured limits.
     #[error("invalid pixel data: {0}")]
     InvalidPixelData(String),
@@ -38,7 +42,10 @@ pub enum DicomError {
     Write(String),
     /// Reading or writing a path failed.
     #[error("io error on {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 impl DicomError {

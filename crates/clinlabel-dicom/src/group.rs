@@ -46,9 +46,17 @@ pub struct Study {
 /// Unit normal of an Image Orientation (Patient): row × column.
 pub fn slice_normal(o: &[f64; 6]) -> Option<[f64; 3]> {
     let (r, c) = ([o[0], o[1], o[2]], [o[3], o[4], o[5]]);
-    let n = [r[1] * c[2] - r[2] * c[1], r[2] * c[0] - r[0] * c[2], r[0] * c[1] - r[1] * c[0]];
+    let n = [
+        r[1] * c[2] - r[2] * c[1],
+        r[2] * c[0] - r[0] * c[2],
+        r[0] * c[1] - r[1] * c[0],
+    ];
     let len = (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt();
-    if len < 1e-6 { None } else { Some([n[0] / len, n[1] / len, n[2] / len]) }
+    if len < 1e-6 {
+        None
+    } else {
+        Some([n[0] / len, n[1] / len, n[2] / len])
+    }
 }
 
 fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
@@ -65,30 +73,51 @@ fn same_orientation(a: &[f64; 6], b: &[f64; 6]) -> bool {
 /// UID so that nothing is dropped. Studies and series are sorted by UID (series
 /// by Series Number first) for a stable result.
 pub fn group(instances: &[(String, ImageMeta)]) -> Vec<Study> {
-    let mut studies: BTreeMap<String, BTreeMap<String, Vec<&(String, ImageMeta)>>> = BTreeMap::new();
+    type BySeries<'a> = BTreeMap<String, Vec<&'a (String, ImageMeta)>>;
+    let mut studies: BTreeMap<String, BySeries> = BTreeMap::new();
     for inst in instances {
         let study = inst.1.study_instance_uid.clone().unwrap_or_default();
         let series = inst.1.series_instance_uid.clone().unwrap_or_default();
-        studies.entry(study).or_default().entry(series).or_default().push(inst);
+        studies
+            .entry(study)
+            .or_default()
+            .entry(series)
+            .or_default()
+            .push(inst);
     }
     studies
         .into_iter()
         .map(|(study_uid, series_map)| {
-            let mut series: Vec<Series> = series_map.into_iter().map(|(uid, members)| order_series(uid, members)).collect();
-            series.sort_by(|a, b| a.series_number.cmp(&b.series_number).then(a.series_instance_uid.cmp(&b.series_instance_uid)));
-            Study { study_instance_uid: study_uid, series }
+            let mut series: Vec<Series> = series_map
+                .into_iter()
+                .map(|(uid, members)| order_series(uid, members))
+                .collect();
+            series.sort_by(|a, b| {
+                a.series_number
+                    .cmp(&b.series_number)
+                    .then(a.series_instance_uid.cmp(&b.series_instance_uid))
+            });
+            Study {
+                study_instance_uid: study_uid,
+                series,
+            }
         })
         .collect()
 }
 
 fn order_series(uid: String, members: Vec<&(String, ImageMeta)>) -> Series {
     let first = &members[0].1;
-    let orientation = members.iter().find_map(|m| m.1.frame_info(0).image_orientation);
+    let orientation = members
+        .iter()
+        .find_map(|m| m.1.frame_info(0).image_orientation);
     let normal = orientation.as_ref().and_then(slice_normal);
     let all_placed = normal.is_some()
         && members.iter().all(|m| {
             let f = m.1.frame_info(0);
-            f.image_position.is_some() && f.image_orientation.map(|o| same_orientation(&o, orientation.as_ref().unwrap())).unwrap_or(false)
+            f.image_position.is_some()
+                && f.image_orientation
+                    .map(|o| same_orientation(&o, orientation.as_ref().unwrap()))
+                    .unwrap_or(false)
         });
     let mut entries: Vec<InstanceEntry> = members
         .iter()
@@ -107,10 +136,18 @@ fn order_series(uid: String, members: Vec<&(String, ImageMeta)>) -> Series {
         })
         .collect();
     let by_number = |a: &InstanceEntry, b: &InstanceEntry| {
-        a.instance_number.unwrap_or(i64::MAX).cmp(&b.instance_number.unwrap_or(i64::MAX)).then(a.name.cmp(&b.name))
+        a.instance_number
+            .unwrap_or(i64::MAX)
+            .cmp(&b.instance_number.unwrap_or(i64::MAX))
+            .then(a.name.cmp(&b.name))
     };
     let ordering = if all_placed {
-        entries.sort_by(|a, b| a.slice_location.unwrap().total_cmp(&b.slice_location.unwrap()).then_with(|| by_number(a, b)));
+        entries.sort_by(|a, b| {
+            a.slice_location
+                .unwrap()
+                .total_cmp(&b.slice_location.unwrap())
+                .then_with(|| by_number(a, b))
+        });
         Ordering::SliceNormal
     } else {
         entries.sort_by(by_number);
@@ -130,13 +167,20 @@ fn order_series(uid: String, members: Vec<&(String, ImageMeta)>) -> Series {
 pub fn frame_order(meta: &ImageMeta) -> (Ordering, Vec<usize>) {
     let n = meta.frames as usize;
     let infos: Vec<_> = (0..n).map(|i| meta.frame_info(i)).collect();
-    let normal = infos.iter().find_map(|f| f.image_orientation).as_ref().and_then(slice_normal);
+    let normal = infos
+        .iter()
+        .find_map(|f| f.image_orientation)
+        .as_ref()
+        .and_then(slice_normal);
     let mut order: Vec<usize> = (0..n).collect();
     if let Some(nrm) = normal
         && n > 1
         && infos.iter().all(|f| f.image_position.is_some())
     {
-        let loc: Vec<f64> = infos.iter().map(|f| dot(nrm, f.image_position.unwrap())).collect();
+        let loc: Vec<f64> = infos
+            .iter()
+            .map(|f| dot(nrm, f.image_position.unwrap()))
+            .collect();
         order.sort_by(|&a, &b| loc[a].total_cmp(&loc[b]).then(a.cmp(&b)));
         return (Ordering::SliceNormal, order);
     }

@@ -10,18 +10,25 @@ use dicom_core::value::Value;
 use dicom_dictionary_std::tags;
 
 use crate::error::{DicomError, Result};
-use crate::group::{group, Study};
-use crate::object::{image_meta, open_bytes, read_limited, ImageMeta};
-use crate::pixels::{check_decodable, decode_frame, Frame, SampleType};
-use crate::safe::{looks_like_dicom, Limits};
+use crate::group::{Study, group};
+use crate::object::{ImageMeta, image_meta, open_bytes, read_limited};
+use crate::pixels::{Frame, SampleType, check_decodable, decode_frame};
+use crate::safe::{Limits, looks_like_dicom};
 
 /// What an accepted file is.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum ItemKind {
-    Dicom { meta: Box<ImageMeta> },
+    Dicom {
+        meta: Box<ImageMeta>,
+    },
     /// A PNG or JPEG image: one single-frame item.
-    Image { format: &'static str, width: u32, height: u32, channels: u8 },
+    Image {
+        format: &'static str,
+        width: u32,
+        height: u32,
+        channels: u8,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -65,19 +72,32 @@ pub fn ingest_bytes(name: &str, bytes: &[u8], opts: &IngestOptions) -> Result<In
         let f = decode_png(bytes, &opts.limits)?;
         return Ok(IngestedItem {
             name: name.into(),
-            kind: ItemKind::Image { format: "png", width: f.columns, height: f.rows, channels: f.samples_per_pixel as u8 },
+            kind: ItemKind::Image {
+                format: "png",
+                width: f.columns,
+                height: f.rows,
+                channels: f.samples_per_pixel as u8,
+            },
         });
     }
     if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
         let f = decode_jpeg_image(bytes, &opts.limits)?;
         return Ok(IngestedItem {
             name: name.into(),
-            kind: ItemKind::Image { format: "jpeg", width: f.columns, height: f.rows, channels: f.samples_per_pixel as u8 },
+            kind: ItemKind::Image {
+                format: "jpeg",
+                width: f.columns,
+                height: f.rows,
+                channels: f.samples_per_pixel as u8,
+            },
         });
     }
     if !looks_like_dicom(bytes) {
         return Err(DicomError::NotDicom(if bytes.len() < 132 {
-            format!("{} bytes: not a DICOM file (no DICM prefix), PNG or JPEG image", bytes.len())
+            format!(
+                "{} bytes: not a DICOM file (no DICM prefix), PNG or JPEG image",
+                bytes.len()
+            )
         } else {
             "no DICM prefix at byte 128, and not a PNG or JPEG image".into()
         }));
@@ -91,16 +111,24 @@ pub fn ingest_bytes(name: &str, bytes: &[u8], opts: &IngestOptions) -> Result<In
     }
     if meta.has_pixel_data {
         check_decodable(&file.transfer_syntax)?;
-        let elem = file.obj.element(tags::PIXEL_DATA).map_err(|e| DicomError::Malformed(e.to_string()))?;
+        let elem = file
+            .obj
+            .element(tags::PIXEL_DATA)
+            .map_err(|e| DicomError::Malformed(e.to_string()))?;
         match elem.value() {
             Value::PixelSequence(seq) => {
                 if seq.fragments().is_empty() {
-                    return Err(DicomError::Truncated("encapsulated Pixel Data has no fragments".into()));
+                    return Err(DicomError::Truncated(
+                        "encapsulated Pixel Data has no fragments".into(),
+                    ));
                 }
             }
             Value::Primitive(p) => {
                 let have = p.calculate_byte_len() as u64;
-                let px = meta.rows as u64 * meta.columns as u64 * meta.samples_per_pixel as u64 * meta.frames as u64;
+                let px = meta.rows as u64
+                    * meta.columns as u64
+                    * meta.samples_per_pixel as u64
+                    * meta.frames as u64;
                 let need = if meta.bits_allocated == 1 {
                     px.div_ceil(8)
                 } else if meta.photometric == "YBR_FULL_422" {
@@ -115,13 +143,20 @@ pub fn ingest_bytes(name: &str, bytes: &[u8], opts: &IngestOptions) -> Result<In
                     )));
                 }
             }
-            Value::Sequence(_) => return Err(DicomError::Malformed("Pixel Data is a sequence".into())),
+            Value::Sequence(_) => {
+                return Err(DicomError::Malformed("Pixel Data is a sequence".into()));
+            }
         }
         if opts.decode_first_frame {
             decode_frame(&file, &meta, 0)?;
         }
     }
-    Ok(IngestedItem { name: name.into(), kind: ItemKind::Dicom { meta: Box::new(meta) } })
+    Ok(IngestedItem {
+        name: name.into(),
+        kind: ItemKind::Dicom {
+            meta: Box::new(meta),
+        },
+    })
 }
 
 /// Ingests an upload given as (name, bytes) pairs; each file's bytes are dropped
@@ -135,7 +170,11 @@ where
     for (name, bytes) in files {
         match ingest_bytes(&name, &bytes, opts) {
             Ok(item) => items.push(item),
-            Err(e) => rejected.push(Rejected { name, code: e.code(), reason: e.to_string() }),
+            Err(e) => rejected.push(Rejected {
+                name,
+                code: e.code(),
+                reason: e.to_string(),
+            }),
         }
     }
     finish(items, rejected)
@@ -147,10 +186,15 @@ pub fn ingest_paths(paths: &[PathBuf], opts: &IngestOptions) -> IngestReport {
     let mut rejected = Vec::new();
     for p in paths {
         let name = p.display().to_string();
-        let r = read_limited(p, opts.limits.max_file_bytes).and_then(|b| ingest_bytes(&name, &b, opts));
+        let r =
+            read_limited(p, opts.limits.max_file_bytes).and_then(|b| ingest_bytes(&name, &b, opts));
         match r {
             Ok(item) => items.push(item),
-            Err(e) => rejected.push(Rejected { name, code: e.code(), reason: e.to_string() }),
+            Err(e) => rejected.push(Rejected {
+                name,
+                code: e.code(),
+                reason: e.to_string(),
+            }),
         }
     }
     finish(items, rejected)
@@ -165,16 +209,34 @@ fn finish(items: Vec<IngestedItem>, rejected: Vec<Rejected>) -> IngestReport {
         })
         .collect();
     let studies = group(&dicom);
-    IngestReport { items, rejected, studies }
+    IngestReport {
+        items,
+        rejected,
+        studies,
+    }
 }
 
 /// Decodes a PNG into a [`Frame`] (8-bit grey/RGB, 16-bit grey; alpha dropped).
 pub fn decode_png(bytes: &[u8], limits: &Limits) -> Result<Frame> {
-    let mut dec = png::Decoder::new_with_limits(Cursor::new(bytes), png::Limits { bytes: limits.max_frame_bytes as usize });
+    let mut dec = png::Decoder::new_with_limits(
+        Cursor::new(bytes),
+        png::Limits {
+            bytes: limits.max_frame_bytes as usize,
+        },
+    );
     dec.set_transformations(png::Transformations::EXPAND);
-    let mut reader = dec.read_info().map_err(|e| DicomError::Decode(format!("PNG: {e}")))?;
-    let mut buf = vec![0u8; reader.output_buffer_size().ok_or_else(|| DicomError::Limit("PNG too large".into()))?];
-    let info = reader.next_frame(&mut buf).map_err(|e| DicomError::Decode(format!("PNG: {e}")))?;
+    let mut reader = dec
+        .read_info()
+        .map_err(|e| DicomError::Decode(format!("PNG: {e}")))?;
+    let mut buf = vec![
+        0u8;
+        reader
+            .output_buffer_size()
+            .ok_or_else(|| DicomError::Limit("PNG too large".into()))?
+    ];
+    let info = reader
+        .next_frame(&mut buf)
+        .map_err(|e| DicomError::Decode(format!("PNG: {e}")))?;
     buf.truncate(info.buffer_size());
     let (w, h) = (info.width, info.height);
     let sixteen = info.bit_depth == png::BitDepth::Sixteen;
@@ -199,8 +261,16 @@ pub fn decode_png(bytes: &[u8], limits: &Limits) -> Result<Frame> {
         rows: h,
         columns: w,
         samples_per_pixel: keep as u16,
-        sample_type: if sixteen { SampleType::Uint16 } else { SampleType::Uint8 },
-        photometric: if keep == 3 { "RGB".into() } else { "MONOCHROME2".into() },
+        sample_type: if sixteen {
+            SampleType::Uint16
+        } else {
+            SampleType::Uint8
+        },
+        photometric: if keep == 3 {
+            "RGB".into()
+        } else {
+            "MONOCHROME2".into()
+        },
         data,
     })
 }
@@ -209,8 +279,12 @@ pub fn decode_png(bytes: &[u8], limits: &Limits) -> Result<Frame> {
 pub fn decode_jpeg_image(bytes: &[u8], limits: &Limits) -> Result<Frame> {
     let mut dec = jpeg_decoder::Decoder::new(bytes);
     dec.set_max_decoding_buffer_size(limits.max_frame_bytes as usize);
-    let data = dec.decode().map_err(|e| DicomError::Decode(format!("JPEG: {e}")))?;
-    let info = dec.info().ok_or_else(|| DicomError::Decode("JPEG: no frame header".into()))?;
+    let data = dec
+        .decode()
+        .map_err(|e| DicomError::Decode(format!("JPEG: {e}")))?;
+    let info = dec
+        .info()
+        .ok_or_else(|| DicomError::Decode("JPEG: no frame header".into()))?;
     let (spp, st, data) = match info.pixel_format {
         jpeg_decoder::PixelFormat::L8 => (1, SampleType::Uint8, data),
         jpeg_decoder::PixelFormat::RGB24 => (3, SampleType::Uint8, data),
@@ -221,14 +295,22 @@ pub fn decode_jpeg_image(bytes: &[u8], limits: &Limits) -> Result<Frame> {
             }
             (1, SampleType::Uint16, d)
         }
-        jpeg_decoder::PixelFormat::CMYK32 => return Err(DicomError::Decode("JPEG: CMYK images are not supported".into())),
+        jpeg_decoder::PixelFormat::CMYK32 => {
+            return Err(DicomError::Decode(
+                "JPEG: CMYK images are not supported".into(),
+            ));
+        }
     };
     Ok(Frame {
         rows: info.height as u32,
         columns: info.width as u32,
         samples_per_pixel: spp,
         sample_type: st,
-        photometric: if spp == 3 { "RGB".into() } else { "MONOCHROME2".into() },
+        photometric: if spp == 3 {
+            "RGB".into()
+        } else {
+            "MONOCHROME2".into()
+        },
         data,
     })
 }

@@ -125,10 +125,10 @@ use std::path::Path;
 
 use serde::Serialize;
 
-pub use deid::{deidentify_file, DateOption, DeidOptions, DeidReport};
+pub use deid::{DateOption, DeidOptions, DeidReport, deidentify_file};
 pub use error::{DicomError, Result};
-pub use object::{image_meta, open_bytes, open_path, DicomFile, FrameInfo, ImageMeta, Window};
-pub use pixels::{decode_frame, encode_png, Frame, SampleType};
+pub use object::{DicomFile, FrameInfo, ImageMeta, Window, image_meta, open_bytes, open_path};
+pub use pixels::{Frame, SampleType, decode_frame, encode_png};
 pub use safe::Limits;
 
 /// What the viewer needs to read a frame's raw bytes and display it.
@@ -174,15 +174,27 @@ pub struct RenderedFrame {
 /// `clinlabel dicom render FILE --frame N`: decodes frame `frame` (0-based) and
 /// renders it at `window` = (center, width), else the frame's first preset, else
 /// its full range. PNG and JPEG images are accepted as single-frame items.
-pub fn render_frame(input: &Path, frame: usize, window: Option<(f64, f64)>) -> Result<RenderedFrame> {
+pub fn render_frame(
+    input: &Path,
+    frame: usize,
+    window: Option<(f64, f64)>,
+) -> Result<RenderedFrame> {
     let limits = Limits::default();
     let bytes = object::read_limited(input, limits.max_file_bytes)?;
     render_frame_bytes(&bytes, frame, window, &limits)
 }
 
 /// [`render_frame`] on bytes already in memory.
-pub fn render_frame_bytes(bytes: &[u8], frame: usize, window: Option<(f64, f64)>, limits: &Limits) -> Result<RenderedFrame> {
-    let requested = window.map(|(center, width)| Window { center, width: width.max(1.0) });
+pub fn render_frame_bytes(
+    bytes: &[u8],
+    frame: usize,
+    window: Option<(f64, f64)>,
+    limits: &Limits,
+) -> Result<RenderedFrame> {
+    let requested = window.map(|(center, width)| Window {
+        center,
+        width: width.max(1.0),
+    });
     let plain = if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
         Some(ingest::decode_png(bytes, limits)?)
     } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
@@ -192,10 +204,16 @@ pub fn render_frame_bytes(bytes: &[u8], frame: usize, window: Option<(f64, f64)>
     };
     if let Some(f) = plain {
         if frame != 0 {
-            return Err(DicomError::InvalidPixelData(format!("frame {frame} requested, a PNG/JPEG image has 1")));
+            return Err(DicomError::InvalidPixelData(format!(
+                "frame {frame} requested, a PNG/JPEG image has 1"
+            )));
         }
         let (px, rgb) = pixels::to_display_8bit(&f, 1.0, 0.0, requested);
-        let window_used = if rgb { None } else { Some(requested.unwrap_or_else(|| pixels::full_range_window(&f, 1.0, 0.0))) };
+        let window_used = if rgb {
+            None
+        } else {
+            Some(requested.unwrap_or_else(|| pixels::full_range_window(&f, 1.0, 0.0)))
+        };
         let png = encode_png(f.columns, f.rows, &px, rgb)?;
         let meta = FrameMeta {
             frame: 0,
@@ -219,16 +237,27 @@ pub fn render_frame_bytes(bytes: &[u8], frame: usize, window: Option<(f64, f64)>
             transfer_syntax: String::new(),
             modality: None,
         };
-        return Ok(RenderedFrame { raw_le: f.data, png, meta });
+        return Ok(RenderedFrame {
+            raw_le: f.data,
+            png,
+            meta,
+        });
     }
     let file = open_bytes(bytes, limits)?;
     let meta = image_meta(&file);
-    let n = u32::try_from(frame).map_err(|_| DicomError::InvalidPixelData(format!("frame {frame}")))?;
+    let n =
+        u32::try_from(frame).map_err(|_| DicomError::InvalidPixelData(format!("frame {frame}")))?;
     let f = decode_frame(&file, &meta, n)?;
     let info = meta.frame_info(frame);
     let w = requested.or_else(|| info.windows.first().copied());
     let (px, rgb) = pixels::to_display_8bit(&f, info.rescale_slope, info.rescale_intercept, w);
-    let window_used = if rgb { None } else { Some(w.unwrap_or_else(|| pixels::full_range_window(&f, info.rescale_slope, info.rescale_intercept))) };
+    let window_used = if rgb {
+        None
+    } else {
+        Some(w.unwrap_or_else(|| {
+            pixels::full_range_window(&f, info.rescale_slope, info.rescale_intercept)
+        }))
+    };
     let png = encode_png(f.columns, f.rows, &px, rgb)?;
     let fm = FrameMeta {
         frame: n,
@@ -252,5 +281,9 @@ pub fn render_frame_bytes(bytes: &[u8], frame: usize, window: Option<(f64, f64)>
         transfer_syntax: meta.transfer_syntax.clone(),
         modality: meta.modality.clone(),
     };
-    Ok(RenderedFrame { raw_le: f.data, png, meta: fm })
+    Ok(RenderedFrame {
+        raw_le: f.data,
+        png,
+        meta: fm,
+    })
 }

@@ -4,9 +4,9 @@ use std::path::Path;
 
 use dicom_core::Tag;
 use dicom_dictionary_std::tags;
+use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
 use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
-use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
 use serde::Serialize;
 
 use crate::error::{DicomError, Result};
@@ -23,7 +23,9 @@ pub struct DicomFile {
 
 impl std::fmt::Debug for DicomFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DicomFile").field("transfer_syntax", &self.transfer_syntax).finish_non_exhaustive()
+        f.debug_struct("DicomFile")
+            .field("transfer_syntax", &self.transfer_syntax)
+            .finish_non_exhaustive()
     }
 }
 
@@ -49,7 +51,11 @@ pub fn open_bytes(bytes: &[u8], limits: &Limits) -> Result<DicomFile> {
         .read_preamble(dicom_object::file::ReadPreamble::Never)
         .from_reader(&bytes[128..])
         .map_err(|e| DicomError::Malformed(format!("{e}")))?;
-    Ok(DicomFile { obj, transfer_syntax: scan.ts_uid, limits: limits.clone() })
+    Ok(DicomFile {
+        obj,
+        transfer_syntax: scan.ts_uid,
+        limits: limits.clone(),
+    })
 }
 
 /// Opens a DICOM file from a path (read whole, size-checked first).
@@ -59,10 +65,16 @@ pub fn open_path(path: &Path, limits: &Limits) -> Result<DicomFile> {
 }
 
 pub(crate) fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>> {
-    let io = |e| DicomError::Io { path: path.display().to_string(), source: e };
+    let io = |e| DicomError::Io {
+        path: path.display().to_string(),
+        source: e,
+    };
     let md = std::fs::metadata(path).map_err(io)?;
     if md.len() > max {
-        return Err(DicomError::Limit(format!("file is {} bytes, over the {max}-byte limit", md.len())));
+        return Err(DicomError::Limit(format!(
+            "file is {} bytes, over the {max}-byte limit",
+            md.len()
+        )));
     }
     std::fs::read(path).map_err(io)
 }
@@ -134,7 +146,11 @@ impl ImageMeta {
                 slice_thickness: p.slice_thickness.or(self.frame.slice_thickness),
                 rescale_slope: p.rescale_slope,
                 rescale_intercept: p.rescale_intercept,
-                windows: if p.windows.is_empty() { self.frame.windows.clone() } else { p.windows.clone() },
+                windows: if p.windows.is_empty() {
+                    self.frame.windows.clone()
+                } else {
+                    p.windows.clone()
+                },
             },
         }
     }
@@ -143,7 +159,9 @@ impl ImageMeta {
 pub(crate) fn get_str(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
     let e = obj.element_opt(tag).ok().flatten()?;
     let s = e.to_str().ok()?;
-    let s = s.trim_matches(|c: char| c == '\0' || c.is_whitespace()).to_string();
+    let s = s
+        .trim_matches(|c: char| c == '\0' || c.is_whitespace())
+        .to_string();
     if s.is_empty() { None } else { Some(s) }
 }
 
@@ -153,12 +171,23 @@ pub(crate) fn get_u32(obj: &InMemDicomObject, tag: Tag) -> Option<u32> {
 
 fn get_i64(obj: &InMemDicomObject, tag: Tag) -> Option<i64> {
     let e = obj.element_opt(tag).ok().flatten()?;
-    e.to_int::<i64>().ok().or_else(|| e.to_float64().ok().map(|f| f.round() as i64))
+    e.to_int::<i64>()
+        .ok()
+        .or_else(|| e.to_float64().ok().map(|f| f.round() as i64))
 }
 
 fn get_floats(obj: &InMemDicomObject, tag: Tag) -> Option<Vec<f64>> {
-    let v = obj.element_opt(tag).ok().flatten()?.to_multi_float64().ok()?;
-    if v.is_empty() || v.iter().any(|x| !x.is_finite()) { None } else { Some(v) }
+    let v = obj
+        .element_opt(tag)
+        .ok()
+        .flatten()?
+        .to_multi_float64()
+        .ok()?;
+    if v.is_empty() || v.iter().any(|x| !x.is_finite()) {
+        None
+    } else {
+        Some(v)
+    }
 }
 
 fn get_f64(obj: &InMemDicomObject, tag: Tag) -> Option<f64> {
@@ -176,10 +205,17 @@ fn arr<const N: usize>(v: Option<Vec<f64>>) -> Option<[f64; N]> {
 }
 
 fn windows(obj: &InMemDicomObject) -> Vec<Window> {
-    let (Some(c), Some(w)) = (get_floats(obj, tags::WINDOW_CENTER), get_floats(obj, tags::WINDOW_WIDTH)) else {
+    let (Some(c), Some(w)) = (
+        get_floats(obj, tags::WINDOW_CENTER),
+        get_floats(obj, tags::WINDOW_WIDTH),
+    ) else {
         return Vec::new();
     };
-    c.iter().zip(w.iter()).filter(|(_, w)| **w >= 1.0).map(|(&center, &width)| Window { center, width }).collect()
+    c.iter()
+        .zip(w.iter())
+        .filter(|(_, w)| **w >= 1.0)
+        .map(|(&center, &width)| Window { center, width })
+        .collect()
 }
 
 fn first_item(obj: &InMemDicomObject, tag: Tag) -> Option<&InMemDicomObject> {
@@ -189,10 +225,12 @@ fn first_item(obj: &InMemDicomObject, tag: Tag) -> Option<&InMemDicomObject> {
 /// Reads the functional-group macros of one functional-groups item into `info`.
 fn apply_groups(item: &InMemDicomObject, info: &mut FrameInfo) {
     if let Some(p) = first_item(item, tags::PLANE_POSITION_SEQUENCE) {
-        info.image_position = arr(get_floats(p, tags::IMAGE_POSITION_PATIENT)).or(info.image_position);
+        info.image_position =
+            arr(get_floats(p, tags::IMAGE_POSITION_PATIENT)).or(info.image_position);
     }
     if let Some(p) = first_item(item, tags::PLANE_ORIENTATION_SEQUENCE) {
-        info.image_orientation = arr(get_floats(p, tags::IMAGE_ORIENTATION_PATIENT)).or(info.image_orientation);
+        info.image_orientation =
+            arr(get_floats(p, tags::IMAGE_ORIENTATION_PATIENT)).or(info.image_orientation);
     }
     if let Some(p) = first_item(item, tags::PIXEL_MEASURES_SEQUENCE) {
         info.pixel_spacing = arr(get_floats(p, tags::PIXEL_SPACING)).or(info.pixel_spacing);
@@ -231,7 +269,12 @@ pub fn image_meta(file: &DicomFile) -> ImageMeta {
         apply_groups(shared, &mut frame);
     }
     let mut per_frame = Vec::new();
-    if let Some(items) = obj.element_opt(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE).ok().flatten().and_then(|e| e.items()) {
+    if let Some(items) = obj
+        .element_opt(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE)
+        .ok()
+        .flatten()
+        .and_then(|e| e.items())
+    {
         for item in items {
             let mut info = FrameInfo {
                 image_position: None,
@@ -261,13 +304,20 @@ pub fn image_meta(file: &DicomFile) -> ImageMeta {
         has_pixel_data: obj.element_opt(tags::PIXEL_DATA).ok().flatten().is_some(),
         rows: get_u32(obj, tags::ROWS).unwrap_or(0),
         columns: get_u32(obj, tags::COLUMNS).unwrap_or(0),
-        frames: get_i64(obj, tags::NUMBER_OF_FRAMES).filter(|&n| n > 0).unwrap_or(1) as u32,
+        frames: get_i64(obj, tags::NUMBER_OF_FRAMES)
+            .filter(|&n| n > 0)
+            .unwrap_or(1) as u32,
         samples_per_pixel: get_u32(obj, tags::SAMPLES_PER_PIXEL).unwrap_or(1) as u16,
         bits_allocated,
-        bits_stored: get_u32(obj, tags::BITS_STORED).map(|v| v as u16).unwrap_or(bits_allocated),
-        high_bit: get_u32(obj, tags::HIGH_BIT).map(|v| v as u16).unwrap_or(bits_allocated.saturating_sub(1)),
+        bits_stored: get_u32(obj, tags::BITS_STORED)
+            .map(|v| v as u16)
+            .unwrap_or(bits_allocated),
+        high_bit: get_u32(obj, tags::HIGH_BIT)
+            .map(|v| v as u16)
+            .unwrap_or(bits_allocated.saturating_sub(1)),
         pixel_representation: get_u32(obj, tags::PIXEL_REPRESENTATION).unwrap_or(0) as u16,
-        photometric: get_str(obj, tags::PHOTOMETRIC_INTERPRETATION).unwrap_or_else(|| "MONOCHROME2".into()),
+        photometric: get_str(obj, tags::PHOTOMETRIC_INTERPRETATION)
+            .unwrap_or_else(|| "MONOCHROME2".into()),
         planar_configuration: get_u32(obj, tags::PLANAR_CONFIGURATION).unwrap_or(0) as u16,
         burned_in_annotation: get_str(obj, tags::BURNED_IN_ANNOTATION),
         frame,

@@ -44,7 +44,10 @@ impl SampleType {
         }
     }
     fn signed(self) -> bool {
-        matches!(self, SampleType::Int8 | SampleType::Int16 | SampleType::Int32)
+        matches!(
+            self,
+            SampleType::Int8 | SampleType::Int16 | SampleType::Int32
+        )
     }
 }
 
@@ -84,7 +87,9 @@ impl Frame {
             SampleType::Int8 => d[i] as i8 as i64,
             SampleType::Uint16 => u16::from_le_bytes([d[2 * i], d[2 * i + 1]]) as i64,
             SampleType::Int16 => i16::from_le_bytes([d[2 * i], d[2 * i + 1]]) as i64,
-            SampleType::Uint32 => u32::from_le_bytes(d[4 * i..4 * i + 4].try_into().unwrap()) as i64,
+            SampleType::Uint32 => {
+                u32::from_le_bytes(d[4 * i..4 * i + 4].try_into().unwrap()) as i64
+            }
             SampleType::Int32 => i32::from_le_bytes(d[4 * i..4 * i + 4].try_into().unwrap()) as i64,
         }
     }
@@ -94,7 +99,9 @@ impl Frame {
     }
     /// All samples as modality values (f32), for callers that want rescaled data.
     pub fn to_modality_f32(&self, slope: f64, intercept: f64) -> Vec<f32> {
-        (0..self.len()).map(|i| self.modality_value(i, slope, intercept) as f32).collect()
+        (0..self.len())
+            .map(|i| self.modality_value(i, slope, intercept) as f32)
+            .collect()
     }
 }
 
@@ -109,17 +116,21 @@ fn sample_type(bits_allocated: u16, pixel_representation: u16) -> Result<SampleT
         (32, false) => SampleType::Uint32,
         (32, true) => SampleType::Int32,
         (b, _) => {
-            return Err(DicomError::InvalidPixelData(format!("Bits Allocated {b} is not 1, 8, 16 or 32")));
+            return Err(DicomError::InvalidPixelData(format!(
+                "Bits Allocated {b} is not 1, 8, 16 or 32"
+            )));
         }
     })
 }
 
 /// Is the transfer syntax's pixel data decodable here? `Err` names why not.
 pub fn check_decodable(ts_uid: &str) -> Result<()> {
-    let ts = TransferSyntaxRegistry.get(ts_uid).ok_or_else(|| DicomError::UnsupportedTransferSyntax {
-        uid: ts_uid.to_string(),
-        name: "unknown".into(),
-        reason: "not a transfer syntax this reader knows".into(),
+    let ts = TransferSyntaxRegistry.get(ts_uid).ok_or_else(|| {
+        DicomError::UnsupportedTransferSyntax {
+            uid: ts_uid.to_string(),
+            name: "unknown".into(),
+            reason: "not a transfer syntax this reader knows".into(),
+        }
     })?;
     match ts.codec() {
         Codec::EncapsulatedPixelData(None, _) => Err(DicomError::UnsupportedTransferSyntax {
@@ -142,14 +153,22 @@ pub fn decode_frame(file: &DicomFile, meta: &ImageMeta, n: u32) -> Result<Frame>
         return Err(DicomError::Missing("Pixel Data (7FE0,0010)"));
     }
     if meta.rows == 0 || meta.columns == 0 {
-        return Err(DicomError::InvalidPixelData(format!("Rows {} × Columns {}", meta.rows, meta.columns)));
+        return Err(DicomError::InvalidPixelData(format!(
+            "Rows {} × Columns {}",
+            meta.rows, meta.columns
+        )));
     }
     if n >= meta.frames {
-        return Err(DicomError::InvalidPixelData(format!("frame {n} requested, the object has {}", meta.frames)));
+        return Err(DicomError::InvalidPixelData(format!(
+            "frame {n} requested, the object has {}",
+            meta.frames
+        )));
     }
     let spp = meta.samples_per_pixel;
     if spp != 1 && spp != 3 {
-        return Err(DicomError::InvalidPixelData(format!("Samples per Pixel {spp} is not 1 or 3")));
+        return Err(DicomError::InvalidPixelData(format!(
+            "Samples per Pixel {spp} is not 1 or 3"
+        )));
     }
     let st = sample_type(meta.bits_allocated, meta.pixel_representation)?;
     if meta.bits_stored == 0 || meta.bits_stored > meta.bits_allocated {
@@ -170,12 +189,17 @@ pub fn decode_frame(file: &DicomFile, meta: &ImageMeta, n: u32) -> Result<Frame>
         )));
     }
     check_decodable(&file.transfer_syntax)?;
-    let ts = TransferSyntaxRegistry.get(&file.transfer_syntax).expect("checked");
+    let ts = TransferSyntaxRegistry
+        .get(&file.transfer_syntax)
+        .expect("checked");
     let photometric = meta.photometric.as_str();
     let mut data: Vec<u8>;
     let mut out_photometric = photometric.to_string();
     if let Codec::EncapsulatedPixelData(Some(decoder), _) = ts.codec() {
-        let elem = file.obj.element(tags::PIXEL_DATA).map_err(|e| DicomError::Malformed(e.to_string()))?;
+        let elem = file
+            .obj
+            .element(tags::PIXEL_DATA)
+            .map_err(|e| DicomError::Malformed(e.to_string()))?;
         if elem.fragments().is_none() {
             return Err(DicomError::Malformed(format!(
                 "transfer syntax {} is encapsulated but Pixel Data is not",
@@ -211,7 +235,8 @@ pub fn decode_frame(file: &DicomFile, meta: &ImageMeta, n: u32) -> Result<Frame>
         // JPEG (libjpeg-style) and JPEG 2000 (MCT) decoders already return RGB for
         // colour; RLE and the lossless JPEG-LS path keep the stored colour space.
         if spp == 3 {
-            let converted_by_codec = is_jpeg_family(&file.transfer_syntax) || is_j2k(&file.transfer_syntax);
+            let converted_by_codec =
+                is_jpeg_family(&file.transfer_syntax) || is_j2k(&file.transfer_syntax);
             if photometric == "YBR_FULL" && !converted_by_codec {
                 ybr_full_to_rgb(&mut data);
             }
@@ -257,21 +282,30 @@ const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
 /// frame, all fragments for a single frame, or the fragments between two Basic
 /// Offset Table entries (else between JPEG start-of-image markers).
 fn frame_stream<'a>(file: &'a DicomFile, meta: &ImageMeta, n: u32) -> Result<Cow<'a, [u8]>> {
-    let elem = file.obj.element(tags::PIXEL_DATA).map_err(|e| DicomError::Malformed(e.to_string()))?;
+    let elem = file
+        .obj
+        .element(tags::PIXEL_DATA)
+        .map_err(|e| DicomError::Malformed(e.to_string()))?;
     let Value::PixelSequence(seq) = elem.value() else {
-        return Err(DicomError::Malformed("Pixel Data is not encapsulated".into()));
+        return Err(DicomError::Malformed(
+            "Pixel Data is not encapsulated".into(),
+        ));
     };
     let frags = seq.fragments();
     let n = n as usize;
     let frames = meta.frames as usize;
     if frags.is_empty() {
-        return Err(DicomError::Truncated("encapsulated Pixel Data has no fragments".into()));
+        return Err(DicomError::Truncated(
+            "encapsulated Pixel Data has no fragments".into(),
+        ));
     }
     if frags.len() == frames {
         return Ok(Cow::Borrowed(&frags[n][..]));
     }
     if frames == 1 {
-        return Ok(Cow::Owned(frags.iter().flat_map(|f| f.iter().copied()).collect()));
+        return Ok(Cow::Owned(
+            frags.iter().flat_map(|f| f.iter().copied()).collect(),
+        ));
     }
     let table = seq.offset_table();
     let mut starts: Vec<usize> = Vec::new();
@@ -286,11 +320,20 @@ fn frame_stream<'a>(file: &'a DicomFile, meta: &ImageMeta, n: u32) -> Result<Cow
         for &off in table {
             match positions.iter().position(|&p| p == off as u64) {
                 Some(i) => starts.push(i),
-                None => return Err(DicomError::Malformed(format!("Basic Offset Table entry {off} is not a fragment start"))),
+                None => {
+                    return Err(DicomError::Malformed(format!(
+                        "Basic Offset Table entry {off} is not a fragment start"
+                    )));
+                }
             }
         }
     } else {
-        starts = frags.iter().enumerate().filter(|(_, f)| f.starts_with(&[0xFF, 0xD8])).map(|(i, _)| i).collect();
+        starts = frags
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.starts_with(&[0xFF, 0xD8]))
+            .map(|(i, _)| i)
+            .collect();
     }
     if starts.len() != frames {
         return Err(DicomError::Malformed(format!(
@@ -299,7 +342,12 @@ fn frame_stream<'a>(file: &'a DicomFile, meta: &ImageMeta, n: u32) -> Result<Cow
         )));
     }
     let end = starts.get(n + 1).copied().unwrap_or(frags.len());
-    Ok(Cow::Owned(frags[starts[n]..end].iter().flat_map(|f| f.iter().copied()).collect()))
+    Ok(Cow::Owned(
+        frags[starts[n]..end]
+            .iter()
+            .flat_map(|f| f.iter().copied())
+            .collect(),
+    ))
 }
 
 /// JPEG baseline / extended through jpeg-decoder, choosing the colour transform
@@ -310,10 +358,17 @@ fn decode_jpeg(stream: &[u8], meta: &ImageMeta, expect: usize) -> Result<Vec<u8>
     dec.set_max_decoding_buffer_size(expect.max(1024) * 2);
     let has_marker = jpeg_has_app_marker(stream);
     if meta.samples_per_pixel == 3 && !has_marker && meta.photometric == "RGB" {
-        dec.set_color_transform(jpeg_decoder::ColorTransform::None);
+        // Identity transform. (`ColorTransform::None` would do as well in
+        // principle, but jpeg-decoder 0.3 returns flattened colour planes with it:
+        // pydicom/SC_jpeg_no_color_transform.dcm differed by up to 110.)
+        dec.set_color_transform(jpeg_decoder::ColorTransform::RGB);
     }
-    let mut out = dec.decode().map_err(|e| DicomError::Decode(format!("JPEG: {e}")))?;
-    let info = dec.info().ok_or_else(|| DicomError::Decode("JPEG: no frame header".into()))?;
+    let mut out = dec
+        .decode()
+        .map_err(|e| DicomError::Decode(format!("JPEG: {e}")))?;
+    let info = dec
+        .info()
+        .ok_or_else(|| DicomError::Decode("JPEG: no frame header".into()))?;
     if info.pixel_format == jpeg_decoder::PixelFormat::L16 {
         // jpeg-decoder returns 16-bit samples big-endian.
         for c in out.chunks_exact_mut(2) {
@@ -321,7 +376,9 @@ fn decode_jpeg(stream: &[u8], meta: &ImageMeta, expect: usize) -> Result<Vec<u8>
         }
     }
     if info.pixel_format == jpeg_decoder::PixelFormat::CMYK32 {
-        return Err(DicomError::Decode("JPEG: 4-component (CMYK) stream in a DICOM image".into()));
+        return Err(DicomError::Decode(
+            "JPEG: 4-component (CMYK) stream in a DICOM image".into(),
+        ));
     }
     Ok(out)
 }
@@ -350,7 +407,10 @@ fn jpeg_has_app_marker(b: &[u8]) -> bool {
 /// PackBits-encoded; output is interleaved little-endian.
 fn decode_rle(stream: &[u8], meta: &ImageMeta, st: SampleType, n: u32) -> Result<Vec<u8>> {
     if stream.len() < 64 {
-        return Err(DicomError::Truncated(format!("RLE frame {n} is {} bytes, shorter than its header", stream.len())));
+        return Err(DicomError::Truncated(format!(
+            "RLE frame {n} is {} bytes, shorter than its header",
+            stream.len()
+        )));
     }
     let word = |i: usize| u32::from_le_bytes(stream[4 * i..4 * i + 4].try_into().unwrap()) as usize;
     let segments = word(0);
@@ -366,9 +426,15 @@ fn decode_rle(stream: &[u8], meta: &ImageMeta, st: SampleType, n: u32) -> Result
     let mut out = vec![0u8; pixels * spp * bytes];
     for seg in 0..segments {
         let start = word(seg + 1);
-        let end = if seg + 1 < segments { word(seg + 2) } else { stream.len() };
+        let end = if seg + 1 < segments {
+            word(seg + 2)
+        } else {
+            stream.len()
+        };
         if start < 64 || start > end || end > stream.len() {
-            return Err(DicomError::Decode(format!("RLE frame {n}: segment {seg} offsets {start}..{end} are invalid")));
+            return Err(DicomError::Decode(format!(
+                "RLE frame {n}: segment {seg} offsets {start}..{end} are invalid"
+            )));
         }
         let sample = seg / bytes;
         let byte_in_sample = bytes - 1 - seg % bytes; // MSB first → LE position
@@ -415,7 +481,14 @@ fn is_jpeg_family(ts: &str) -> bool {
 }
 
 fn is_j2k(ts: &str) -> bool {
-    matches!(ts, "1.2.840.10008.1.2.4.90" | "1.2.840.10008.1.2.4.91" | "1.2.840.10008.1.2.4.201" | "1.2.840.10008.1.2.4.202" | "1.2.840.10008.1.2.4.203")
+    matches!(
+        ts,
+        "1.2.840.10008.1.2.4.90"
+            | "1.2.840.10008.1.2.4.91"
+            | "1.2.840.10008.1.2.4.201"
+            | "1.2.840.10008.1.2.4.202"
+            | "1.2.840.10008.1.2.4.203"
+    )
 }
 
 fn swap_to_le(data: &mut [u8], size: usize) {
@@ -458,7 +531,10 @@ fn fix_bits(data: &mut [u8], st: SampleType, bits_stored: u16) {
 
 /// Raw little-endian bytes of frame `n` of native (uncompressed) pixel data.
 fn native_frame(file: &DicomFile, meta: &ImageMeta, n: u32, st: SampleType) -> Result<Vec<u8>> {
-    let elem = file.obj.element(tags::PIXEL_DATA).map_err(|e| DicomError::Malformed(e.to_string()))?;
+    let elem = file
+        .obj
+        .element(tags::PIXEL_DATA)
+        .map_err(|e| DicomError::Malformed(e.to_string()))?;
     let pixels = meta.rows as usize * meta.columns as usize;
     let spp = meta.samples_per_pixel as usize;
     let prim = match elem.value() {
@@ -487,7 +563,9 @@ fn native_frame(file: &DicomFile, meta: &ImageMeta, n: u32, st: SampleType) -> R
         }
         let byte0 = first / 8;
         let bytes = le_bytes_range(prim, byte0, last.div_ceil(8));
-        return Ok((first..last).map(|b| (bytes[b / 8 - byte0] >> (b % 8)) & 1).collect());
+        return Ok((first..last)
+            .map(|b| (bytes[b / 8 - byte0] >> (b % 8)) & 1)
+            .collect());
     }
     let frame_bytes = if meta.photometric == "YBR_FULL_422" && spp == 3 {
         pixels * 2 * st.size()
@@ -532,7 +610,12 @@ fn primitive_byte_len(p: &PrimitiveValue) -> usize {
 /// the words that cover that range (a frame of a multi-frame object costs one
 /// frame, not the whole Pixel Data).
 fn le_bytes_range(p: &PrimitiveValue, start: usize, end: usize) -> Cow<'_, [u8]> {
-    fn words<T: Copy, const N: usize>(v: &[T], start: usize, end: usize, to: impl Fn(T) -> [u8; N]) -> Cow<'static, [u8]> {
+    fn words<T: Copy, const N: usize>(
+        v: &[T],
+        start: usize,
+        end: usize,
+        to: impl Fn(T) -> [u8; N],
+    ) -> Cow<'static, [u8]> {
         let (w0, w1) = (start / N, end.div_ceil(N).min(v.len()));
         let mut out: Vec<u8> = Vec::with_capacity((w1 - w0) * N);
         for &x in &v[w0..w1] {
@@ -570,8 +653,10 @@ fn interleave(planar: &[u8], pixels: usize, size: usize) -> Vec<u8> {
 }
 
 fn expand_422(data: &[u8], rows: usize, cols: usize) -> Result<Vec<u8>> {
-    if cols % 2 != 0 {
-        return Err(DicomError::InvalidPixelData("YBR_FULL_422 with an odd number of columns".into()));
+    if !cols.is_multiple_of(2) {
+        return Err(DicomError::InvalidPixelData(
+            "YBR_FULL_422 with an odd number of columns".into(),
+        ));
     }
     let mut out = Vec::with_capacity(rows * cols * 3);
     for c in data.chunks_exact(4) {
@@ -600,8 +685,12 @@ fn ybr_full_to_rgb(data: &mut [u8]) {
 /// Checks that an encapsulated frame's codestream does not declare a larger image
 /// than Rows × Columns (a decoder would otherwise allocate what the stream says).
 fn check_codestream(file: &DicomFile, meta: &ImageMeta, n: u32) -> Result<()> {
-    let Ok(elem) = file.obj.element(tags::PIXEL_DATA) else { return Ok(()) };
-    let Some(frags) = elem.fragments() else { return Ok(()) };
+    let Ok(elem) = file.obj.element(tags::PIXEL_DATA) else {
+        return Ok(());
+    };
+    let Some(frags) = elem.fragments() else {
+        return Ok(());
+    };
     // With one fragment per frame the frame's first fragment is at index n;
     // otherwise check every fragment that starts a codestream.
     let candidates: Vec<&Vec<u8>> = if frags.len() == meta.frames as usize {
@@ -647,7 +736,10 @@ fn codestream_size(b: &[u8]) -> Option<(u32, u32)> {
         return None;
     }
     // JPEG 2000 codestream (SOC + SIZ) possibly inside a JP2 box wrapper.
-    let pos = b.windows(4).take(4096).position(|w| w == [0xFF, 0x4F, 0xFF, 0x51])?;
+    let pos = b
+        .windows(4)
+        .take(4096)
+        .position(|w| w == [0xFF, 0x4F, 0xFF, 0x51])?;
     let s = &b[pos + 4..];
     if s.len() < 18 {
         return None;
@@ -673,9 +765,7 @@ fn window_value(x: f64, w: Window) -> u8 {
     let ww = (w.width - 1.0).max(0.0);
     if x <= c - ww / 2.0 {
         0
-    } else if x > c + ww / 2.0 {
-        255
-    } else if ww == 0.0 {
+    } else if x > c + ww / 2.0 || ww == 0.0 {
         255
     } else {
         (((x - c) / ww + 0.5) * 255.0).round().clamp(0.0, 255.0) as u8
@@ -716,13 +806,21 @@ impl WindowLut {
         let d = &frame.data;
         match frame.sample_type {
             SampleType::Uint8 => d.iter().map(|&v| self.table[v as usize]).collect(),
-            SampleType::Int8 => d.iter().map(|&v| self.table[(v as i8 as i64 - self.offset) as usize]).collect(),
-            SampleType::Uint16 => d.chunks_exact(2).map(|c| self.table[u16::from_le_bytes([c[0], c[1]]) as usize]).collect(),
+            SampleType::Int8 => d
+                .iter()
+                .map(|&v| self.table[(v as i8 as i64 - self.offset) as usize])
+                .collect(),
+            SampleType::Uint16 => d
+                .chunks_exact(2)
+                .map(|c| self.table[u16::from_le_bytes([c[0], c[1]]) as usize])
+                .collect(),
             SampleType::Int16 => d
                 .chunks_exact(2)
                 .map(|c| self.table[(i16::from_le_bytes([c[0], c[1]]) as i64 + 32768) as usize])
                 .collect(),
-            _ => (0..frame.len()).map(|i| self.table[(frame.sample(i) - self.offset) as usize]).collect(),
+            _ => (0..frame.len())
+                .map(|i| self.table[(frame.sample(i) - self.offset) as usize])
+                .collect(),
         }
     }
 }
@@ -736,14 +834,25 @@ pub fn full_range_window(frame: &Frame, slope: f64, intercept: f64) -> Window {
         hi = hi.max(v);
     }
     if !lo.is_finite() {
-        return Window { center: 0.0, width: 1.0 };
+        return Window {
+            center: 0.0,
+            width: 1.0,
+        };
     }
-    Window { center: (lo + hi) / 2.0 + 0.5, width: (hi - lo + 1.0).max(1.0) }
+    Window {
+        center: (lo + hi) / 2.0 + 0.5,
+        width: (hi - lo + 1.0).max(1.0),
+    }
 }
 
 /// 8-bit display pixels of a frame: grey (1 byte per pixel) through the window,
 /// or RGB (3 bytes per pixel; 16-bit colour scaled down) for colour frames.
-pub fn to_display_8bit(frame: &Frame, slope: f64, intercept: f64, window: Option<Window>) -> (Vec<u8>, bool) {
+pub fn to_display_8bit(
+    frame: &Frame,
+    slope: f64,
+    intercept: f64,
+    window: Option<Window>,
+) -> (Vec<u8>, bool) {
     if frame.samples_per_pixel == 3 {
         let rgb = match frame.sample_type {
             SampleType::Uint8 | SampleType::Int8 => frame.data.clone(),
@@ -752,13 +861,18 @@ pub fn to_display_8bit(frame: &Frame, slope: f64, intercept: f64, window: Option
                 for i in 0..frame.len() {
                     max = max.max(frame.sample(i));
                 }
-                (0..frame.len()).map(|i| ((frame.sample(i).max(0) * 255) / max) as u8).collect()
+                (0..frame.len())
+                    .map(|i| ((frame.sample(i).max(0) * 255) / max) as u8)
+                    .collect()
             }
         };
         return (rgb, true);
     }
     let w = window.unwrap_or_else(|| full_range_window(frame, slope, intercept));
-    (WindowLut::new(frame, slope, intercept, w).apply(frame), false)
+    (
+        WindowLut::new(frame, slope, intercept, w).apply(frame),
+        false,
+    )
 }
 
 /// Encodes 8-bit grey or RGB pixels as PNG.
@@ -766,11 +880,18 @@ pub fn encode_png(width: u32, height: u32, pixels: &[u8], rgb: bool) -> Result<V
     let mut out = Vec::new();
     {
         let mut enc = png::Encoder::new(&mut out, width, height);
-        enc.set_color(if rgb { png::ColorType::Rgb } else { png::ColorType::Grayscale });
+        enc.set_color(if rgb {
+            png::ColorType::Rgb
+        } else {
+            png::ColorType::Grayscale
+        });
         enc.set_depth(png::BitDepth::Eight);
         enc.set_compression(png::Compression::Fast);
-        let mut w = enc.write_header().map_err(|e| DicomError::Write(format!("png: {e}")))?;
-        w.write_image_data(pixels).map_err(|e| DicomError::Write(format!("png: {e}")))?;
+        let mut w = enc
+            .write_header()
+            .map_err(|e| DicomError::Write(format!("png: {e}")))?;
+        w.write_image_data(pixels)
+            .map_err(|e| DicomError::Write(format!("png: {e}")))?;
     }
     Ok(out)
 }

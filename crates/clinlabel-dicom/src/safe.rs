@@ -11,9 +11,9 @@
 
 use std::io::Read;
 
+use dicom_core::dictionary::DataDictionary;
 use dicom_core::{Tag, VR};
 use dicom_dictionary_std::StandardDataDictionary;
-use dicom_core::dictionary::DataDictionary;
 
 use crate::error::{DicomError, Result, TagFmt};
 
@@ -83,8 +83,27 @@ const UNDEFINED: u32 = 0xFFFF_FFFF;
 fn long_form(vr: [u8; 2]) -> bool {
     !matches!(
         &vr,
-        b"AE" | b"AS" | b"AT" | b"CS" | b"DA" | b"DS" | b"DT" | b"FL" | b"FD" | b"IS" | b"LO"
-            | b"LT" | b"PN" | b"SH" | b"SL" | b"SS" | b"ST" | b"TM" | b"UI" | b"UL" | b"US"
+        b"AE"
+            | b"AS"
+            | b"AT"
+            | b"CS"
+            | b"DA"
+            | b"DS"
+            | b"DT"
+            | b"FL"
+            | b"FD"
+            | b"IS"
+            | b"LO"
+            | b"LT"
+            | b"PN"
+            | b"SH"
+            | b"SL"
+            | b"SS"
+            | b"ST"
+            | b"TM"
+            | b"UI"
+            | b"UL"
+            | b"US"
     )
 }
 
@@ -143,9 +162,15 @@ pub(crate) fn validate(bytes: &[u8], limits: &Limits) -> Result<Scan> {
                     TagFmt(group, element)
                 )));
             }
-            (u32::from_le_bytes(bytes[pos + 8..pos + 12].try_into().unwrap()), 12)
+            (
+                u32::from_le_bytes(bytes[pos + 8..pos + 12].try_into().unwrap()),
+                12,
+            )
         } else {
-            (u16::from_le_bytes([bytes[pos + 6], bytes[pos + 7]]) as u32, 8)
+            (
+                u16::from_le_bytes([bytes[pos + 6], bytes[pos + 7]]) as u32,
+                8,
+            )
         };
         if len == UNDEFINED {
             return Err(DicomError::Malformed(format!(
@@ -154,7 +179,15 @@ pub(crate) fn validate(bytes: &[u8], limits: &Limits) -> Result<Scan> {
             )));
         }
         let start = pos + header;
-        check_fits(group, element, len, start, file_len, file_len, limits.max_file_bytes)?;
+        check_fits(
+            group,
+            element,
+            len,
+            start,
+            file_len,
+            file_len,
+            limits.max_file_bytes,
+        )?;
         if element == 0x0010 {
             let raw = &bytes[start..start + len as usize];
             let s = String::from_utf8_lossy(raw);
@@ -164,22 +197,37 @@ pub(crate) fn validate(bytes: &[u8], limits: &Limits) -> Result<Scan> {
         pos = start + len as usize;
     }
     if meta_elements == 0 {
-        return Err(DicomError::NotDicom("no file meta information group (0002,xxxx) after DICM".into()));
+        return Err(DicomError::NotDicom(
+            "no file meta information group (0002,xxxx) after DICM".into(),
+        ));
     }
     let ts_uid = ts.ok_or_else(|| {
         DicomError::Malformed("file meta group has no Transfer Syntax UID (0002,0010)".into())
     })?;
-    let mut scanner = Scanner { limits, elements: meta_elements };
+    let mut scanner = Scanner {
+        limits,
+        elements: meta_elements,
+    };
     match ts_uid.as_str() {
         IMPLICIT_LE => scanner.dataset(bytes, pos, file_len, Enc::ImplicitLe, 0, Until::File)?,
         EXPLICIT_BE => scanner.dataset(bytes, pos, file_len, Enc::ExplicitBe, 0, Until::File)?,
         DEFLATED_LE => {
             let inflated = inflate_bounded(&bytes[pos..], limits.max_inflated_bytes)?;
-            scanner.dataset(&inflated, 0, inflated.len(), Enc::ExplicitLe, 0, Until::File)?
+            scanner.dataset(
+                &inflated,
+                0,
+                inflated.len(),
+                Enc::ExplicitLe,
+                0,
+                Until::File,
+            )?
         }
         _ => scanner.dataset(bytes, pos, file_len, Enc::ExplicitLe, 0, Until::File)?,
     };
-    Ok(Scan { ts_uid, elements: scanner.elements })
+    Ok(Scan {
+        ts_uid,
+        elements: scanner.elements,
+    })
 }
 
 /// Inflates a raw-deflate stream, refusing to grow past `cap` bytes.
@@ -200,7 +248,15 @@ pub(crate) fn inflate_bounded(data: &[u8], cap: u64) -> Result<Vec<u8>> {
 /// length (no more than the largest file accepted) means the file was cut short
 /// ("truncated"); anything larger, or an overrun of an enclosing item, is a
 /// length that exceeds what holds it.
-fn check_fits(group: u16, element: u16, len: u32, start: usize, end: usize, file_len: usize, max_file: u64) -> Result<()> {
+fn check_fits(
+    group: u16,
+    element: u16,
+    len: u32,
+    start: usize,
+    end: usize,
+    file_len: usize,
+    max_file: u64,
+) -> Result<()> {
     let avail = end.saturating_sub(start);
     if len as usize > avail {
         if end == file_len && (len as u64) < max_file {
@@ -209,7 +265,11 @@ fn check_fits(group: u16, element: u16, len: u32, start: usize, end: usize, file
                 TagFmt(group, element)
             )));
         }
-        let scope = if end == file_len { "the file" } else { "its enclosing item" };
+        let scope = if end == file_len {
+            "the file"
+        } else {
+            "its enclosing item"
+        };
         return Err(DicomError::LengthExceedsFile(format!(
             "element {} declares {len} bytes but only {avail} remain in {scope}",
             TagFmt(group, element)
@@ -242,7 +302,15 @@ enum Until {
 
 impl Scanner<'_> {
     /// Walks a data set in `buf[pos..end]` and returns the position after it.
-    fn dataset(&mut self, buf: &[u8], mut pos: usize, end: usize, enc: Enc, depth: usize, until: Until) -> Result<usize> {
+    fn dataset(
+        &mut self,
+        buf: &[u8],
+        mut pos: usize,
+        end: usize,
+        enc: Enc,
+        depth: usize,
+        until: Until,
+    ) -> Result<usize> {
         if depth > self.limits.max_depth {
             return Err(DicomError::Malformed(format!(
                 "sequences nested deeper than {} levels",
@@ -327,10 +395,26 @@ impl Scanner<'_> {
                 };
                 pos = self.items(buf, start, end, None, kind, depth + 1, tag)?;
             } else {
-                check_fits(group, element, len, start, end, file_len, self.limits.max_file_bytes)?;
+                check_fits(
+                    group,
+                    element,
+                    len,
+                    start,
+                    end,
+                    file_len,
+                    self.limits.max_file_bytes,
+                )?;
                 let value_end = start + len as usize;
                 if is_sq {
-                    self.items(buf, start, value_end, Some(value_end), ItemsKind::Sequence(enc), depth + 1, tag)?;
+                    self.items(
+                        buf,
+                        start,
+                        value_end,
+                        Some(value_end),
+                        ItemsKind::Sequence(enc),
+                        depth + 1,
+                        tag,
+                    )?;
                 }
                 pos = value_end;
             }
@@ -341,7 +425,16 @@ impl Scanner<'_> {
     /// `pos`. `defined_end` is the end of a defined-length sequence; without it the
     /// items run until a sequence delimitation item, within `end`.
     #[allow(clippy::too_many_arguments)]
-    fn items(&mut self, buf: &[u8], mut pos: usize, end: usize, defined_end: Option<usize>, kind: ItemsKind, depth: usize, parent: Tag) -> Result<usize> {
+    fn items(
+        &mut self,
+        buf: &[u8],
+        mut pos: usize,
+        end: usize,
+        defined_end: Option<usize>,
+        kind: ItemsKind,
+        depth: usize,
+        parent: Tag,
+    ) -> Result<usize> {
         if depth > self.limits.max_depth {
             return Err(DicomError::Malformed(format!(
                 "sequences nested deeper than {} levels",
@@ -389,14 +482,31 @@ impl Scanner<'_> {
                                     TagFmt(parent.0, parent.1)
                                 )));
                             }
-                            check_fits(parent.0, parent.1, len, start, end, file_len, self.limits.max_file_bytes)?;
+                            check_fits(
+                                parent.0,
+                                parent.1,
+                                len,
+                                start,
+                                end,
+                                file_len,
+                                self.limits.max_file_bytes,
+                            )?;
                             pos = start + len as usize;
                         }
                         ItemsKind::Sequence(e) => {
                             if len == UNDEFINED {
-                                pos = self.dataset(buf, start, end, e, depth + 1, Until::Delimiter)?;
+                                pos =
+                                    self.dataset(buf, start, end, e, depth + 1, Until::Delimiter)?;
                             } else {
-                                check_fits(parent.0, parent.1, len, start, end, file_len, self.limits.max_file_bytes)?;
+                                check_fits(
+                                    parent.0,
+                                    parent.1,
+                                    len,
+                                    start,
+                                    end,
+                                    file_len,
+                                    self.limits.max_file_bytes,
+                                )?;
                                 let item_end = start + len as usize;
                                 self.dataset(buf, start, item_end, e, depth + 1, Until::Bound)?;
                                 pos = item_end;
@@ -448,7 +558,9 @@ mod tests {
         let mut v = meta("1.2.840.10008.1.2.1");
         // (0008,1140) SQ, undefined length, one item of defined length 20 holding an
         // element that declares 0xF0000000 bytes.
-        v.extend_from_slice(&[0x08, 0x00, 0x40, 0x11, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF]);
+        v.extend_from_slice(&[
+            0x08, 0x00, 0x40, 0x11, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+        ]);
         v.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 20, 0, 0, 0]);
         v.extend_from_slice(&[0x08, 0x00, 0x55, 0x11, b'U', b'N', 0, 0]);
         v.extend_from_slice(&0xF000_0000u32.to_le_bytes());

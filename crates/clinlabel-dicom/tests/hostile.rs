@@ -8,11 +8,11 @@ mod common;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use clinlabel_dicom::ingest::{ingest, IngestOptions};
-use clinlabel_dicom::{decode_frame, image_meta, open_bytes, Limits};
+use clinlabel_dicom::ingest::{IngestOptions, ingest};
+use clinlabel_dicom::{Limits, decode_frame, image_meta, open_bytes};
 
 struct Counting;
 static CURRENT: AtomicUsize = AtomicUsize::new(0);
@@ -77,7 +77,11 @@ fn meta_group(ts: &str) -> Vec<u8> {
         v.extend_from_slice(&val);
     };
     el([0x02, 0x00, 0x01, 0x00], b"OB", &[0, 1]);
-    el([0x02, 0x00, 0x02, 0x00], b"UI", b"1.2.840.10008.5.1.4.1.1.7");
+    el(
+        [0x02, 0x00, 0x02, 0x00],
+        b"UI",
+        b"1.2.840.10008.5.1.4.1.1.7",
+    );
     el([0x02, 0x00, 0x03, 0x00], b"UI", b"1.2.3.4");
     el([0x02, 0x00, 0x10, 0x00], b"UI", ts.as_bytes());
     v
@@ -107,9 +111,18 @@ fn crafted_length_is_refused_with_bounded_memory() {
     assert!(bytes.len() < 400, "{} bytes", bytes.len());
     let (r, peak) = measure(|| opens_with_code(&bytes, &Limits::default()));
     assert_eq!(r, Err("length_exceeds_file"));
-    assert!(peak < 1 << 20, "peak {peak} bytes for a {}-byte file", bytes.len());
-    let msg = open_bytes(&bytes, &Limits::default()).unwrap_err().to_string();
-    assert!(msg.contains("(7FE0,0010)") && msg.contains("4026531840"), "{msg}");
+    assert!(
+        peak < 1 << 20,
+        "peak {peak} bytes for a {}-byte file",
+        bytes.len()
+    );
+    let msg = open_bytes(&bytes, &Limits::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("(7FE0,0010)") && msg.contains("4026531840"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -127,16 +140,22 @@ fn crafted_lengths_in_other_encodings_and_depths_are_refused() {
     be.extend_from_slice(b"DOE^JOHN");
     // Deep inside an undefined-length sequence item of an undefined-length item.
     let mut nested = meta_group("1.2.840.10008.1.2.1");
-    nested.extend_from_slice(&[0x08, 0x00, 0x40, 0x11, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF]);
+    nested.extend_from_slice(&[
+        0x08, 0x00, 0x40, 0x11, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+    ]);
     nested.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]);
-    nested.extend_from_slice(&[0x08, 0x00, 0x15, 0x92, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF]);
+    nested.extend_from_slice(&[
+        0x08, 0x00, 0x15, 0x92, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+    ]);
     nested.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]);
     nested.extend_from_slice(&[0x09, 0x00, 0x10, 0x10, b'O', b'B', 0, 0]);
     nested.extend_from_slice(&0xF000_0000u32.to_le_bytes());
     nested.extend_from_slice(&[0u8; 32]);
     // An encapsulated fragment that declares 0xF0000000 bytes.
     let mut frag = meta_group("1.2.840.10008.1.2.4.50");
-    frag.extend_from_slice(&[0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF]);
+    frag.extend_from_slice(&[
+        0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+    ]);
     frag.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0, 0, 0, 0]);
     frag.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0]);
     frag.extend_from_slice(&0xF000_0000u32.to_le_bytes());
@@ -146,7 +165,13 @@ fn crafted_lengths_in_other_encodings_and_depths_are_refused() {
     item.extend_from_slice(&[0x08, 0x00, 0x40, 0x11, b'S', b'Q', 0, 0, 16, 0, 0, 0]);
     item.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0, 0, 0, 0x70]);
     item.extend_from_slice(&[0u8; 64]);
-    for (label, bytes) in [("implicit", implicit), ("big endian", be), ("nested", nested), ("fragment", frag), ("item", item)] {
+    for (label, bytes) in [
+        ("implicit", implicit),
+        ("big endian", be),
+        ("nested", nested),
+        ("fragment", frag),
+        ("item", item),
+    ] {
         let (r, peak) = measure(|| opens_with_code(&bytes, &Limits::default()));
         assert_eq!(r, Err("length_exceeds_file"), "{label}");
         assert!(peak < 1 << 20, "{label}: peak {peak}");
@@ -154,7 +179,9 @@ fn crafted_lengths_in_other_encodings_and_depths_are_refused() {
     // Nesting 10,000 levels deep is refused without exhausting the stack.
     let mut deep = meta_group("1.2.840.10008.1.2.1");
     for _ in 0..10_000 {
-        deep.extend_from_slice(&[0x08, 0x00, 0x40, 0x11, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF]);
+        deep.extend_from_slice(&[
+            0x08, 0x00, 0x40, 0x11, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+        ]);
         deep.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]);
     }
     assert_eq!(opens_with_code(&deep, &Limits::default()), Err("malformed"));
@@ -179,7 +206,10 @@ fn deflate_bomb_is_capped() {
     let mut file = meta_group("1.2.840.10008.1.2.1.99");
     file.extend_from_slice(&enc.finish().unwrap());
     assert!(file.len() < 200_000, "{} bytes compressed", file.len());
-    let limits = Limits { max_inflated_bytes: 8 << 20, ..Limits::default() };
+    let limits = Limits {
+        max_inflated_bytes: 8 << 20,
+        ..Limits::default()
+    };
     let (r, peak) = measure(|| opens_with_code(&file, &limits));
     assert_eq!(r, Err("limit_exceeded"));
     assert!(peak < 24 << 20, "peak {peak}");
@@ -194,7 +224,12 @@ fn real(name: &str) -> Vec<u8> {
 fn truncated_files_are_reported_as_truncated() {
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let limits = Limits::default();
-    for name in ["pydicom/CT_small.dcm", "pydicom/MR_small_bigendian.dcm", "pydicom/SC_rgb_rle.dcm", "pydicom/JPEG2000.dcm"] {
+    for name in [
+        "pydicom/CT_small.dcm",
+        "pydicom/MR_small_bigendian.dcm",
+        "pydicom/SC_rgb_rle.dcm",
+        "pydicom/JPEG2000.dcm",
+    ] {
         let bytes = real(name);
         // Cut inside the meta group, the data set and the pixel data.
         for frac in [0.05, 0.2, 0.5, 0.8, 0.95, 0.999] {
@@ -206,7 +241,10 @@ fn truncated_files_are_reported_as_truncated() {
             });
             let e = r.expect_err(&format!("{name} cut at {cut} must fail"));
             assert!(
-                matches!(e.code(), "truncated" | "malformed" | "decode_failed" | "missing_attribute"),
+                matches!(
+                    e.code(),
+                    "truncated" | "malformed" | "decode_failed" | "missing_attribute"
+                ),
                 "{name} cut at {cut}: {} ({e})",
                 e.code()
             );
@@ -217,14 +255,21 @@ fn truncated_files_are_reported_as_truncated() {
         for back in [1usize, 7, 60] {
             let cut = bytes.len() - back;
             let report = ingest(
-                vec![("cut.dcm".to_string(), bytes[..cut].to_vec()), ("whole.dcm".to_string(), bytes.clone())],
+                vec![
+                    ("cut.dcm".to_string(), bytes[..cut].to_vec()),
+                    ("whole.dcm".to_string(), bytes.clone()),
+                ],
                 &IngestOptions::default(),
             );
             assert_eq!(report.items.len(), 1, "{name} cut at {cut}");
             assert_eq!(report.items[0].name, "whole.dcm");
             assert_eq!(report.rejected.len(), 1, "{name} cut at {cut}");
             assert_eq!(report.rejected[0].name, "cut.dcm");
-            assert!(matches!(report.rejected[0].code, "truncated" | "malformed"), "{name} cut at {cut}: {:?}", report.rejected[0]);
+            assert!(
+                matches!(report.rejected[0].code, "truncated" | "malformed"),
+                "{name} cut at {cut}: {:?}",
+                report.rejected[0]
+            );
         }
     }
 }
@@ -235,15 +280,33 @@ fn non_dicom_bytes_are_named() {
     let report = ingest(
         vec![
             ("empty.dcm".to_string(), Vec::new()),
-            ("notes.txt".to_string(), b"Patient notes, not an image at all".repeat(20)),
+            (
+                "notes.txt".to_string(),
+                b"Patient notes, not an image at all".repeat(20),
+            ),
             ("zeros.bin".to_string(), vec![0u8; 4096]),
         ],
         &IngestOptions::default(),
     );
     assert!(report.items.is_empty());
-    let codes: Vec<(&str, &str)> = report.rejected.iter().map(|r| (r.name.as_str(), r.code)).collect();
-    assert_eq!(codes, vec![("empty.dcm", "not_dicom"), ("notes.txt", "not_dicom"), ("zeros.bin", "not_dicom")]);
-    assert!(report.rejected[0].reason.starts_with("not DICOM"), "{:?}", report.rejected[0]);
+    let codes: Vec<(&str, &str)> = report
+        .rejected
+        .iter()
+        .map(|r| (r.name.as_str(), r.code))
+        .collect();
+    assert_eq!(
+        codes,
+        vec![
+            ("empty.dcm", "not_dicom"),
+            ("notes.txt", "not_dicom"),
+            ("zeros.bin", "not_dicom")
+        ]
+    );
+    assert!(
+        report.rejected[0].reason.starts_with("not DICOM"),
+        "{:?}",
+        report.rejected[0]
+    );
 }
 
 #[test]
@@ -252,9 +315,16 @@ fn unsupported_transfer_syntax_is_named() {
     let mut bytes = meta_group("1.2.3.999.1");
     bytes.extend_from_slice(&[0x10, 0x00, 0x10, 0x00, b'P', b'N', 4, 0]);
     bytes.extend_from_slice(b"A^B ");
-    let report = ingest(vec![("odd.dcm".to_string(), bytes)], &IngestOptions::default());
+    let report = ingest(
+        vec![("odd.dcm".to_string(), bytes)],
+        &IngestOptions::default(),
+    );
     assert_eq!(report.rejected[0].code, "unsupported_transfer_syntax");
-    assert!(report.rejected[0].reason.contains("1.2.3.999.1"), "{:?}", report.rejected[0]);
+    assert!(
+        report.rejected[0].reason.contains("1.2.3.999.1"),
+        "{:?}",
+        report.rejected[0]
+    );
 }
 
 /// xorshift64*: deterministic mutations without a dependency.
@@ -274,7 +344,11 @@ impl Rng {
 #[test]
 fn mutated_real_files_never_panic_or_balloon() {
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let limits = Limits { max_frame_bytes: 16 << 20, max_inflated_bytes: 16 << 20, ..Limits::default() };
+    let limits = Limits {
+        max_frame_bytes: 16 << 20,
+        max_inflated_bytes: 16 << 20,
+        ..Limits::default()
+    };
     let names = [
         "pydicom/CT_small.dcm",
         "pydicom/MR_small_bigendian.dcm",
@@ -305,7 +379,11 @@ fn mutated_real_files_never_panic_or_balloon() {
                 std::panic::catch_unwind(|| {
                     open_bytes(&b, &limits).and_then(|f| {
                         let m = image_meta(&f);
-                        if m.has_pixel_data { decode_frame(&f, &m, 0).map(|_| ()) } else { Ok(()) }
+                        if m.has_pixel_data {
+                            decode_frame(&f, &m, 0).map(|_| ())
+                        } else {
+                            Ok(())
+                        }
                     })
                 })
             });
@@ -320,9 +398,15 @@ fn mutated_real_files_never_panic_or_balloon() {
             if peak > worst.0 {
                 worst = (peak, format!("{name} mutation {round}"));
             }
-            assert!(peak <= bound, "{name} mutation {round}: peak {peak} > {bound}");
+            assert!(
+                peak <= bound,
+                "{name} mutation {round}: peak {peak} > {bound}"
+            );
         }
     }
-    println!("mutations: {} rejected, {} still decoded; worst peak {} bytes ({})", outcomes[0], outcomes[1], worst.0, worst.1);
+    println!(
+        "mutations: {} rejected, {} still decoded; worst peak {} bytes ({})",
+        outcomes[0], outcomes[1], worst.0, worst.1
+    );
     let _ = Path::new("");
 }

@@ -5,15 +5,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::OnceLock;
 
+use dicom_core::dictionary::DataDictionary;
 use dicom_core::value::{DataSetSequence, PrimitiveValue, Value};
 use dicom_core::{DataElement, Tag, VR};
-use dicom_core::dictionary::DataDictionary;
-use dicom_dictionary_std::{tags, StandardDataDictionary};
+use dicom_dictionary_std::{StandardDataDictionary, tags};
 use dicom_object::InMemDicomObject;
 use serde::Serialize;
 
 use crate::error::{DicomError, Result, TagFmt};
-use crate::object::{get_str, open_bytes, read_limited, DicomFile};
+use crate::object::{DicomFile, get_str, open_bytes, read_limited};
 use crate::safe::Limits;
 
 /// The profile table, embedded as data (see `annex_e.tsv`).
@@ -43,7 +43,14 @@ fn table() -> &'static Table {
         let mut patterns = Vec::new();
         for row in profile_rows() {
             if row.pattern.contains('x') {
-                let mask = u32::from_str_radix(&row.pattern.chars().map(|c| if c == 'x' { '0' } else { 'F' }).collect::<String>(), 16).unwrap();
+                let mask = u32::from_str_radix(
+                    &row.pattern
+                        .chars()
+                        .map(|c| if c == 'x' { '0' } else { 'F' })
+                        .collect::<String>(),
+                    16,
+                )
+                .unwrap();
                 let value = u32::from_str_radix(&row.pattern.replace('x', "0"), 16).unwrap();
                 patterns.push((mask, value, row));
             } else {
@@ -61,7 +68,12 @@ pub fn profile_rows() -> Vec<ProfileRow> {
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
         .map(|l| {
             let f: Vec<&str> = l.split('\t').collect();
-            ProfileRow { pattern: f[0].to_string(), basic: f[1].to_string(), temporal: f[2] == "T", name: f[3].to_string() }
+            ProfileRow {
+                pattern: f[0].to_string(),
+                basic: f[1].to_string(),
+                temporal: f[2] == "T",
+                name: f[3].to_string(),
+            }
         })
         .collect()
 }
@@ -70,7 +82,12 @@ pub fn profile_rows() -> Vec<ProfileRow> {
 pub fn profile_row(tag: Tag) -> Option<&'static ProfileRow> {
     let key = ((tag.0 as u32) << 16) | tag.1 as u32;
     let t = table();
-    t.exact.get(&key).or_else(|| t.patterns.iter().find(|(m, v, _)| key & m == *v).map(|(_, _, r)| r))
+    t.exact.get(&key).or_else(|| {
+        t.patterns
+            .iter()
+            .find(|(m, v, _)| key & m == *v)
+            .map(|(_, _, r)| r)
+    })
 }
 
 /// How dates and times listed in the profile are treated (the project's choice).
@@ -103,13 +120,21 @@ pub struct DeidOptions {
 
 impl DeidOptions {
     pub fn new(project_secret: &[u8], dates: DateOption) -> DeidOptions {
-        DeidOptions { project_secret: project_secret.to_vec(), dates, replace_unlisted_uids: true, limits: Limits::default() }
+        DeidOptions {
+            project_secret: project_secret.to_vec(),
+            dates,
+            replace_unlisted_uids: true,
+            limits: Limits::default(),
+        }
     }
 }
 
 impl std::fmt::Debug for DeidOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DeidOptions").field("dates", &self.dates).field("project_secret", &"<redacted>").finish()
+        f.debug_struct("DeidOptions")
+            .field("dates", &self.dates)
+            .field("project_secret", &"<redacted>")
+            .finish()
     }
 }
 
@@ -121,7 +146,9 @@ pub struct UidMapper {
 
 impl UidMapper {
     pub fn new(project_secret: &[u8]) -> UidMapper {
-        UidMapper { key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, project_secret) }
+        UidMapper {
+            key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, project_secret),
+        }
     }
     pub fn map(&self, uid: &str) -> String {
         let uid = uid.trim_end_matches(['\0', ' ']);
@@ -193,7 +220,10 @@ struct Ctx<'a> {
 }
 
 fn tag_name(tag: Tag) -> String {
-    StandardDataDictionary.by_tag(tag).map(|e| e.alias.to_string()).unwrap_or_else(|| "unknown".into())
+    StandardDataDictionary
+        .by_tag(tag)
+        .map(|e| e.alias.to_string())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// Resolves a compound Basic Profile code to one action. Where the table allows
@@ -232,7 +262,9 @@ fn dummy(vr: VR) -> PrimitiveValue {
         VR::SL => PrimitiveValue::from(0i32),
         VR::FL => PrimitiveValue::from(0f32),
         VR::FD => PrimitiveValue::from(0f64),
-        VR::OB | VR::UN | VR::OW | VR::OF | VR::OD | VR::OL | VR::OV => PrimitiveValue::U8([0u8, 0u8][..].into()),
+        VR::OB | VR::UN | VR::OW | VR::OF | VR::OD | VR::OL | VR::OV => {
+            PrimitiveValue::U8([0u8, 0u8][..].into())
+        }
         _ => PrimitiveValue::from("ANONYMIZED"),
     }
 }
@@ -265,7 +297,11 @@ pub fn shift_date(value: &str, days: i32) -> Option<String> {
     if v.len() < 8 || !v[..8].bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let (y, m, d) = (v[..4].parse::<i64>().ok()?, v[4..6].parse::<i64>().ok()?, v[6..8].parse::<i64>().ok()?);
+    let (y, m, d) = (
+        v[..4].parse::<i64>().ok()?,
+        v[4..6].parse::<i64>().ok()?,
+        v[6..8].parse::<i64>().ok()?,
+    );
     if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
         return None;
     }
@@ -308,7 +344,9 @@ impl Ctx<'_> {
                 self.report.private_removed += 1;
                 continue;
             }
-            let Some(elem) = obj.element_opt(tag).ok().flatten().cloned() else { continue };
+            let Some(elem) = obj.element_opt(tag).ok().flatten().cloned() else {
+                continue;
+            };
             let vr = elem.vr();
             let row = profile_row(tag);
             let Some(row) = row else {
@@ -316,7 +354,10 @@ impl Ctx<'_> {
                 // unlisted UIDs are replaced when asked.
                 if let Value::Sequence(_) = elem.value() {
                     self.recurse(obj, tag, path, depth);
-                } else if vr == VR::UI && self.opts.replace_unlisted_uids && !CLASS_UID_TAGS.contains(&tag) {
+                } else if vr == VR::UI
+                    && self.opts.replace_unlisted_uids
+                    && !CLASS_UID_TAGS.contains(&tag)
+                {
                     let s = elem.to_str().map(|s| s.to_string()).unwrap_or_default();
                     let any = s
                         .split('\\')
@@ -345,7 +386,9 @@ impl Ctx<'_> {
                 }
                 "Z" => {
                     let empty = match vr {
-                        VR::SQ => DataElement::new(tag, vr, Value::Sequence(DataSetSequence::empty())),
+                        VR::SQ => {
+                            DataElement::new(tag, vr, Value::Sequence(DataSetSequence::empty()))
+                        }
                         _ => DataElement::new(tag, vr, PrimitiveValue::Empty),
                     };
                     obj.put(empty);
@@ -386,11 +429,18 @@ impl Ctx<'_> {
                     };
                     if matches!(vr, VR::DA | VR::DT) {
                         let s = elem.to_str().map(|s| s.to_string()).unwrap_or_default();
-                        let shifted: Option<Vec<String>> =
-                            s.split('\\').filter(|v| !v.trim().is_empty()).map(|v| shift_date(v, days)).collect();
+                        let shifted: Option<Vec<String>> = s
+                            .split('\\')
+                            .filter(|v| !v.trim().is_empty())
+                            .map(|v| shift_date(v, days))
+                            .collect();
                         match shifted {
                             Some(vals) if !vals.is_empty() => {
-                                obj.put(DataElement::new(tag, vr, PrimitiveValue::Strs(vals.into_iter().collect())));
+                                obj.put(DataElement::new(
+                                    tag,
+                                    vr,
+                                    PrimitiveValue::Strs(vals.into_iter().collect()),
+                                ));
                                 self.record(path, tag, &row.basic, 'C');
                             }
                             Some(_) => self.record(path, tag, &row.basic, 'K'),
@@ -410,7 +460,14 @@ impl Ctx<'_> {
         }
     }
 
-    fn recurse_if_sequence(&mut self, obj: &mut InMemDicomObject, tag: Tag, elem: &DataElement<InMemDicomObject>, path: &str, depth: usize) {
+    fn recurse_if_sequence(
+        &mut self,
+        obj: &mut InMemDicomObject,
+        tag: Tag,
+        elem: &DataElement<InMemDicomObject>,
+        path: &str,
+        depth: usize,
+    ) {
         if let Value::Sequence(_) = elem.value() {
             self.recurse(obj, tag, path, depth);
         }
@@ -421,7 +478,9 @@ impl Ctx<'_> {
             obj.remove_element(tag);
             return;
         }
-        let Some(mut elem) = obj.take_element(tag).ok() else { return };
+        let Some(mut elem) = obj.take_element(tag).ok() else {
+            return;
+        };
         if let Some(items) = elem.items_mut() {
             for (i, item) in items.iter_mut().enumerate() {
                 let sub = format!("{path}{}[{i}]>", TagFmt(tag.0, tag.1));
@@ -433,11 +492,17 @@ impl Ctx<'_> {
 }
 
 /// De-identifies a parsed file in place (data set and file meta) and reports.
-pub fn deidentify(file: &mut DicomFile, opts: &DeidOptions, input_name: &str) -> Result<DeidReport> {
+pub fn deidentify(
+    file: &mut DicomFile,
+    opts: &DeidOptions,
+    input_name: &str,
+) -> Result<DeidReport> {
     let modality = get_str(&file.obj, tags::MODALITY);
     let burned = get_str(&file.obj, tags::BURNED_IN_ANNOTATION);
     let burned_in = match (burned.as_deref(), modality.as_deref()) {
-        (Some("YES"), _) => Some(BurnedInFlag { reason: "Burned In Annotation (0028,0301) is YES".into() }),
+        (Some("YES"), _) => Some(BurnedInFlag {
+            reason: "Burned In Annotation (0028,0301) is YES".into(),
+        }),
         (b, Some(m)) if BURN_IN_MODALITIES.contains(&m) => Some(BurnedInFlag {
             reason: format!(
                 "modality {m} commonly carries burned-in text (Burned In Annotation: {})",
@@ -465,7 +530,11 @@ pub fn deidentify(file: &mut DicomFile, opts: &DeidOptions, input_name: &str) ->
     let obj: &mut InMemDicomObject = &mut file.obj;
     ctx.process(obj, "", 0);
     // Attributes that say what was done (PS3.15 E.1.1, PS3.3 C.7.1.1).
-    obj.put(DataElement::new(tags::PATIENT_IDENTITY_REMOVED, VR::CS, PrimitiveValue::from("YES")));
+    obj.put(DataElement::new(
+        tags::PATIENT_IDENTITY_REMOVED,
+        VR::CS,
+        PrimitiveValue::from("YES"),
+    ));
     let dates_text = match opts.dates {
         DateOption::Remove => "dates removed".to_string(),
         DateOption::Shift { .. } => "dates shifted".to_string(),
@@ -478,8 +547,14 @@ pub fn deidentify(file: &mut DicomFile, opts: &DeidOptions, input_name: &str) ->
     ));
     let mut codes = vec![("113100", "Basic Application Confidentiality Profile")];
     match opts.dates {
-        DateOption::Shift { .. } => codes.push(("113107", "Retain Longitudinal Temporal Information Modified Dates Option")),
-        DateOption::Keep => codes.push(("113106", "Retain Longitudinal Temporal Information Full Dates Option")),
+        DateOption::Shift { .. } => codes.push((
+            "113107",
+            "Retain Longitudinal Temporal Information Modified Dates Option",
+        )),
+        DateOption::Keep => codes.push((
+            "113106",
+            "Retain Longitudinal Temporal Information Full Dates Option",
+        )),
         DateOption::Remove => {}
     }
     let items: Vec<InMemDicomObject> = codes
@@ -487,12 +562,20 @@ pub fn deidentify(file: &mut DicomFile, opts: &DeidOptions, input_name: &str) ->
         .map(|(v, m)| {
             InMemDicomObject::from_element_iter([
                 DataElement::new(tags::CODE_VALUE, VR::SH, PrimitiveValue::from(v)),
-                DataElement::new(tags::CODING_SCHEME_DESIGNATOR, VR::SH, PrimitiveValue::from("DCM")),
+                DataElement::new(
+                    tags::CODING_SCHEME_DESIGNATOR,
+                    VR::SH,
+                    PrimitiveValue::from("DCM"),
+                ),
                 DataElement::new(tags::CODE_MEANING, VR::LO, PrimitiveValue::from(m)),
             ])
         })
         .collect();
-    obj.put(DataElement::new(tags::DEIDENTIFICATION_METHOD_CODE_SEQUENCE, VR::SQ, DataSetSequence::from(items)));
+    obj.put(DataElement::new(
+        tags::DEIDENTIFICATION_METHOD_CODE_SEQUENCE,
+        VR::SQ,
+        DataSetSequence::from(items),
+    ));
     obj.put(DataElement::new(
         tags::LONGITUDINAL_TEMPORAL_INFORMATION_MODIFIED,
         VR::CS,
@@ -505,7 +588,10 @@ pub fn deidentify(file: &mut DicomFile, opts: &DeidOptions, input_name: &str) ->
     // File meta: the instance UID follows the data set; nothing else identifying.
     let new_sop = get_str(&file.obj, tags::SOP_INSTANCE_UID);
     let meta = file.obj.meta_mut();
-    let old = meta.media_storage_sop_instance_uid.trim_end_matches(['\0', ' ']).to_string();
+    let old = meta
+        .media_storage_sop_instance_uid
+        .trim_end_matches(['\0', ' '])
+        .to_string();
     let mapped = new_sop.unwrap_or_else(|| ctx.mapper.map(&old));
     if old != mapped {
         ctx.record("", Tag(0x0002, 0x0003), "U", 'U');
@@ -529,8 +615,13 @@ pub fn deidentify_file(input: &Path, output: &Path, opts: &DeidOptions) -> Resul
     drop(bytes);
     let mut report = deidentify(&mut file, opts, &input.display().to_string())?;
     let mut out = Vec::new();
-    file.obj.write_all(&mut out).map_err(|e| DicomError::Write(e.to_string()))?;
-    std::fs::write(output, &out).map_err(|e| DicomError::Io { path: output.display().to_string(), source: e })?;
+    file.obj
+        .write_all(&mut out)
+        .map_err(|e| DicomError::Write(e.to_string()))?;
+    std::fs::write(output, &out).map_err(|e| DicomError::Io {
+        path: output.display().to_string(),
+        source: e,
+    })?;
     report.output = output.display().to_string();
     Ok(report)
 }
@@ -545,10 +636,17 @@ mod tests {
         assert!(rows.len() > 440, "{} rows", rows.len());
         for r in &rows {
             assert_eq!(r.pattern.len(), 8, "{r:?}");
-            assert!(["X", "Z", "D", "U", "X/Z", "X/D", "Z/D", "X/Z/D", "X/Z/U*"].contains(&r.basic.as_str()), "{r:?}");
+            assert!(
+                ["X", "Z", "D", "U", "X/Z", "X/D", "Z/D", "X/Z/D", "X/Z/U*"]
+                    .contains(&r.basic.as_str()),
+                "{r:?}"
+            );
         }
         assert_eq!(profile_row(tags::PATIENT_NAME).unwrap().basic, "Z");
-        assert_eq!(profile_row(Tag(0x6002, 0x3000)).unwrap().name, "Overlay Data");
+        assert_eq!(
+            profile_row(Tag(0x6002, 0x3000)).unwrap().name,
+            "Overlay Data"
+        );
         assert_eq!(profile_row(Tag(0x5004, 0x0010)).unwrap().name, "Curve Data");
         assert!(profile_row(tags::ROWS).is_none());
     }
@@ -557,7 +655,10 @@ mod tests {
     fn date_shift_crosses_months_and_leap_years() {
         assert_eq!(shift_date("20240228", 1).unwrap(), "20240229");
         assert_eq!(shift_date("20240301", -1).unwrap(), "20240229");
-        assert_eq!(shift_date("20231231120000.5", 1).unwrap(), "20240101120000.5");
+        assert_eq!(
+            shift_date("20231231120000.5", 1).unwrap(),
+            "20240101120000.5"
+        );
         assert!(shift_date("2024", 1).is_none());
     }
 

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 pub fn testdata_root() -> PathBuf {
     match std::env::var_os("CLINLABEL_TESTDATA") {
         Some(p) => PathBuf::from(p),
-        None => PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/clinlabel-testdata"),
+        None => {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/clinlabel-testdata")
+        }
     }
 }
 
