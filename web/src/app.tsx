@@ -11,13 +11,23 @@ import { Certifications, Tracks } from './pages/admin/Certifications';
 import { Organisations } from './pages/admin/Organisations';
 import { UserDetail } from './pages/admin/UserDetail';
 import { Users } from './pages/admin/Users';
+import { Agreements } from './pages/agreements';
+import { ProjectList, ProjectPage } from './pages/project';
+import { EditProject, NewProject } from './pages/spec';
 import { Link, ParamsContext, match, navigate, usePath } from './router';
 import { rememberReturnPath, useSession } from './session';
 
 interface Route { path: string; component: ComponentType; roles?: Role[] }
 const ADMIN: Role[] = ['admin'];
+const CLIENT: Role[] = ['client_admin', 'client_member'];
+const PROJECTS: Role[] = ['client_admin', 'client_member', 'pm', 'admin', 'qa_reviewer'];
 const ROUTES: Route[] = [
   { path: '/', component: Home },
+  { path: '/agreements', component: Agreements },
+  { path: '/projects', component: ProjectList, roles: PROJECTS },
+  { path: '/projects/new', component: NewProject, roles: CLIENT },
+  { path: '/projects/:id', component: ProjectPage, roles: PROJECTS },
+  { path: '/projects/:id/edit', component: EditProject, roles: CLIENT },
   { path: '/account/password', component: ChangePassword },
   { path: '/account/tokens', component: Tokens },
   { path: '/admin/organisations', component: Organisations, roles: ADMIN },
@@ -54,9 +64,14 @@ function Shell({ path }: { path: string }) {
   const { me, signOut } = useSession();
   const role = me!.user.role;
   const isAdmin = role === 'admin';
+  const isClient = role === 'client_admin' || role === 'client_member';
+  const seesProjects = PROJECTS.includes(role);
   useShortcuts(
     [
       { keys: 'g h', description: 'Go to the home page', run: () => navigate('/') },
+      ...(seesProjects ? [{ keys: 'g p', description: 'Go to projects', run: () => navigate('/projects') }] : []),
+      ...(isClient || isAdmin ? [{ keys: 'g n', description: 'Go to the NDA and DPA', run: () => navigate('/agreements') }] : []),
+      ...(isClient ? [{ keys: 'c', description: 'Create a new project', run: () => navigate('/projects/new') }] : []),
       ...(isAdmin
         ? [
             { keys: 'g u', description: 'Go to users', run: () => navigate('/admin/users') },
@@ -94,6 +109,8 @@ function Shell({ path }: { path: string }) {
         <Link to="/" className="brand">clinlabel</Link>
         <nav aria-label="Main">
           {nav('/', 'Home')}
+          {seesProjects ? nav('/projects', 'Projects') : null}
+          {isClient || isAdmin ? nav('/agreements', 'Agreements') : null}
           {isAdmin ? (
             <>
               {nav('/admin/organisations', 'Organisations')}

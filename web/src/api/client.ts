@@ -11,7 +11,7 @@ import type { components, paths } from './schema';
 export type Schemas = components['schemas'];
 export type ErrorCode = Schemas['ErrorCode'];
 
-type Method = 'get' | 'post' | 'patch' | 'delete';
+type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 type Json<R> = R extends { content: { 'application/json': infer B } } ? B : void;
 type Ok<O> = O extends { responses: infer R }
   ? 200 extends keyof R
@@ -74,6 +74,14 @@ let onUnauthorized: ((e: ApiError) => void) | null = null;
 /** The CSRF token of the current cookie session (from sign-in, setup or /auth/me). */
 export function setCsrfToken(token: string | null | undefined) {
   csrfToken = token ?? null;
+}
+/** The current CSRF token (for raw requests such as upload chunks). */
+export function csrfToken_(): string | null {
+  return csrfToken;
+}
+/** Hands an error met outside `call` (raw requests) to the session handler when it means the session ended. */
+export function reportUnauthorized(e: ApiError) {
+  if (e.status === 401 && (e.code === 'session_expired' || e.code === 'not_signed_in')) onUnauthorized?.(e);
 }
 /** Called when a request meets `session_expired` / `not_signed_in`. */
 export function setUnauthorizedHandler(h: ((e: ApiError) => void) | null) {
@@ -139,3 +147,13 @@ export type Organisation = Schemas['Organisation'];
 export type AuditEvent = Schemas['AuditEventView'];
 export type VerifyReport = Schemas['VerifyReport'];
 export type ApiToken = Schemas['ApiToken'];
+export type Project = Schemas['Project'];
+export type Spec = Schemas['Spec'];
+export type TaskView = Schemas['TaskView'];
+export type BatchView = Schemas['BatchView'];
+export type Quote = Schemas['Quote'];
+export type Pricing = Schemas['Pricing'];
+export type Upload = Schemas['Upload'];
+export type FileView = Schemas['FileView'];
+export type ItemView = Schemas['ItemView'];
+export type Track = Schemas['Track'];

@@ -2,6 +2,23 @@
 // `npm run check:api` fails when this file differs from the server's definitions.
 
 export interface paths {
+    "/accuracy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Rolling gold accuracy per tasker and track (staff: everyone; taskers: their own). */
+        get: operations["accuracy"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/agreements": {
         parameters: {
             query?: never;
@@ -174,6 +191,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/batches/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One batch. */
+        get: operations["get_batch"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/batches/{id}/decision": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** The QA reviewer approves the batch (at or above the threshold) or returns it with feedback. */
+        post: operations["decide_batch"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/certifications": {
         parameters: {
             query?: never;
@@ -207,6 +258,60 @@ export interface paths {
         head?: never;
         /** Suspends, reinstates or re-dates a certification (administrators). */
         patch: operations["update_certification"];
+        trace?: never;
+    };
+    "/items/{id}/content": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An item's bytes, decrypted on the fly (the project's client and provider
+         *     staff). Supports a single HTTP `Range`.
+         */
+        get: operations["item_content"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/items/{id}/gold": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Marks an item as gold with its reference answer (PMs, before the work starts). */
+        put: operations["set_gold"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/notifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's notifications, newest first. */
+        get: operations["notifications"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/organisations": {
@@ -298,6 +403,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/projects/{id}/batches": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A project's batches with their agreement, gold accuracy and rework rate. */
+        get: operations["list_batches"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/projects/{id}/files": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A project's files, with status and the reason of each rejection. */
+        get: operations["list_files"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/projects/{id}/history": {
         parameters: {
             query?: never;
@@ -307,6 +446,23 @@ export interface paths {
         };
         /** The project's history: every audited event about it, oldest first. */
         get: operations["project_history"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/projects/{id}/items": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A project's dataset items. */
+        get: operations["list_items"];
         put?: never;
         post?: never;
         delete?: never;
@@ -384,6 +540,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/projects/{id}/uploads": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Opens a resumable upload (client roles of the project's organisation,
+         *     once the NDA and DPA are signed).
+         */
+        post: operations["start_upload"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/rate-card": {
         parameters: {
             query?: never;
@@ -396,6 +572,23 @@ export interface paths {
         /** Replaces the rate card (administrators). */
         put: operations["put_rate_card"];
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/reviews/next": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** The next review task of a tier for the signed-in reviewer (204 when none). */
+        post: operations["next_review"];
         delete?: never;
         options?: never;
         head?: never;
@@ -417,6 +610,108 @@ export interface paths {
          *     and the first administrator, and signs them in.
          */
         post: operations["setup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tasks/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A task the caller holds. */
+        get: operations["get_task"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tasks/{id}/review": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Accepts or rejects the annotation under review, with comments anchored to its elements. */
+        post: operations["review_task"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tasks/{id}/skip": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Declines an assignment with a reason; the item is not offered to the caller again. */
+        post: operations["skip_task"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tasks/{id}/submit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Submits an annotation (or its rework). */
+        post: operations["submit_task"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tasks/next": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** The next annotation task for the signed-in tasker (204 when there is none they may do). */
+        post: operations["next_task"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tasks/returned": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's returned work, with the reviewers' feedback in place. */
+        get: operations["returned_work"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -475,6 +770,33 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/uploads/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Where an upload stands: `received` (also the `Upload-Offset` header) is
+         *     where the next chunk must start.
+         */
+        get: operations["get_upload"];
+        put?: never;
+        post?: never;
+        /** Aborts an open upload and deletes what it received. */
+        delete: operations["abort_upload"];
+        options?: never;
+        head?: never;
+        /**
+         * Appends a chunk at `Upload-Offset`. The body (`application/offset+octet-stream`
+         *     or `application/octet-stream`) streams into an encrypted part; a broken
+         *     body keeps nothing. The chunk that completes the upload also processes it
+         *     and answers with the finished upload.
+         */
+        patch: operations["append_chunk"];
+        trace?: never;
+    };
     "/users": {
         parameters: {
             query?: never;
@@ -515,6 +837,19 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description A tasker's rolling gold accuracy per track (PMs, QA, admins: anyone's; taskers: their own). */
+        Accuracy: {
+            /** Format: int64 */
+            gold_tasks: number;
+            /**
+             * Format: double
+             * @description Mean of the last results (the rolling window), 0–1.
+             */
+            rolling_accuracy?: number | null;
+            track_id: string;
+            user_id: string;
+            user_name: string;
+        };
         /** @description A PM's adjustment of one line, with its reason. */
         Adjustment: {
             /** Format: int64 */
@@ -539,6 +874,23 @@ export interface components {
             title: string;
             /** Format: int64 */
             version: number;
+        };
+        /**
+         * @description What a tasker submits: for now classification answers; the workspaces of
+         *     later modalities add their own fields.
+         */
+        AnnotationBody: {
+            /** @description Question id → chosen option ids. */
+            answers?: components["schemas"]["BTreeMap"];
+        };
+        /** @description An annotation as a reviewer sees it: the author is a pseudonym. */
+        AnnotationView: {
+            author: string;
+            body: unknown;
+            id: string;
+            /** Format: int64 */
+            round: number;
+            stage: components["schemas"]["Stage"];
         };
         /** @enum {string} */
         AnswerKind: "single" | "multiple";
@@ -570,6 +922,48 @@ export interface components {
             seq: number;
             target_id: string;
             target_type: string;
+        };
+        /** @enum {string} */
+        BatchDecision: "approve" | "return";
+        BatchDecisionRequest: {
+            decision: components["schemas"]["BatchDecision"];
+            /** @description For `return`: the annotations to rework, each with line-by-line feedback. */
+            returned?: components["schemas"]["ReturnedItem"][];
+        };
+        /** @description A batch as the QA reviewer sees it. */
+        BatchView: {
+            /** Format: int64 */
+            accepted: number;
+            agreement: components["schemas"]["QuestionAgreement"][];
+            /** Format: int64 */
+            annotations: number;
+            /**
+             * Format: double
+             * @description Mean gold accuracy of the taskers who annotated this batch, in this project.
+             */
+            gold_accuracy?: number | null;
+            id: string;
+            /** Format: int64 */
+            items: number;
+            /** @description Whether the batch meets the threshold (and may be approved once ready). */
+            meets_threshold: boolean;
+            project_id: string;
+            /** Format: double */
+            quality_threshold: number;
+            /**
+             * Format: double
+             * @description Share of annotations reworked at least once.
+             */
+            rework_rate: number;
+            /** Format: int64 */
+            seq: number;
+            spot_check_items: string[];
+            /** Format: int64 */
+            spot_check_seed?: number | null;
+            state: string;
+        };
+        BTreeMap: {
+            [key: string]: string[];
         };
         Certification: {
             /** Format: int64 */
@@ -631,6 +1025,15 @@ export interface components {
             /** Format: int64 */
             last_seq: number;
         };
+        /**
+         * @description A reviewer's comment anchored to one element of the annotation
+         *     (`question:<id>` for a classification answer; spans, shapes and others add
+         *     their own anchors as their workspaces land).
+         */
+        Comment: {
+            anchor: string;
+            text: string;
+        };
         Criterion: {
             id: string;
             /** Format: int64 */
@@ -657,7 +1060,33 @@ export interface components {
          * @description A stable, documented error code.
          * @enum {string}
          */
-        ErrorCode: "malformed_json" | "invalid_field" | "invalid_query" | "unsupported_media_type" | "payload_too_large" | "method_not_allowed" | "route_not_found" | "request_timeout" | "invalid_id" | "not_signed_in" | "session_expired" | "invalid_credentials" | "too_many_attempts" | "csrf_token_missing" | "csrf_token_invalid" | "forbidden" | "account_disabled" | "invalid_token" | "wrong_password" | "weak_password" | "setup_token_invalid" | "setup_already_done" | "not_found" | "email_taken" | "role_not_allowed_in_organisation" | "would_lock_out" | "track_slug_taken" | "not_a_tasker" | "invalid_transition" | "spec_locked" | "agreement_required" | "agreement_outdated" | "quote_outdated" | "upload_offset_mismatch" | "upload_too_large" | "archive_rejected" | "integrity_error" | "internal" | "unavailable";
+        ErrorCode: "malformed_json" | "invalid_field" | "invalid_query" | "unsupported_media_type" | "payload_too_large" | "method_not_allowed" | "route_not_found" | "request_timeout" | "invalid_id" | "not_signed_in" | "session_expired" | "invalid_credentials" | "too_many_attempts" | "csrf_token_missing" | "csrf_token_invalid" | "forbidden" | "account_disabled" | "invalid_token" | "wrong_password" | "weak_password" | "setup_token_invalid" | "setup_already_done" | "not_found" | "email_taken" | "role_not_allowed_in_organisation" | "would_lock_out" | "track_slug_taken" | "not_a_tasker" | "invalid_transition" | "spec_locked" | "agreement_required" | "agreement_outdated" | "quote_outdated" | "upload_offset_mismatch" | "upload_too_large" | "task_not_held" | "quality_below_threshold" | "archive_rejected" | "upload_interrupted" | "range_not_satisfiable" | "integrity_error" | "internal" | "unavailable";
+        /** @description A file as the API shows it. */
+        FileView: {
+            /** Format: int64 */
+            created_at: number;
+            id: string;
+            /** Format: int64 */
+            items: number;
+            media_type: string;
+            /** @description Its name, or `archive.zip/inner/path` (PHI-bearing: never logged). */
+            name: string;
+            project_id: string;
+            purpose: components["schemas"]["Purpose"];
+            /** @description Why it was rejected. */
+            reason?: string | null;
+            /** @description SHA-256 of the plaintext (or `unread-…` for an entry refused unread). */
+            sha256: string;
+            /** Format: int64 */
+            size: number;
+            /** @description `accepted` or `rejected`. */
+            status: string;
+            uploaded_by: string;
+        };
+        GoldRequest: {
+            /** @description The reference answer: question id → option ids. */
+            answer: components["schemas"]["BTreeMap"];
+        };
         GrantRequest: {
             /**
              * Format: int64
@@ -674,6 +1103,30 @@ export interface components {
         };
         /** @enum {string} */
         ImageTool: "bounding_box_2d" | "bounding_box_3d" | "polygon" | "freehand" | "spline" | "brush" | "keypoints";
+        /** @description A dataset item as the API shows it. */
+        ItemView: {
+            /** Format: int64 */
+            byte_end: number;
+            /**
+             * Format: int64
+             * @description The item's bytes inside its file's plaintext: `[byte_start, byte_end)`.
+             */
+            byte_start: number;
+            /** Format: int64 */
+            created_at: number;
+            file_id: string;
+            id: string;
+            /** @description `note`, `image`, `dicom`, `audio`, `response_set` or `variant`. */
+            kind: string;
+            /** @description What ingest read: e.g. `chars`, `width`/`height`, `duration_ms`, `line`. */
+            meta: Record<string, never>;
+            project_id: string;
+            /**
+             * Format: int64
+             * @description Position inside its file.
+             */
+            seq: number;
+        };
         KeypointSet: {
             /** @description Pairs of point indexes drawn as a skeleton. */
             edges?: number[][];
@@ -774,6 +1227,16 @@ export interface components {
             password: string;
             role: components["schemas"]["Role"];
         };
+        /** @description The caller's notifications, newest first. */
+        Notification: {
+            body: unknown;
+            /** Format: int64 */
+            created_at: number;
+            id: string;
+            kind: string;
+            /** Format: int64 */
+            read_at?: number | null;
+        };
         Organisation: {
             /** Format: int64 */
             created_at: number;
@@ -830,6 +1293,60 @@ export interface components {
                 updated_at: number;
                 user_id: string;
                 user_name: string;
+            }[];
+            /** Format: int64 */
+            total: number;
+        };
+        /** @description One page of a list, with the total count for the pager. */
+        Paged_FileView: {
+            items: {
+                /** Format: int64 */
+                created_at: number;
+                id: string;
+                /** Format: int64 */
+                items: number;
+                media_type: string;
+                /** @description Its name, or `archive.zip/inner/path` (PHI-bearing: never logged). */
+                name: string;
+                project_id: string;
+                purpose: components["schemas"]["Purpose"];
+                /** @description Why it was rejected. */
+                reason?: string | null;
+                /** @description SHA-256 of the plaintext (or `unread-…` for an entry refused unread). */
+                sha256: string;
+                /** Format: int64 */
+                size: number;
+                /** @description `accepted` or `rejected`. */
+                status: string;
+                uploaded_by: string;
+            }[];
+            /** Format: int64 */
+            total: number;
+        };
+        /** @description One page of a list, with the total count for the pager. */
+        Paged_ItemView: {
+            items: {
+                /** Format: int64 */
+                byte_end: number;
+                /**
+                 * Format: int64
+                 * @description The item's bytes inside its file's plaintext: `[byte_start, byte_end)`.
+                 */
+                byte_start: number;
+                /** Format: int64 */
+                created_at: number;
+                file_id: string;
+                id: string;
+                /** @description `note`, `image`, `dicom`, `audio`, `response_set` or `variant`. */
+                kind: string;
+                /** @description What ingest read: e.g. `chars`, `width`/`height`, `duration_ms`, `line`. */
+                meta: Record<string, never>;
+                project_id: string;
+                /**
+                 * Format: int64
+                 * @description Position inside its file.
+                 */
+                seq: number;
             }[];
             /** Format: int64 */
             total: number;
@@ -949,6 +1466,11 @@ export interface components {
             kind: components["schemas"]["AgreementKind"];
             title: string;
         };
+        /**
+         * @description What an uploaded file is for.
+         * @enum {string}
+         */
+        Purpose: "data" | "guideline";
         /** @description QA settings of a project. */
         QaConfig: {
             /**
@@ -984,6 +1506,23 @@ export interface components {
             ordinal?: boolean;
             required?: boolean;
             text: string;
+        };
+        /** @description Agreement on one question of a batch. */
+        QuestionAgreement: {
+            /**
+             * Format: double
+             * @description Krippendorff's α (nominal, or ordinal for ordered questions); null when undefined.
+             */
+            alpha?: number | null;
+            alpha_undefined_reason?: string | null;
+            /**
+             * Format: double
+             * @description What the quality gate uses: α when defined, else percent agreement.
+             */
+            gate_value?: number | null;
+            /** Format: double */
+            percent_agreement?: number | null;
+            question_id: string;
         };
         /** @enum {string} */
         QuestionLevel: "document" | "sentence" | "image" | "series" | "study" | "item";
@@ -1036,6 +1575,36 @@ export interface components {
             /** @description Entity type ids allowed at the tail. */
             to: string[];
         };
+        /** @description Feedback on one annotation when a batch is returned. */
+        ReturnedItem: {
+            annotation_id: string;
+            comments: components["schemas"]["Comment"][];
+        };
+        ReviewOutcome: {
+            /** @description Where the annotation went: tier2, rework or accepted (tier1 after a rework). */
+            next: components["schemas"]["Stage"];
+        };
+        /** @description A reviewer's verdict. */
+        ReviewRequest: {
+            /** @description Comments anchored to elements of the annotation (e.g. `question:specialty`). */
+            comments?: components["schemas"]["Comment"][];
+            decision: components["schemas"]["Decision"];
+            overall?: string | null;
+        };
+        /** @description A review as the author and later reviewers see it. */
+        ReviewView: {
+            comments: components["schemas"]["Comment"][];
+            /** Format: int64 */
+            created_at: number;
+            decision: string;
+            overall?: string | null;
+            /** @description The reviewer, under a stable pseudonym. */
+            reviewer: string;
+            /** Format: int64 */
+            round: number;
+            /** Format: int64 */
+            tier: number;
+        };
         /**
          * @description A user's role. Client roles live in client organisations; the others in the provider.
          * @enum {string}
@@ -1072,6 +1641,9 @@ export interface components {
             /** Format: int64 */
             version: number;
         };
+        SkipRequest: {
+            reason: string;
+        };
         /** @description A project specification as the client writes it. */
         Spec: {
             /**
@@ -1101,6 +1673,23 @@ export interface components {
             track_id: string;
         };
         /**
+         * @description Where an annotation stands in the pipeline.
+         * @enum {string}
+         */
+        Stage: "tier1" | "tier2" | "rework" | "accepted";
+        StartUploadRequest: {
+            /** @description The file's name (`.zip` archives are unpacked). */
+            name: string;
+            purpose?: components["schemas"]["Purpose"] | null;
+            /** @description SHA-256 of the whole file, hex; checked when the last byte arrives. */
+            sha256?: string | null;
+            /**
+             * Format: int64
+             * @description Total size in bytes.
+             */
+            size: number;
+        };
+        /**
          * @description A step of the lifecycle, as requested through the API.
          * @enum {string}
          */
@@ -1109,6 +1698,37 @@ export interface components {
             comment?: string | null;
             /** @description submit, start, send_to_qa, deliver or cancel. */
             step: components["schemas"]["Step"];
+        };
+        /** @description The answer to a submission: the same for every task, gold or not. */
+        Submitted: {
+            status: string;
+            task_id: string;
+        };
+        /** @description The work handed to a tasker or reviewer. */
+        TaskView: {
+            annotation?: components["schemas"]["AnnotationView"] | null;
+            /** Format: int64 */
+            deadline: number;
+            guidelines: string;
+            id: string;
+            item_id: string;
+            item_kind: string;
+            item_meta: unknown;
+            /** @description `annotate`, `review` or `rework`. */
+            kind: string;
+            /** Format: int64 */
+            lease_expires_at?: number | null;
+            modality: components["schemas"]["Modality"];
+            project_id: string;
+            project_name: string;
+            /** @description Rework and later tiers: the feedback so far, oldest first. */
+            reviews: components["schemas"]["ReviewView"][];
+            schema: components["schemas"]["LabelSchema"];
+            /**
+             * Format: int64
+             * @description Review tier (1, 2, 3), 0 otherwise.
+             */
+            tier: number;
         };
         ToolDef: {
             /** @description For `keypoints`: the keypoint set to place. */
@@ -1145,6 +1765,46 @@ export interface components {
              * @description Specialty multiplier on the price, 0.1–10.
              */
             rate_multiplier: number;
+        };
+        /** @description An upload as the API shows it. */
+        Upload: {
+            /** Format: int64 */
+            created_at: number;
+            created_by: string;
+            declared_sha256?: string | null;
+            /** @description Why the upload failed, or `aborted`. */
+            error?: string | null;
+            /**
+             * @description The file this upload became (single files; archives list theirs
+             *     through `GET /projects/{id}/files?upload_id=`).
+             */
+            file_id?: string | null;
+            id: string;
+            /** @description The file name the client gave (PHI-bearing: never logged). */
+            name: string;
+            /** Format: int64 */
+            parts: number;
+            project_id: string;
+            purpose: components["schemas"]["Purpose"];
+            /**
+             * Format: int64
+             * @description Bytes received so far: the offset the next chunk must start at.
+             */
+            received: number;
+            /**
+             * Format: int64
+             * @description Declared total size in bytes.
+             */
+            size: number;
+            /**
+             * @description `open` (receiving), `processing` (all bytes in, being assembled and
+             *     read), `complete` or `failed`.
+             */
+            state: string;
+            /** @description Once complete: `{files, accepted, rejected, duplicates, items}`. */
+            summary?: Record<string, never> | null;
+            /** Format: int64 */
+            updated_at: number;
         };
         /** @description A user account as the API shows it (never the password hash). */
         User: {
@@ -1192,6 +1852,35 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    accuracy: {
+        parameters: {
+            query?: {
+                track_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accuracy"][];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     agreement_status: {
         parameters: {
             query?: never;
@@ -1293,21 +1982,21 @@ export interface operations {
     };
     list_audit: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                action: string | null;
-                actor_id: string | null;
+            query?: {
+                action?: string;
+                actor_id?: string;
                 /** @description From this time (epoch ms, inclusive). */
-                from: number | null;
-                org_id: string | null;
-                page: number | null;
-                per_page: number | null;
-                target_id: string | null;
-                target_type: string | null;
+                from?: number;
+                org_id?: string;
+                page?: number;
+                per_page?: number;
+                target_id?: string;
+                target_type?: string;
                 /** @description Until this time (epoch ms, exclusive). */
-                to: number | null;
+                to?: number;
             };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
@@ -1554,18 +2243,104 @@ export interface operations {
             };
         };
     };
-    list_certifications: {
+    get_batch: {
         parameters: {
             query?: never;
             header?: never;
             path: {
-                page: number | null;
-                per_page: number | null;
-                /** @description `active`, `suspended` or `expired` (as of now). */
-                status: components["schemas"]["CertificationStatus"] | null;
-                track_id: string | null;
-                user_id: string | null;
+                id: string;
             };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchView"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    decide_batch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BatchDecisionRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchView"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_certifications: {
+        parameters: {
+            query?: {
+                page?: number;
+                per_page?: number;
+                /** @description `active`, `suspended` or `expired` (as of now). */
+                status?: components["schemas"]["CertificationStatus"];
+                track_id?: string;
+                user_id?: string;
+            };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
@@ -1684,16 +2459,125 @@ export interface operations {
             };
         };
     };
-    list_organisations: {
+    item_content: {
         parameters: {
             query?: never;
             header?: never;
             path: {
-                /** @description 1-based page number. */
-                page: number | null;
-                /** @description Rows per page, at most 500. */
-                per_page: number | null;
+                id: string;
             };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The item's bytes */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The requested range */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            416: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    set_gold: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GoldRequest"];
+            };
+        };
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    notifications: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Notification"][];
+                };
+            };
+        };
+    };
+    list_organisations: {
+        parameters: {
+            query?: {
+                /** @description 1-based page number. */
+                page?: number;
+                /** @description Rows per page, at most 500. */
+                per_page?: number;
+            };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
@@ -1856,14 +2740,14 @@ export interface operations {
     };
     list_projects: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                org_id: string | null;
-                page: number | null;
-                per_page: number | null;
-                state: components["schemas"]["ProjectState"] | null;
+            query?: {
+                org_id?: string;
+                page?: number;
+                per_page?: number;
+                state?: components["schemas"]["ProjectState"];
             };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
@@ -2003,6 +2887,82 @@ export interface operations {
             };
         };
     };
+    list_batches: {
+        parameters: {
+            query?: {
+                /** @description annotating, spot_check, awaiting_approval or approved. */
+                state?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchView"][];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_files: {
+        parameters: {
+            query?: {
+                page?: number;
+                per_page?: number;
+                /** @description `accepted` or `rejected`. */
+                status?: string;
+                /** @description Only the files this upload produced or found already stored. */
+                upload_id?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Paged_FileView"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     project_history: {
         parameters: {
             query?: never;
@@ -2020,6 +2980,40 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AuditEventView"][];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_items: {
+        parameters: {
+            query?: {
+                /** @description Only the items of this file. */
+                file_id?: string;
+                page?: number;
+                per_page?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Paged_ItemView"];
                 };
             };
             404: {
@@ -2246,6 +3240,72 @@ export interface operations {
             };
         };
     };
+    start_upload: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StartUploadRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Upload"];
+                };
+            };
+            /** @description agreement_required or forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     get_rate_card: {
         parameters: {
             query?: never;
@@ -2303,6 +3363,42 @@ export interface operations {
                 };
             };
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    next_review: {
+        parameters: {
+            query: {
+                /** @description 1 (peer review, taskers), 2 (QA reviewers) or 3 (PM spot-check). */
+                tier: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskView"];
+                };
+            };
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2378,14 +3474,240 @@ export interface operations {
             };
         };
     };
-    list_tracks: {
+    get_task: {
         parameters: {
             query?: never;
             header?: never;
             path: {
-                /** @description Include retired tracks. */
-                include_inactive: boolean | null;
+                id: string;
             };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskView"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    review_task: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReviewRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReviewOutcome"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    skip_task: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SkipRequest"];
+            };
+        };
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    submit_task: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AnnotationBody"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Submitted"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    next_task: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskView"];
+                };
+            };
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    returned_work: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskView"][];
+                };
+            };
+        };
+    };
+    list_tracks: {
+        parameters: {
+            query?: {
+                /** @description Include retired tracks. */
+                include_inactive?: boolean;
+            };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
@@ -2543,20 +3865,185 @@ export interface operations {
             };
         };
     };
-    list_users: {
+    get_upload: {
         parameters: {
             query?: never;
             header?: never;
             path: {
-                /** @description `asc` (default) or `desc`. */
-                dir: string | null;
-                org_id: string | null;
-                page: number | null;
-                per_page: number | null;
-                role: components["schemas"]["Role"] | null;
-                /** @description `name`, `email`, `role` or `created_at`. */
-                sort: string | null;
+                id: string;
             };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    "Upload-Length"?: number;
+                    "Upload-Offset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Upload"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    abort_upload: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Upload"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    append_chunk: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The upload's current offset */
+                "Upload-Offset": number;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/offset+octet-stream": number[];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    "Upload-Offset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Upload"];
+                };
+            };
+            /** @description upload_interrupted */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description upload_offset_mismatch */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description upload_too_large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description archive_rejected */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_users: {
+        parameters: {
+            query?: {
+                /** @description `asc` (default) or `desc`. */
+                dir?: string;
+                org_id?: string;
+                page?: number;
+                per_page?: number;
+                role?: components["schemas"]["Role"];
+                /** @description `name`, `email`, `role` or `created_at`. */
+                sort?: string;
+            };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;

@@ -28,9 +28,19 @@ export function Home() {
 }
 
 function ClientHome({ me }: { me: Me }) {
+  const [unsigned, setUnsigned] = useState<string[] | null>(null);
+  useEffect(() => {
+    call('get', '/agreements').then((a) => setUnsigned(a.filter((x) => x.current && !x.signature).map((x) => x.kind.toUpperCase())), () => {});
+  }, []);
   return (
     <>
+      {unsigned && unsigned.length > 0 ? (
+        <p className="notice" data-testid="agreements-needed">
+          Your organisation must sign the current {unsigned.join(' and ')} before uploading data. <Link to="/agreements">Read and sign</Link>
+        </p>
+      ) : null}
       <Section title="Projects" testId="section-projects">
+        <p><Link to="/projects/new" className="button primary">New project</Link></p>
         <ProjectTable label="Projects" empty="No projects yet." />
       </Section>
       {me.user.role === 'client_admin' ? (

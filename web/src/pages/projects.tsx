@@ -3,6 +3,7 @@ import { useEffect, useState } from 'react';
 import { ApiError, call, type Schemas } from '../api/client';
 import { Empty, formatTime } from '../kit/page';
 import { DataTable } from '../kit/table';
+import { Link } from '../router';
 
 export type ProjectSummary = Schemas['ProjectSummary'];
 export type ProjectState = Schemas['ProjectState'];
@@ -21,7 +22,7 @@ export const STATE_LABEL: Record<ProjectState, string> = {
 const MODALITY_LABEL: Record<string, string> = { image: 'Images', text: 'Clinical text', audio: 'Audio', preference: 'AI responses', genomic: 'Genomic' };
 
 const columns = [
-  { key: 'name', header: 'Project', render: (p: ProjectSummary) => p.name },
+  { key: 'name', header: 'Project', render: (p: ProjectSummary) => <Link to={`/projects/${p.id}`}>{p.name}</Link> },
   { key: 'modality', header: 'Data', render: (p: ProjectSummary) => MODALITY_LABEL[p.modality] ?? p.modality },
   { key: 'state', header: 'State', render: (p: ProjectSummary) => <span className={`state state-${p.state}`}>{STATE_LABEL[p.state]}</span> },
   { key: 'deadline', header: 'Deadline', render: (p: ProjectSummary) => formatTime(p.deadline) },
