@@ -179,3 +179,20 @@ mod tests {
         assert_eq!(token_hash("x").len(), 64);
     }
 }
+
+#[cfg(test)]
+mod pragma_tests {
+    use super::*;
+    use sqlx::Row;
+
+    #[tokio::test]
+    async fn sqlite_connections_get_every_pragma() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite://{}/p.db", dir.path().display())).await.unwrap();
+        for (pragma, want) in [("journal_mode", "wal"), ("synchronous", "2"), ("busy_timeout", "10000"), ("foreign_keys", "1")] {
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA {pragma}"))).fetch_one(db.pool()).await.unwrap();
+            let v: String = row.try_get::<String, _>(0).or_else(|_| row.try_get::<i64, _>(0).map(|i| i.to_string())).unwrap();
+            assert_eq!(v, want, "PRAGMA {pragma}");
+        }
+    }
+}

@@ -252,8 +252,8 @@ pub async fn next_task(db: &Db, keyring: &Keyring, who: &Principal) -> Result<Op
     let lock = if db.backend() == Backend::Postgres { " FOR UPDATE OF t SKIP LOCKED" } else { "" };
     let pick = format!(
         "SELECT t.id, t.project_id, t.track_id, t.deadline FROM tasks t \
-         WHERE t.kind = 'annotate' AND t.state = 'queued' \
-           AND t.track_id IN (SELECT c.track_id FROM certifications c WHERE c.user_id = $1 AND c.status = 'active' AND c.expires_at > $2) \
+         WHERE t.kind = 'annotate' AND t.state = 'queued' AND t.tier = 0 \
+           AND EXISTS (SELECT 1 FROM certifications c WHERE c.user_id = $1 AND c.track_id = t.track_id AND c.status = 'active' AND c.expires_at > $2) \
            AND t.project_id IN (SELECT p.id FROM projects p WHERE p.state = 'in_progress') \
            AND NOT EXISTS (SELECT 1 FROM tasks o WHERE o.item_id = t.item_id AND o.kind = 'annotate' AND o.assignee_id = $1 AND o.state IN ('leased', 'done')) \
            AND NOT EXISTS (SELECT 1 FROM task_skips s WHERE s.item_id = t.item_id AND s.user_id = $1) \
@@ -726,7 +726,7 @@ pub async fn next_review(db: &Db, keyring: &Keyring, who: &Principal, tier: i64)
         return task_view(db, keyring, who, &id).await.map(Some);
     }
     let track_filter = if tier == 1 {
-        "AND t.track_id IN (SELECT c.track_id FROM certifications c WHERE c.user_id = $1 AND c.status = 'active' AND c.expires_at > $2) \
+        "AND EXISTS (SELECT 1 FROM certifications c WHERE c.user_id = $1 AND c.track_id = t.track_id AND c.status = 'active' AND c.expires_at > $2) \
          AND NOT EXISTS (SELECT 1 FROM tasks o WHERE o.item_id = t.item_id AND o.kind IN ('annotate', 'rework') AND o.assignee_id = $1)"
     } else {
         "AND $2 > 0"

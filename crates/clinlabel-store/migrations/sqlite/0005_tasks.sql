@@ -50,7 +50,9 @@ CREATE TABLE tasks (
     created_at        BIGINT NOT NULL,
     updated_at        BIGINT NOT NULL
 );
-CREATE INDEX tasks_queue ON tasks (kind, state, tier, track_id, deadline, priority, id);
+-- The queue in the order work is handed out: the pick walks this index and
+-- stops at the first task the person may take.
+CREATE INDEX tasks_queue ON tasks (kind, state, tier, deadline, priority, id);
 CREATE INDEX tasks_by_item ON tasks (item_id, kind, assignee_id);
 CREATE INDEX tasks_by_assignee ON tasks (assignee_id, state, kind);
 CREATE INDEX tasks_leases ON tasks (state, lease_expires_at);

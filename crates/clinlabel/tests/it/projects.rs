@@ -153,7 +153,7 @@ async fn a_project_goes_from_draft_through_quote_to_in_progress() {
         // The history tells the story, in order.
         let h = member.get(&format!("/api/v1/projects/{id}/history")).await;
         let actions: Vec<&str> = h.body.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
-        assert_eq!(actions, ["project.create", "project.submit", "project.quote", "project.approve", "project.start"]);
+        assert_eq!(actions, ["project.create", "project.submit", "project.quote", "project.approve", "project.start", "project.queue"]);
         let quotes = member.get(&format!("/api/v1/projects/{id}/quotes")).await;
         assert_eq!(quotes.body[0]["status"], "approved");
         assert!(clinlabel_store::audit::verify(app.db()).await.unwrap().ok);
