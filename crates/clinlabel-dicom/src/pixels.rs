@@ -354,6 +354,23 @@ fn frame_stream<'a>(file: &'a DicomFile, meta: &ImageMeta, n: u32) -> Result<Cow
 /// the way libjpeg does for DICOM: a JFIF or Adobe marker decides; otherwise
 /// Photometric Interpretation RGB means "stored as RGB, no transform".
 fn decode_jpeg(stream: &[u8], meta: &ImageMeta, expect: usize) -> Result<Vec<u8>> {
+    if let Some((0xC0 | 0xC1, 12)) = jpeg_sof(stream) {
+        // 12-bit DCT: jpeg-decoder stops at 8-bit precision.
+        let max = meta.rows as usize * meta.columns as usize * meta.samples_per_pixel as usize;
+        let (w, h, nc, data) = crate::jpeg12::decode(stream, max)?;
+        if w != meta.columns || h != meta.rows || nc != meta.samples_per_pixel as usize {
+            return Err(DicomError::Decode(format!(
+                "JPEG: codestream is {w} × {h} × {nc}, the image {} × {} × {}",
+                meta.columns, meta.rows, meta.samples_per_pixel
+            )));
+        }
+        if meta.bits_allocated != 16 {
+            return Err(DicomError::Decode(
+                "JPEG: 12-bit samples need Bits Allocated 16".into(),
+            ));
+        }
+        return Ok(data);
+    }
     let mut dec = jpeg_decoder::Decoder::new(stream);
     dec.set_max_decoding_buffer_size(expect.max(1024) * 2);
     let has_marker = jpeg_has_app_marker(stream);
@@ -381,6 +398,25 @@ fn decode_jpeg(stream: &[u8], meta: &ImageMeta, expect: usize) -> Result<Vec<u8>
         ));
     }
     Ok(out)
+}
+
+/// The frame marker and sample precision of a JPEG codestream.
+fn jpeg_sof(b: &[u8]) -> Option<(u8, u8)> {
+    let mut i = 2;
+    while i + 4 < b.len() {
+        if b[i] != 0xFF {
+            return None;
+        }
+        let m = b[i + 1];
+        if (0xC0..=0xCF).contains(&m) && m != 0xC4 && m != 0xC8 && m != 0xCC {
+            return Some((m, b[i + 4]));
+        }
+        if m == 0xDA {
+            return None;
+        }
+        i += 2 + u16::from_be_bytes([b[i + 2], b[i + 3]]) as usize;
+    }
+    None
 }
 
 fn jpeg_has_app_marker(b: &[u8]) -> bool {

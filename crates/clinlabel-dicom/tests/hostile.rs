@@ -359,6 +359,8 @@ fn mutated_real_files_never_panic_or_balloon() {
         "pydicom/MR_small_jpeg_ls_lossless.dcm",
         "pydicom/image_dfl.dcm",
         "pydicom/liver_1frame.dcm",
+        "pydicom/JPGExtended.dcm",
+        "pydicom/SC_rgb_small_odd_jpeg.dcm",
     ];
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut worst = (0usize, String::new());

@@ -10,13 +10,7 @@ use std::path::Path;
 use clinlabel_dicom::{Limits, decode_frame, image_meta, open_path};
 
 /// Files pydicom decodes that we knowingly do not, with the reason. Keep short.
-const KNOWN_GAPS: &[(&str, &str)] = &[
-    (
-        "pydicom/JPGExtended.dcm",
-        "JPEG Extended with 12-bit precision (Process 4): jpeg-decoder, the pure-Rust JPEG \
-         decoder dicom-rs uses, decodes 8-bit precision only (SamplePrecision(12))",
-    ),
-];
+const KNOWN_GAPS: &[(&str, &str)] = &[];
 
 /// Largest acceptable difference for a lossy syntax (different IDCT / wavelet
 /// implementations round differently; FINDINGS measured ±1–5).
