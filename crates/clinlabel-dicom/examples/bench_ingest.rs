@@ -15,9 +15,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use clinlabel_dicom::deid::deidentify;
 use clinlabel_dicom::ingest::{IngestOptions, ItemKind, ingest_bytes};
-use clinlabel_dicom::{DateOption, DeidOptions, Limits, open_bytes};
+use clinlabel_dicom::{DateOption, DeidOptions, Limits, deidentify_bytes, open_bytes};
 use dicom_core::value::PrimitiveValue;
 use dicom_core::{DataElement, VR};
 use dicom_dictionary_std::tags;
@@ -105,12 +104,9 @@ fn ingest_dir(dir: &Path) {
         let name = p.file_name().unwrap().to_string_lossy().to_string();
         let item = ingest_bytes(&name, &bytes, &opts).unwrap();
         if let ItemKind::Dicom { meta } = item.kind {
-            metas.push((name, *meta));
+            metas.push((name.clone(), *meta));
         }
-        let mut f = open_bytes(&bytes, &opts.limits).unwrap();
-        deidentify(&mut f, &deid, p.to_str().unwrap()).unwrap();
-        let mut out = Vec::new();
-        f.obj.write_all(&mut out).unwrap();
+        let (out, _report) = deidentify_bytes(&bytes, &deid, &name).unwrap();
         deid_bytes += out.len() as u64;
     }
     let studies = clinlabel_dicom::group::group(&metas);

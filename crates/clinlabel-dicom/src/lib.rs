@@ -113,7 +113,9 @@
 //! - `clinlabel dicom deidentify IN OUT` → [`deidentify_file`]
 //! - `clinlabel dicom render FILE --frame N [--window C,W]` → [`render_frame`]
 //!   (raw little-endian frame + 8-bit PNG + [`FrameMeta`])
-//! - ingest of an upload → [`ingest::ingest`] / [`ingest::ingest_paths`]
+//! - ingest of an upload → [`ingest::ingest`] / [`ingest::ingest_paths`], then
+//!   [`deidentify_bytes`] per accepted DICOM file (what taskers may receive)
+//! - the frame service → [`frame_raw`] (raw little-endian frame + [`FrameMeta`])
 
 pub mod deid;
 pub mod error;
@@ -128,7 +130,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-pub use deid::{DateOption, DeidOptions, DeidReport, deidentify_file};
+pub use deid::{DateOption, DeidOptions, DeidReport, deidentify_bytes, deidentify_file};
 pub use error::{DicomError, Result};
 pub use object::{DicomFile, FrameInfo, ImageMeta, Window, image_meta, open_bytes, open_path};
 pub use pixels::{Frame, SampleType, decode_frame, encode_png};
@@ -198,6 +200,28 @@ pub fn render_frame_bytes(
         center,
         width: width.max(1.0),
     });
+    let (f, mut meta) = frame_raw(bytes, frame, limits)?;
+    let w = requested.or_else(|| meta.windows.first().copied());
+    let (px, rgb) = pixels::to_display_8bit(&f, meta.rescale_slope, meta.rescale_intercept, w);
+    meta.window_used = if rgb {
+        None
+    } else {
+        Some(w.unwrap_or_else(|| {
+            pixels::full_range_window(&f, meta.rescale_slope, meta.rescale_intercept)
+        }))
+    };
+    let png = encode_png(f.columns, f.rows, &px, rgb)?;
+    Ok(RenderedFrame {
+        raw_le: f.data,
+        png,
+        meta,
+    })
+}
+
+/// The frame service's path: decodes frame `frame` of a DICOM file (or the one
+/// frame of a PNG / JPEG image) held in memory, without rendering. The
+/// [`FrameMeta`] says how to read [`Frame::data`]; `window_used` is `None`.
+pub fn frame_raw(bytes: &[u8], frame: usize, limits: &Limits) -> Result<(Frame, FrameMeta)> {
     let plain = if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
         Some(ingest::decode_png(bytes, limits)?)
     } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
@@ -211,13 +235,6 @@ pub fn render_frame_bytes(
                 "frame {frame} requested, a PNG/JPEG image has 1"
             )));
         }
-        let (px, rgb) = pixels::to_display_8bit(&f, 1.0, 0.0, requested);
-        let window_used = if rgb {
-            None
-        } else {
-            Some(requested.unwrap_or_else(|| pixels::full_range_window(&f, 1.0, 0.0)))
-        };
-        let png = encode_png(f.columns, f.rows, &px, rgb)?;
         let meta = FrameMeta {
             frame: 0,
             frames: 1,
@@ -232,7 +249,7 @@ pub fn render_frame_bytes(
             rescale_slope: 1.0,
             rescale_intercept: 0.0,
             windows: Vec::new(),
-            window_used,
+            window_used: None,
             pixel_spacing: None,
             slice_thickness: None,
             image_position: None,
@@ -240,11 +257,7 @@ pub fn render_frame_bytes(
             transfer_syntax: String::new(),
             modality: None,
         };
-        return Ok(RenderedFrame {
-            raw_le: f.data,
-            png,
-            meta,
-        });
+        return Ok((f, meta));
     }
     let file = open_bytes(bytes, limits)?;
     let meta = image_meta(&file);
@@ -252,16 +265,6 @@ pub fn render_frame_bytes(
         u32::try_from(frame).map_err(|_| DicomError::InvalidPixelData(format!("frame {frame}")))?;
     let f = decode_frame(&file, &meta, n)?;
     let info = meta.frame_info(frame);
-    let w = requested.or_else(|| info.windows.first().copied());
-    let (px, rgb) = pixels::to_display_8bit(&f, info.rescale_slope, info.rescale_intercept, w);
-    let window_used = if rgb {
-        None
-    } else {
-        Some(w.unwrap_or_else(|| {
-            pixels::full_range_window(&f, info.rescale_slope, info.rescale_intercept)
-        }))
-    };
-    let png = encode_png(f.columns, f.rows, &px, rgb)?;
     let fm = FrameMeta {
         frame: n,
         frames: meta.frames,
@@ -276,7 +279,7 @@ pub fn render_frame_bytes(
         rescale_slope: info.rescale_slope,
         rescale_intercept: info.rescale_intercept,
         windows: info.windows.clone(),
-        window_used,
+        window_used: None,
         pixel_spacing: info.pixel_spacing,
         slice_thickness: info.slice_thickness,
         image_position: info.image_position,
@@ -284,9 +287,5 @@ pub fn render_frame_bytes(
         transfer_syntax: meta.transfer_syntax.clone(),
         modality: meta.modality.clone(),
     };
-    Ok(RenderedFrame {
-        raw_le: f.data,
-        png,
-        meta: fm,
-    })
+    Ok((f, fm))
 }

@@ -421,6 +421,11 @@ fn uids_map_consistently_within_a_project_and_differently_across() {
     assert_eq!(a1, a1_again, "deterministic within a project");
     assert_ne!(a1.1, b1.1, "another project → another series UID");
     assert_ne!(a1.2, b1.2);
+    // The in-memory entry point writes the same bytes as the file one.
+    let (mem, report) =
+        clinlabel_dicom::deidentify_bytes(&std::fs::read(&paths[0]).unwrap(), &a, "x").unwrap();
+    assert_eq!(mem, std::fs::read(dir.path().join("a1.dcm")).unwrap());
+    assert!(report.uids_replaced >= 3);
     for uid in [&a1.0, &a1.1, &a1.2] {
         assert!(
             uid.starts_with("2.25.")

@@ -344,6 +344,15 @@ fn render_writes_raw_frame_and_windowed_png() {
         };
         assert_eq!(d as f64, want, "pixel {i} (stored {stored})");
     }
+    // The frame service's path gives the same samples and metadata, unrendered.
+    let (raw, fm) =
+        clinlabel_dicom::frame_raw(&std::fs::read(&p).unwrap(), 0, &Limits::default()).unwrap();
+    assert_eq!(raw.data, r.raw_le);
+    assert_eq!(
+        (fm.rows, fm.columns, fm.dtype, fm.window_used),
+        (128, 128, "int16", None)
+    );
+    assert_eq!(fm.pixel_spacing, r.meta.pixel_spacing);
     // Default window: the file's first preset when it has one.
     let d = render_frame(&p, 0, None).unwrap();
     assert_eq!(

@@ -325,8 +325,8 @@ impl Ctx<'_> {
         self.mapper.map(v)
     }
 
-    fn map_uids(&mut self, elem: &DataElement<InMemDicomObject>) -> Option<PrimitiveValue> {
-        let s = elem.to_str().ok()?;
+    fn map_uids(&mut self, s: Option<&str>) -> Option<PrimitiveValue> {
+        let s = s?;
         let mapped: Vec<String> = s
             .split('\\')
             .map(|u| u.trim_matches(|c: char| c == '\0' || c == ' '))
@@ -344,26 +344,35 @@ impl Ctx<'_> {
                 self.report.private_removed += 1;
                 continue;
             }
-            let Some(elem) = obj.element_opt(tag).ok().flatten().cloned() else {
+            // Only what the rules need is copied out (never the pixel data).
+            let Some((vr, is_seq, text)) = obj.element_opt(tag).ok().flatten().map(|e| {
+                let vr = e.vr();
+                let is_seq = matches!(e.value(), Value::Sequence(_));
+                let text = if matches!(vr, VR::UI | VR::DA | VR::DT) {
+                    e.to_str().ok().map(|s| s.to_string())
+                } else {
+                    None
+                };
+                (vr, is_seq, text)
+            }) else {
                 continue;
             };
-            let vr = elem.vr();
             let row = profile_row(tag);
             let Some(row) = row else {
                 // Not in the table: kept, but nested items are cleaned too and
                 // unlisted UIDs are replaced when asked.
-                if let Value::Sequence(_) = elem.value() {
+                if is_seq {
                     self.recurse(obj, tag, path, depth);
                 } else if vr == VR::UI
                     && self.opts.replace_unlisted_uids
                     && !CLASS_UID_TAGS.contains(&tag)
                 {
-                    let s = elem.to_str().map(|s| s.to_string()).unwrap_or_default();
+                    let s = text.clone().unwrap_or_default();
                     let any = s
                         .split('\\')
                         .map(|u| u.trim_matches(|c: char| c == '\0' || c == ' '))
                         .any(|u| !u.is_empty() && !u.starts_with("1.2.840.10008."));
-                    if any && let Some(v) = self.map_uids(&elem) {
+                    if any && let Some(v) = self.map_uids(text.as_deref()) {
                         obj.put(DataElement::new(tag, vr, v));
                         self.record(path, tag, "unlisted UID", 'U');
                     }
@@ -395,11 +404,11 @@ impl Ctx<'_> {
                     self.record(path, tag, &row.basic, 'Z');
                 }
                 "D" => {
-                    if let Value::Sequence(_) = elem.value() {
+                    if is_seq {
                         // A sequence's dummy is itself, with every item cleaned.
                         self.recurse(obj, tag, path, depth);
                     } else if vr == VR::UI {
-                        if let Some(v) = self.map_uids(&elem) {
+                        if let Some(v) = self.map_uids(text.as_deref()) {
                             obj.put(DataElement::new(tag, vr, v));
                         }
                     } else {
@@ -408,7 +417,7 @@ impl Ctx<'_> {
                     self.record(path, tag, &row.basic, 'D');
                 }
                 "U" => {
-                    if let Some(v) = self.map_uids(&elem) {
+                    if let Some(v) = self.map_uids(text.as_deref()) {
                         obj.put(DataElement::new(tag, vr, v));
                     }
                     self.record(path, tag, &row.basic, 'U');
@@ -419,7 +428,9 @@ impl Ctx<'_> {
                     self.record(path, tag, &row.basic, 'U');
                 }
                 "K" => {
-                    self.recurse_if_sequence(obj, tag, &elem, path, depth);
+                    if is_seq {
+                        self.recurse(obj, tag, path, depth);
+                    }
                     self.record(path, tag, &row.basic, 'K');
                 }
                 "C" => {
@@ -428,7 +439,7 @@ impl Ctx<'_> {
                         _ => 0,
                     };
                     if matches!(vr, VR::DA | VR::DT) {
-                        let s = elem.to_str().map(|s| s.to_string()).unwrap_or_default();
+                        let s = text.clone().unwrap_or_default();
                         let shifted: Option<Vec<String>> = s
                             .split('\\')
                             .filter(|v| !v.trim().is_empty())
@@ -457,19 +468,6 @@ impl Ctx<'_> {
                 }
                 _ => unreachable!("resolve returns a known action"),
             }
-        }
-    }
-
-    fn recurse_if_sequence(
-        &mut self,
-        obj: &mut InMemDicomObject,
-        tag: Tag,
-        elem: &DataElement<InMemDicomObject>,
-        path: &str,
-        depth: usize,
-    ) {
-        if let Value::Sequence(_) = elem.value() {
-            self.recurse(obj, tag, path, depth);
         }
     }
 
@@ -605,6 +603,22 @@ pub fn deidentify(
     meta.private_information = None;
     meta.update_information_group_length();
     Ok(ctx.report)
+}
+
+/// De-identifies a DICOM file held in memory: the new file's bytes (same
+/// transfer syntax) and the report. `name` is only used in the report.
+pub fn deidentify_bytes(
+    bytes: &[u8],
+    opts: &DeidOptions,
+    name: &str,
+) -> Result<(Vec<u8>, DeidReport)> {
+    let mut file = open_bytes(bytes, &opts.limits)?;
+    let report = deidentify(&mut file, opts, name)?;
+    let mut out = Vec::with_capacity(bytes.len() + 1024);
+    file.obj
+        .write_all(&mut out)
+        .map_err(|e| DicomError::Write(e.to_string()))?;
+    Ok((out, report))
 }
 
 /// `clinlabel dicom deidentify IN OUT`: reads `input`, de-identifies it and
