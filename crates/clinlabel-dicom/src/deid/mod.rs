@@ -348,7 +348,8 @@ impl Ctx<'_> {
             let Some((vr, is_seq, text)) = obj.element_opt(tag).ok().flatten().map(|e| {
                 let vr = e.vr();
                 let is_seq = matches!(e.value(), Value::Sequence(_));
-                let text = if matches!(vr, VR::UI | VR::DA | VR::DT) {
+                let bulk = matches!(vr, VR::OB | VR::OW | VR::OF | VR::OD | VR::OL | VR::OV);
+                let text = if !is_seq && !bulk && tag != Tag(0x7FE0, 0x0010) {
                     e.to_str().ok().map(|s| s.to_string())
                 } else {
                     None
