@@ -99,6 +99,18 @@ export class Api {
     return r.status() === 204 ? null : r.json();
   }
 
+  /** Uploads one file into a project through the upload API (start, one chunk). */
+  async upload(projectId: string, name: string, data: Buffer): Promise<any> {
+    const u = await this.send('post', `/projects/${projectId}/uploads`, { name, size: data.length, purpose: 'data' });
+    const r = await this.ctx.fetch(`/api/v1/uploads/${u.id}`, {
+      method: 'PATCH',
+      data,
+      headers: { 'X-CSRF-Token': this.csrf, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
+    });
+    expect(r.ok(), `PATCH upload: ${r.status()} ${await r.text()}`).toBeTruthy();
+    return r.json();
+  }
+
   async createOrg(name: string, kind: 'client' | 'provider'): Promise<{ id: string }> {
     return this.send('post', '/organisations', { name, kind });
   }

@@ -1,4 +1,4 @@
-import { useEffect, type ComponentType, type ReactElement } from 'react';
+import { Suspense, lazy, useEffect, type ComponentType, type ReactElement } from 'react';
 import type { Role } from './api/client';
 import { Page, ROLE_LABELS } from './kit/page';
 import { useShortcuts } from './kit/shortcuts';
@@ -12,10 +12,17 @@ import { Organisations } from './pages/admin/Organisations';
 import { UserDetail } from './pages/admin/UserDetail';
 import { Users } from './pages/admin/Users';
 import { Agreements } from './pages/agreements';
+import { BatchPage, RateCardPage, TrackHealth } from './pages/qa';
 import { ProjectList, ProjectPage } from './pages/project';
 import { EditProject, NewProject } from './pages/spec';
 import { Link, ParamsContext, match, navigate, usePath } from './router';
 import { rememberReturnPath, useSession } from './session';
+
+// The workspaces are loaded on demand: they are not part of the first load.
+const workspace = () => import('./pages/work/workspace');
+const AnnotatePage = lazy(() => workspace().then((m) => ({ default: m.AnnotatePage })));
+const TaskPage = lazy(() => workspace().then((m) => ({ default: m.TaskPage })));
+const ReviewPage = lazy(() => workspace().then((m) => ({ default: m.ReviewPage })));
 
 interface Route { path: string; component: ComponentType; roles?: Role[] }
 const ADMIN: Role[] = ['admin'];
@@ -28,6 +35,12 @@ const ROUTES: Route[] = [
   { path: '/projects/new', component: NewProject, roles: CLIENT },
   { path: '/projects/:id', component: ProjectPage, roles: PROJECTS },
   { path: '/projects/:id/edit', component: EditProject, roles: CLIENT },
+  { path: '/work', component: AnnotatePage, roles: ['tasker'] },
+  { path: '/work/tasks/:id', component: TaskPage, roles: ['tasker'] },
+  { path: '/review/:tier', component: ReviewPage, roles: ['tasker', 'qa_reviewer', 'pm'] },
+  { path: '/batches/:id', component: BatchPage, roles: ['qa_reviewer', 'pm', 'admin'] },
+  { path: '/quality', component: TrackHealth, roles: ['pm', 'qa_reviewer', 'admin'] },
+  { path: '/rate-card', component: RateCardPage, roles: ['pm', 'admin'] },
   { path: '/account/password', component: ChangePassword },
   { path: '/account/tokens', component: Tokens },
   { path: '/admin/organisations', component: Organisations, roles: ADMIN },
@@ -72,6 +85,10 @@ function Shell({ path }: { path: string }) {
       ...(seesProjects ? [{ keys: 'g p', description: 'Go to projects', run: () => navigate('/projects') }] : []),
       ...(isClient || isAdmin ? [{ keys: 'g n', description: 'Go to the NDA and DPA', run: () => navigate('/agreements') }] : []),
       ...(isClient ? [{ keys: 'c', description: 'Create a new project', run: () => navigate('/projects/new') }] : []),
+      ...(role === 'tasker' ? [{ keys: 'g w', description: 'Start annotating', run: () => navigate('/work') }, { keys: 'g r', description: 'Go to the tier 1 review queue', run: () => navigate('/review/1') }] : []),
+      ...(role === 'qa_reviewer' ? [{ keys: 'g r', description: 'Go to the tier 2 review queue', run: () => navigate('/review/2') }] : []),
+      ...(role === 'pm' ? [{ keys: 'g s', description: 'Go to the spot-check queue', run: () => navigate('/review/3') }] : []),
+      ...(['pm', 'qa_reviewer', 'admin'].includes(role) ? [{ keys: 'g q', description: 'Go to tracks and accuracy', run: () => navigate('/quality') }] : []),
       ...(isAdmin
         ? [
             { keys: 'g u', description: 'Go to users', run: () => navigate('/admin/users') },
@@ -94,7 +111,9 @@ function Shell({ path }: { path: string }) {
         <NotPermitted />
       ) : (
         <ParamsContext.Provider value={params}>
-          <C key={path} />
+          <Suspense fallback={<p aria-busy="true">Loading…</p>}>
+            <C key={path} />
+          </Suspense>
         </ParamsContext.Provider>
       );
     break;
@@ -111,6 +130,12 @@ function Shell({ path }: { path: string }) {
           {nav('/', 'Home')}
           {seesProjects ? nav('/projects', 'Projects') : null}
           {isClient || isAdmin ? nav('/agreements', 'Agreements') : null}
+          {role === 'tasker' ? nav('/work', 'Annotate') : null}
+          {role === 'tasker' ? nav('/review/1', 'Peer review') : null}
+          {role === 'qa_reviewer' ? nav('/review/2', 'QA review') : null}
+          {role === 'pm' ? nav('/review/3', 'Spot-check') : null}
+          {['pm', 'qa_reviewer', 'admin'].includes(role) ? nav('/quality', 'Tracks and accuracy') : null}
+          {role === 'pm' || isAdmin ? nav('/rate-card', 'Rate card') : null}
           {isAdmin ? (
             <>
               {nav('/admin/organisations', 'Organisations')}

@@ -5,7 +5,9 @@ import { useEffect, useState } from 'react';
 import { call, type Me, type User, type VerifyReport } from '../api/client';
 import { DataTable } from '../kit/table';
 import { Empty, Page, ROLE_LABELS, Section, formatTime } from '../kit/page';
-import { Link } from '../router';
+import { Link, navigate } from '../router';
+import { ErrorLine, useLoad } from '../kit/load';
+import { BatchesAwaiting } from './qa';
 import { useMe } from '../session';
 import { MyCertifications } from './certs';
 import { ProjectTable, ProjectsInStates } from './projects';
@@ -72,31 +74,52 @@ function PmHome() {
       <Section title="Projects in flight" testId="section-projects">
         <ProjectsInStates states={['approved', 'in_progress', 'in_qa']} label="Projects in flight" empty="No projects in flight." />
       </Section>
+      <div className="grid">
+        <Section title="Spot-check" testId="section-spot-check">
+          <p>Tier 3: a seeded 5–10 % sample of every finished batch.</p>
+          <Link to="/review/3" className="button primary">Open the spot-check queue</Link>
+        </Section>
+        <Section title="Tracks and accuracy" testId="section-quality">
+          <p>Certification health per track and each tasker’s rolling gold accuracy.</p>
+          <Link to="/quality">Tracks and accuracy</Link> · <Link to="/rate-card">Rate card</Link>
+        </Section>
+      </div>
     </>
   );
 }
 
 function QaHome() {
   return (
-    <Section title="Batches waiting for review" testId="section-batches">
-      <Empty>No batches waiting for review.</Empty>
-    </Section>
+    <>
+      <Section title="Tier 2 review" testId="section-review">
+        <p>Annotations sampled for QA review, blind.</p>
+        <Link to="/review/2" className="button primary">Open the tier 2 queue</Link>
+      </Section>
+      <Section title="Batches waiting for approval" testId="section-batches">
+        <BatchesAwaiting />
+      </Section>
+    </>
   );
 }
 
 function TaskerHome() {
+  const [certified, setCertified] = useState<boolean | null>(null);
+  useEffect(() => {
+    call('get', '/certifications', { query: { status: 'active', per_page: 1 } }).then((r) => setCertified(r.total > 0), () => setCertified(false));
+  }, []);
   return (
     <>
       <Section title="Start annotating" testId="section-start">
         <p>Tasks are routed to you in the tracks you are certified for.</p>
-        <button type="button" className="primary" disabled aria-describedby="no-tasks">Start annotating</button>
-        <p className="empty" id="no-tasks">No tasks are waiting for you.</p>
+        <button type="button" className="primary" disabled={!certified} aria-describedby="no-tasks" onClick={() => navigate('/work')}>Start annotating</button>{' '}
+        <button type="button" disabled={!certified} onClick={() => navigate('/review/1')}>Peer review (tier 1)</button>
+        {certified === false ? <p className="empty" id="no-tasks">No tasks are waiting for you: you hold no active certification.</p> : null}
       </Section>
       <Section title="My tracks and certifications" testId="section-certifications">
         <MyCertifications />
       </Section>
       <Section title="Returned work" testId="section-returned">
-        <Empty>No work has been returned to you.</Empty>
+        <ReturnedWork />
       </Section>
     </>
   );
@@ -137,6 +160,30 @@ function AdminHome() {
         <Link to="/admin/audit">Open the audit trail</Link>
       </Section>
     </div>
+  );
+}
+
+function ReturnedWork() {
+  const l = useLoad(() => call('get', '/tasks/returned'));
+  if (l.error) return <ErrorLine error={l.error} />;
+  if (!l.data) return <p aria-busy="true">Loading…</p>;
+  if (l.data.length === 0) return <Empty>No work has been returned to you.</Empty>;
+  return (
+    <table aria-label="Returned work">
+      <thead>
+        <tr><th scope="col">Project</th><th scope="col">Feedback</th><th scope="col">Due</th><th scope="col"></th></tr>
+      </thead>
+      <tbody>
+        {l.data.map((t) => (
+          <tr key={t.id}>
+            <td>{t.project_name}</td>
+            <td>{t.reviews.reduce((n, r) => n + r.comments.length, 0)} comment(s)</td>
+            <td>{formatTime(t.deadline)}</td>
+            <td><Link to={`/work/tasks/${t.id}`} className="button">Rework</Link></td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }
 
