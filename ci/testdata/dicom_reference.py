@@ -23,6 +23,7 @@ Two modes:
 import hashlib
 import json
 import os
+import re
 import sys
 import warnings
 
@@ -171,6 +172,10 @@ def verify_deid(orig_dir, deid_dir, out_json):
                 orig = pydicom.dcmread(item["original"])
             if ds.SOPInstanceUID == orig.SOPInstanceUID:
                 r["problems"].append("SOPInstanceUID not replaced")
+            for kw in ("SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID"):
+                v = ds.get(kw)
+                if v is not None and not re.fullmatch(r"2\.25\.[0-9]{1,39}", str(v)):
+                    r["problems"].append(f"{kw} is not one 2.25 UID: {str(v)[:80]}")
             r["sop_uid"] = str(ds.SOPInstanceUID)
             r["study_uid"] = str(ds.get("StudyInstanceUID", ""))
             if "PixelData" in orig:

@@ -376,6 +376,43 @@ fn every_profile_attribute_is_handled_per_its_action() {
 }
 
 #[test]
+fn standard_attributes_stored_as_un_are_handled_by_their_dictionary_vr() {
+    let reference = common::reference();
+    let bytes = std::fs::read(common::path_of(&reference, "pydicom/CT_small.dcm")).unwrap();
+    let mut file = open_bytes(&bytes, &Limits::default()).unwrap();
+    let un = |s: &str| PrimitiveValue::U8(s.as_bytes().to_vec().into());
+    file.obj
+        .put(DataElement::new(tags::STUDY_DATE, VR::UN, un("20200115")));
+    file.obj
+        .put(DataElement::new(tags::PATIENT_NAME, VR::UN, un("DOE^JOHN")));
+    file.obj.put(DataElement::new(
+        tags::SOP_INSTANCE_UID,
+        VR::UN,
+        un("1.2.826.0.1.3680043.55.1"),
+    ));
+    file.obj.put(DataElement::new(
+        tags::OPERATORS_NAME,
+        VR::UN,
+        un("SMITH^JANE"),
+    ));
+    let mut input = Vec::new();
+    file.obj.write_all(&mut input).unwrap();
+    let opts = DeidOptions::new(SECRET, DateOption::Shift { days: 3 });
+    let (out, _) = clinlabel_dicom::deidentify_bytes(&input, &opts, "un.dcm").unwrap();
+    let f = open_bytes(&out, &Limits::default()).unwrap();
+    assert_eq!(text(&f.obj, tags::STUDY_DATE).as_deref(), Some("20200118"));
+    assert_eq!(text(&f.obj, tags::PATIENT_NAME).as_deref(), Some(""));
+    assert_eq!(
+        text(&f.obj, tags::SOP_INSTANCE_UID).unwrap(),
+        UidMapper::new(SECRET).map("1.2.826.0.1.3680043.55.1")
+    );
+    assert_eq!(
+        text(&f.obj, tags::OPERATORS_NAME).as_deref(),
+        Some("ANONYMIZED")
+    );
+}
+
+#[test]
 fn uids_map_consistently_within_a_project_and_differently_across() {
     let reference = common::reference();
     // Two instances of one real series.

@@ -350,13 +350,32 @@ impl Ctx<'_> {
                 let is_seq = matches!(e.value(), Value::Sequence(_));
                 let bulk = matches!(vr, VR::OB | VR::OW | VR::OF | VR::OD | VR::OL | VR::OV);
                 let text = if !is_seq && !bulk && tag != Tag(0x7FE0, 0x0010) {
-                    e.to_str().ok().map(|s| s.to_string())
+                    match (vr, e.value()) {
+                        // UN keeps the raw bytes: read them as the text they are.
+                        (VR::UN, Value::Primitive(PrimitiveValue::U8(b))) => Some(
+                            String::from_utf8_lossy(b)
+                                .trim_end_matches(['\0', ' '])
+                                .to_string(),
+                        ),
+                        _ => e.to_str().ok().map(|s| s.to_string()),
+                    }
                 } else {
                     None
                 };
                 (vr, is_seq, text)
             }) else {
                 continue;
+            };
+            // A standard attribute stored as UN (explicit VR files do this) is
+            // handled as its dictionary VR, and rewritten with it.
+            let vr = if vr == VR::UN {
+                StandardDataDictionary
+                    .by_tag(tag)
+                    .map(|e| e.vr.relaxed())
+                    .filter(|v| *v != VR::UN && *v != VR::SQ)
+                    .unwrap_or(VR::UN)
+            } else {
+                vr
             };
             let row = profile_row(tag);
             let Some(row) = row else {
