@@ -176,6 +176,17 @@ fn crafted_lengths_in_other_encodings_and_depths_are_refused() {
         assert_eq!(r, Err("length_exceeds_file"), "{label}");
         assert!(peak < 1 << 20, "{label}: peak {peak}");
     }
+    // A File Meta Information Group Length of 0xF0000000 (the value, not an
+    // element length): must not drive an allocation either.
+    let mut group_len = vec![0u8; 128];
+    group_len.extend_from_slice(b"DICM");
+    group_len.extend_from_slice(&[0x02, 0x00, 0x00, 0x00, b'U', b'L', 4, 0]);
+    group_len.extend_from_slice(&0xF000_0000u32.to_le_bytes());
+    group_len.extend_from_slice(&meta_group("1.2.840.10008.1.2.1")[132..]);
+    group_len.extend_from_slice(&[0x10, 0x00, 0x10, 0x00, b'P', b'N', 4, 0]);
+    group_len.extend_from_slice(b"A^B ");
+    let (r, peak) = measure(|| opens_with_code(&group_len, &Limits::default()));
+    assert!(peak < 1 << 20, "group length: peak {peak} ({r:?})");
     // Nesting 10,000 levels deep is refused without exhausting the stack.
     let mut deep = meta_group("1.2.840.10008.1.2.1");
     for _ in 0..10_000 {
