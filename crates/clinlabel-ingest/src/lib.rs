@@ -221,6 +221,11 @@ impl Ingest {
         if declared_len.is_some_and(|n| n > room) {
             return Err(too_large(room));
         }
+        let archive = u.purpose == files::Purpose::Data
+            && u.name.expose().to_ascii_lowercase().ends_with(".zip");
+        if u.received == 0 && u.size > 0 && declared_len == Some(u.size as u64) && !archive {
+            return self.append_whole(who, &u, &target, body).await;
+        }
         if u.received < u.size {
             let key = self.key(&target.key_scope).await?;
             let blob_id = format!("part-{}-{}", u.id, clinlabel_store::db::new_id());
@@ -390,10 +395,7 @@ impl Ingest {
             Stored::File(rec) => rec,
             Stored::ShaMismatch(got) => return self.mismatched(who, u, &got).await,
         };
-        let summary = serde_json::json!({
-            "files": 1, "accepted": (rec.accepted && !rec.duplicate) as i64, "rejected": (!rec.accepted && !rec.duplicate) as i64,
-            "duplicates": rec.duplicate as i64, "items": if rec.duplicate { 0 } else { rec.items },
-        });
+        let summary = summary_of(&rec);
         let done = files::complete_upload(
             &self.db,
             who,
@@ -440,31 +442,72 @@ impl Ingest {
     where
         S: Stream<Item = Result<Bytes, std::io::Error>> + Send,
     {
+        let streamed = self
+            .stream_file(key, target, u.purpose, name.expose(), body)
+            .await
+            .map_err(blob_err)?;
+        self.record_streamed(who, u, target, name, streamed, declared_sha256)
+            .await
+    }
+
+    /// Streams one file into a new blob, hashing and scanning it.
+    async fn stream_file<S>(
+        &self,
+        key: &DataKey,
+        target: &UploadTarget,
+        purpose: files::Purpose,
+        name: &str,
+        body: S,
+    ) -> Result<Streamed, BlobError>
+    where
+        S: Stream<Item = Result<Bytes, std::io::Error>> + Send,
+    {
         let (media, scan) = scan::choose(
             target.modality,
-            u.purpose,
-            name.expose(),
+            purpose,
+            name,
             self.limits.max_items_per_file,
         );
         let scan = Arc::new(Mutex::new(scan));
         let s2 = scan.clone();
         let body = body.inspect_ok(move |b| s2.lock().expect("not poisoned").push(b));
         let blob_id = format!("file-{}", clinlabel_store::db::new_id());
-        let info = self
-            .blobs
-            .put(key, &blob_id, body)
-            .await
-            .map_err(blob_err)?;
+        let info = self.blobs.put(key, &blob_id, body).await?;
+        let scan = match Arc::try_unwrap(scan) {
+            Ok(m) => m.into_inner().expect("not poisoned"),
+            Err(_) => unreachable!("the body stream, the only other holder, was consumed by put"),
+        };
+        Ok(Streamed {
+            blob_id,
+            info,
+            media,
+            scan,
+        })
+    }
+
+    /// Records a streamed file (accepted, rejected or duplicate) and keeps
+    /// its blob only if it is a new accepted file.
+    async fn record_streamed(
+        &self,
+        who: &Principal,
+        u: &Upload,
+        target: &UploadTarget,
+        name: clinlabel_domain::Phi<String>,
+        st: Streamed,
+        declared_sha256: Option<&str>,
+    ) -> Result<Stored, StoreError> {
+        let Streamed {
+            blob_id,
+            info,
+            media,
+            scan,
+        } = st;
         if let Some(declared) = declared_sha256
             && declared != info.sha256
         {
             self.blobs.delete(&blob_id).await.map_err(blob_err)?;
             return Ok(Stored::ShaMismatch(info.sha256));
         }
-        let scan = Arc::try_unwrap(scan)
-            .map_err(|_| StoreError::Internal("scanner still shared".into()))?
-            .into_inner()
-            .expect("not poisoned");
         let outcome = scan.finish();
         let accepted = outcome.is_ok();
         let f = NewFile {
@@ -488,6 +531,121 @@ impl Ingest {
         }
         Ok(Stored::File(rec))
     }
+
+    /// The whole file in one chunk: streamed straight into the file blob
+    /// (no part, no second pass), then received, claimed and recorded.
+    async fn append_whole<S>(
+        &self,
+        who: &Principal,
+        u: &Upload,
+        target: &UploadTarget,
+        body: S,
+    ) -> Result<Upload, StoreError>
+    where
+        S: Stream<Item = Result<Bytes, std::io::Error>> + Send,
+    {
+        let key = self.key(&target.key_scope).await?;
+        let room = u.size as u64;
+        let fault = Arc::new(Mutex::new(None::<BodyFault>));
+        let guarded = guard_body(body, room, self.limits.chunk_idle_timeout, fault.clone());
+        let streamed = match self
+            .stream_file(&key, target, u.purpose, u.name.expose(), guarded)
+            .await
+        {
+            Ok(st) => st,
+            Err(e) => {
+                return Err(match *fault.lock().expect("not poisoned") {
+                    Some(BodyFault::Overrun) => too_large(room),
+                    Some(BodyFault::Idle) | Some(BodyFault::Broken) => {
+                        ErrorCode::UploadInterrupted.into()
+                    }
+                    None => blob_err(e),
+                });
+            }
+        };
+        if streamed.info.size < room {
+            // A short first chunk: keep it as an ordinary part.
+            let _ = self.blobs.delete(&streamed.blob_id).await;
+            return Err(DomainError::new(ErrorCode::UploadInterrupted)
+                .with_message(
+                    "The chunk ended before the declared size; resume from the upload's offset.",
+                )
+                .into());
+        }
+        // Received and claimed in one step; a racing append loses here.
+        match files::record_whole(&self.db, who, &u.id, &streamed.blob_id, room as i64).await {
+            Ok(true) => {}
+            Ok(false) => {
+                let _ = self.blobs.delete(&streamed.blob_id).await;
+                let now = files::get_upload(&self.db, who, &u.id).await?;
+                return Err(mismatch(now.received));
+            }
+            Err(e) => {
+                let _ = self.blobs.delete(&streamed.blob_id).await;
+                return Err(e);
+            }
+        }
+        let blob_id = streamed.blob_id.clone();
+        let recorded = self
+            .record_streamed(
+                who,
+                u,
+                target,
+                u.name.clone(),
+                streamed,
+                u.declared_sha256.as_deref(),
+            )
+            .await;
+        let rec = match recorded {
+            Ok(Stored::File(rec)) => rec,
+            Ok(Stored::ShaMismatch(got)) => {
+                files::forget_parts(&self.db, &u.id).await?;
+                return self.mismatched(who, u, &got).await;
+            }
+            Err(e) => {
+                // Nothing to retry from (there is no part): fail it, keep nothing.
+                let _ = self.blobs.delete(&blob_id).await;
+                let _ = files::forget_parts(&self.db, &u.id).await;
+                let _ = files::fail_upload(
+                    &self.db,
+                    who,
+                    &u.id,
+                    "processing_failed: upload the file again",
+                )
+                .await;
+                return Err(e);
+            }
+        };
+        files::forget_parts(&self.db, &u.id).await?;
+        let done = files::complete_upload(
+            &self.db,
+            who,
+            u,
+            &target.org_id,
+            Some(&rec.file_id),
+            summary_of(&rec),
+        )
+        .await?;
+        Ok(done)
+    }
+}
+
+fn summary_of(rec: &files::Recorded) -> serde_json::Value {
+    serde_json::json!({
+        "files": 1,
+        "accepted": (rec.accepted && !rec.duplicate) as i64,
+        "rejected": (!rec.accepted && !rec.duplicate) as i64,
+        "duplicates": rec.duplicate as i64,
+        "items": if rec.duplicate { 0 } else { rec.items },
+    })
+}
+
+/// A file streamed into its blob, not yet recorded.
+pub(crate) struct Streamed {
+    blob_id: String,
+    info: clinlabel_blob::BlobInfo,
+    media: String,
+    scan: scan::Scan,
 }
 
 /// What `store_file` did.

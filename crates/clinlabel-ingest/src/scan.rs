@@ -583,6 +583,12 @@ impl Scanner for Header {
         let (kind, meta) = match self.kind {
             HeaderKind::Png => ("image", png(p, &self.tail)?),
             HeaderKind::Jpeg => ("image", jpeg(p, &self.tail)?),
+            // DICOM: one item per file for now. This is the place where
+            // clinlabel-dicom takes over: parse each accepted .dcm (its
+            // `ingest_bytes`, under its memory limits) and group the
+            // upload's instances into series (`group`), one item per series
+            // — a pass after every file of the upload is recorded, in
+            // `Ingest::process_claimed`.
             HeaderKind::Dicom => {
                 if p.len() < 132 || &p[128..132] != b"DICM" {
                     return Err(

@@ -295,6 +295,39 @@ pub async fn record_part(db: &Db, who: &Principal, upload_id: &str, offset: i64,
     Ok(PartOutcome::Recorded { received: offset + size })
 }
 
+/// Records a whole file received in one chunk (stored as blob `blob_id`)
+/// and claims the upload for processing in the same step, if nothing was
+/// received yet; audited as `upload.part`. `false` if another append won.
+pub async fn record_whole(db: &Db, who: &Principal, upload_id: &str, blob_id: &str, size: i64) -> Result<bool, StoreError> {
+    let mut tx = db.begin_write().await?;
+    let u = fetch_upload(&mut tx, upload_id).await?;
+    let target = uploadable(&mut tx, who, &u.project_id).await?;
+    let now = now_ms();
+    let n = sqlx::query(
+        "UPDATE uploads SET received = $1, parts = 1, processing_at = $2, updated_at = $2 \
+         WHERE id = $3 AND received = 0 AND size = $1 AND state = 'open' AND processing_at IS NULL",
+    )
+    .bind(size)
+    .bind(now)
+    .bind(upload_id.to_string())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if n == 0 {
+        return Ok(false);
+    }
+    sqlx::query("INSERT INTO upload_parts (upload_id, idx, blob_id, size) VALUES ($1, 0, $2, $3)")
+        .bind(upload_id.to_string())
+        .bind(blob_id.to_string())
+        .bind(size)
+        .execute(&mut *tx)
+        .await?;
+    audit::append(&mut tx, &audit::event(Some(who), Some(&target.org_id), "upload.part", "upload", upload_id, serde_json::json!({ "offset": 0, "size": size, "part": 0 })))
+        .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
 /// A stored part of an upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Part {

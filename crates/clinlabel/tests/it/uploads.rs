@@ -126,13 +126,18 @@ async fn setup(app: &App, modality: Modality) -> (World, Client, String) {
     (w, c, p)
 }
 
+/// Sends a chunk; a body of known length carries Content-Length, as from a
+/// real client (a whole file in one chunk then takes the direct path).
 async fn chunk(c: &mut Client, upload: &str, offset: u64, body: Body) -> crate::support::Res {
-    let req = c
+    use axum::body::HttpBody;
+    let mut b = c
         .request(Method::PATCH, &format!("/api/v1/uploads/{upload}"))
         .header(header::CONTENT_TYPE, "application/offset+octet-stream")
-        .header("upload-offset", offset.to_string())
-        .body(body)
-        .unwrap();
+        .header("upload-offset", offset.to_string());
+    if let Some(n) = body.size_hint().exact() {
+        b = b.header(header::CONTENT_LENGTH, n);
+    }
+    let req = b.body(body).unwrap();
     c.send(req).await
 }
 
@@ -348,6 +353,22 @@ async fn a_second_copy_is_recognised_and_stores_nothing_new() {
         let sid = second.body["id"].as_str().unwrap();
         assert_eq!(files(&mut c, &p, &format!("&upload_id={sid}")).await.len(), 1);
         assert_eq!(c.get(&format!("/api/v1/projects/{p}/items")).await.body["total"], 1);
+        // A whole file sent as one chunk whose connection breaks: nothing is kept, the offset stays 0.
+        let r = c.post(&format!("/api/v1/projects/{p}/uploads"), json!({ "name": "c.txt", "size": 10 })).await;
+        let id = r.body["id"].as_str().unwrap().to_string();
+        let broken = futures::stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from_static(b"12345")), Err(std::io::Error::other("reset"))]);
+        let req = c
+            .request(Method::PATCH, &format!("/api/v1/uploads/{id}"))
+            .header(header::CONTENT_TYPE, "application/offset+octet-stream")
+            .header("upload-offset", "0")
+            .header(header::CONTENT_LENGTH, "10")
+            .body(Body::from_stream(broken))
+            .unwrap();
+        assert_eq!(c.send(req).await.code(), "upload_interrupted");
+        assert_eq!(c.get(&format!("/api/v1/uploads/{id}")).await.body["received"], 0);
+        assert_eq!(app.objects().await.len(), before);
+        assert_eq!(chunk(&mut c, &id, 0, Body::from("1234567890")).await.body["state"], "complete");
+        let before = app.objects().await.len();
         // Aborting an upload deletes what it received.
         let r = c.post(&format!("/api/v1/projects/{p}/uploads"), json!({ "name": "b.txt", "size": 10 })).await;
         let id = r.body["id"].as_str().unwrap().to_string();
