@@ -26,7 +26,7 @@ export function BatchPage() {
               <span data-testid="batch-state">{BATCH_STATE[b.state] ?? b.state}</span>
             </p>
             <BatchStats b={b} questions={project.data?.spec.schema.questions ?? []} />
-            {me.user.role === 'qa_reviewer' || me.user.role === 'admin' ? <BatchDecision b={b} onDecided={(nb) => l.set(nb)} /> : null}
+            {me.user.role === 'qa_reviewer' || me.user.role === 'admin' ? <BatchDecision b={b} questions={project.data?.spec.schema.questions ?? []} onDecided={(nb) => l.set(nb)} /> : null}
           </>
         )}
       </Show>
@@ -100,11 +100,12 @@ export function rememberReviewed(projectId: string, annotationId: string, itemId
   localStorage.setItem(key, JSON.stringify(list.slice(-500)));
 }
 
-function BatchDecision({ b, onDecided }: { b: BatchView; onDecided: (b: BatchView) => void }) {
+function BatchDecision({ b, questions, onDecided }: { b: BatchView; questions: Schemas['Question'][]; onDecided: (b: BatchView) => void }) {
   const [err, setErr] = useState<ApiError | null>(null);
   const [busy, setBusy] = useState(false);
   const [returning, setReturning] = useState(false);
-  const [rows, setRows] = useState<{ annotation_id: string; text: string }[]>([]);
+  const [rows, setRows] = useState<{ annotation_id: string; anchor: string; text: string }[]>([]);
+  const blankRow = (annotation_id = '') => ({ annotation_id, anchor: questions[0] ? `question:${questions[0].id}` : 'overall', text: '' });
   const toast = useToast();
   const ready = b.state === 'awaiting_approval';
   const canApprove = ready && b.meets_threshold;
@@ -127,7 +128,7 @@ function BatchDecision({ b, onDecided }: { b: BatchView; onDecided: (b: BatchVie
     setErr(null);
     setBusy(true);
     try {
-      const returned = rows.filter((r) => r.annotation_id.trim()).map((r) => ({ annotation_id: r.annotation_id.trim(), comments: r.text.split('\n').filter((t) => t.trim()).map((t) => ({ anchor: 'overall', text: t.trim() })) }));
+      const returned = rows.filter((r) => r.annotation_id.trim()).map((r) => ({ annotation_id: r.annotation_id.trim(), comments: r.text.split('\n').filter((t) => t.trim()).map((t) => ({ anchor: r.anchor, text: t.trim() })) }));
       const nb = await call('post', '/batches/{id}/decision', { path: { id: b.id }, body: { decision: 'return', returned } });
       toast.push('success', 'Batch returned for rework.');
       setReturning(false);
@@ -161,23 +162,31 @@ function BatchDecision({ b, onDecided }: { b: BatchView; onDecided: (b: BatchVie
       {returning ? (
         <div className="return-form" role="group" aria-label="Return with feedback">
           <p className="muted">
-            Name each annotation to rework with line-by-line feedback (one line per comment).
+            Name each annotation to rework with line-by-line feedback (one line per comment), anchored to the question it is about.
+            The API does not list a batch’s annotations yet, so ids come from your tier-2 reviews or are pasted.
             {known.length ? ' Annotations you reviewed in tier 2 are offered below.' : ''}
           </p>
           {known.length ? (
             <div className="inline-form">
               {known.map((k) => (
-                <button key={k.a} type="button" onClick={() => setRows([...rows, { annotation_id: k.a, text: '' }])}>Add annotation {k.a.slice(0, 8)}</button>
+                <button key={k.a} type="button" onClick={() => setRows([...rows, blankRow(k.a)])}>Add annotation {k.a.slice(0, 8)}</button>
               ))}
             </div>
           ) : null}
           {rows.map((r, i) => (
             <div key={i} className="row">
               <label className="mini"><span>Annotation {i + 1} id</span><input aria-label={`Annotation ${i + 1} id`} value={r.annotation_id} onChange={(e) => setRows(rows.map((x, j) => (j === i ? { ...x, annotation_id: e.target.value } : x)))} /></label>
+              <label className="mini">
+                <span>Annotation {i + 1} about</span>
+                <select aria-label={`Annotation ${i + 1} about`} value={r.anchor} onChange={(e) => setRows(rows.map((x, j) => (j === i ? { ...x, anchor: e.target.value } : x)))}>
+                  {questions.map((q) => <option key={q.id} value={`question:${q.id}`}>{q.text}</option>)}
+                  <option value="overall">The whole annotation</option>
+                </select>
+              </label>
               <label className="mini wide"><span>Annotation {i + 1} feedback</span><textarea aria-label={`Annotation ${i + 1} feedback`} rows={2} value={r.text} onChange={(e) => setRows(rows.map((x, j) => (j === i ? { ...x, text: e.target.value } : x)))} /></label>
             </div>
           ))}
-          <button type="button" onClick={() => setRows([...rows, { annotation_id: '', text: '' }])}>Add an annotation</button>{' '}
+          <button type="button" onClick={() => setRows([...rows, blankRow()])}>Add an annotation</button>{' '}
           <button type="button" className="danger" disabled={busy || rows.length === 0} onClick={() => void ret()}>Return batch</button>
         </div>
       ) : null}
@@ -185,19 +194,22 @@ function BatchDecision({ b, onDecided }: { b: BatchView; onDecided: (b: BatchVie
   );
 }
 
-/** Batches awaiting approval. No endpoint lists batches across projects: this walks the projects in progress and in QA. */
+/** Batches awaiting approval across projects in progress (`GET /batches?state=awaiting_approval`). */
 export function BatchesAwaiting() {
   const [rows, setRows] = useState<{ b: BatchView; project: string }[] | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
   useEffect(() => {
     (async () => {
-      const projects = (await Promise.all((['in_progress', 'in_qa'] as const).map((state) => call('get', '/projects', { query: { state, per_page: 100 } })))).flatMap((p) => p.items);
-      const out: { b: BatchView; project: string }[] = [];
-      for (const p of projects) {
-        const bs = await call('get', '/projects/{id}/batches', { path: { id: p.id }, query: { state: 'awaiting_approval' } });
-        for (const b of bs) out.push({ b, project: p.name });
+      const batches = await call('get', '/batches', { query: { state: 'awaiting_approval' } });
+      const names = new Map<string, string>();
+      for (const id of new Set(batches.map((b) => b.project_id))) {
+        try {
+          names.set(id, (await call('get', '/projects/{id}', { path: { id } })).spec.name);
+        } catch {
+          names.set(id, '—');
+        }
       }
-      setRows(out);
+      setRows(batches.map((b) => ({ b, project: names.get(b.project_id) ?? '—' })));
     })().catch((e: unknown) => setError(asApiError(e)));
   }, []);
   if (error) return <ErrorLine error={error} />;
