@@ -723,3 +723,57 @@ where
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(
+        body: impl Stream<Item = Result<Bytes, std::io::Error>> + Send,
+        room: u64,
+    ) -> (Vec<Result<usize, String>>, Option<BodyFault>) {
+        let fault = Arc::new(Mutex::new(None));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        let out = rt.block_on(
+            guard_body(body, room, Duration::from_secs(60), fault.clone())
+                .map(|r| r.map(|b| b.len()).map_err(|e| e.to_string()))
+                .collect::<Vec<_>>(),
+        );
+        let f = *fault.lock().unwrap();
+        (out, f)
+    }
+
+    #[test]
+    fn a_body_is_counted_and_cut_off_at_its_room() {
+        let ok = stream::iter([
+            Ok(Bytes::from_static(b"abc")),
+            Ok(Bytes::from_static(b"de")),
+        ]);
+        assert_eq!(run(ok, 5), (vec![Ok(3), Ok(2)], None));
+        let over = stream::iter([
+            Ok(Bytes::from_static(b"abc")),
+            Ok(Bytes::from_static(b"def")),
+            Ok(Bytes::from_static(b"g")),
+        ]);
+        let (out, fault) = run(over, 5);
+        assert_eq!((out.len(), fault), (2, Some(BodyFault::Overrun)));
+        let broken = stream::iter([
+            Ok(Bytes::from_static(b"abc")),
+            Err(std::io::Error::other("reset")),
+        ]);
+        assert_eq!(run(broken, 5).1, Some(BodyFault::Broken));
+    }
+
+    #[test]
+    fn an_idle_body_is_cut_off() {
+        // One piece, then nothing ever again: the (paused) clock runs out.
+        let stalled = stream::iter([Ok(Bytes::from_static(b"abc"))]).chain(stream::pending());
+        let (out, fault) = run(stalled, 5);
+        assert_eq!(out[0], Ok(3));
+        assert_eq!((out.len(), fault), (2, Some(BodyFault::Idle)));
+    }
+}
