@@ -119,6 +119,14 @@ test('intake: agreements, specification, uploads, submission, quote, approval', 
   await expectTitle(client, 'Project');
   expect(client.url()).not.toContain('Discharge');
   await expect(client.getByTestId('project-state')).toHaveText('Draft');
+  // The draft's specification can be edited: three taskers per item instead of two.
+  await expect(client.getByTestId('section-spec')).toContainText('2 tasker(s) per item');
+  await client.getByRole('link', { name: 'Edit specification' }).click();
+  await expectTitle(client, 'Edit specification');
+  await client.getByLabel('Overlap (taskers per item)').fill('3');
+  await client.getByRole('button', { name: 'Save specification' }).click();
+  await expect(client.getByTestId('section-spec')).toContainText('3 tasker(s) per item');
+  await expect(client.getByTestId('project-state')).toHaveText('Draft');
 
   // Uploads: two good notes and a corrupt one; the corrupt one is listed as rejected with its reason.
   const panel = client.getByTestId('upload-panel');
@@ -166,6 +174,10 @@ test('intake: agreements, specification, uploads, submission, quote, approval', 
   await expect(builder.getByRole('table', { name: 'Quote lines' })).toBeVisible();
   await builder.getByRole('button', { name: 'Add an adjustment' }).click();
   await builder.getByLabel('Adjustment 1 amount').fill('-25');
+  await builder.getByRole('button', { name: 'Issue quote' }).click(); // no reason yet: refused, next to the reason
+  await expect(builder.getByRole('alert')).toContainText('invalid_field');
+  await expect(builder.getByLabel('Adjustment 1 reason')).toHaveAttribute('aria-invalid', 'true');
+  await expect(pm.getByTestId('project-state')).toHaveText('Submitted for review');
   await builder.getByLabel('Adjustment 1 reason').fill('Pilot project discount');
   await builder.getByRole('button', { name: 'Issue quote' }).click();
   await expect(pm.getByTestId('project-state')).toHaveText('Quoted, awaiting approval');

@@ -290,11 +290,11 @@ function QuoteBuilder({ p, onIssued }: { p: Project; onIssued: () => void }) {
               <div key={i} className="row" data-testid={`adjustment-${i}`}>
                 <label className="mini">
                   <span>Adjustment {i + 1} amount ({pr.currency}, negative for a discount)</span>
-                  <input aria-label={`Adjustment ${i + 1} amount`} type="number" step="0.01" value={a.amount} aria-invalid={err?.field?.startsWith(`adjustments[${i}].amount`) || undefined} onChange={(e) => setAdj(adj.map((x, j) => (j === i ? { ...x, amount: e.target.value } : x)))} />
+                  <input aria-label={`Adjustment ${i + 1} amount`} type="number" step="0.01" value={a.amount} aria-invalid={adjBad(err?.field, 'amount', i, !a.amount || Number.isNaN(Number(a.amount)))} onChange={(e) => setAdj(adj.map((x, j) => (j === i ? { ...x, amount: e.target.value } : x)))} />
                 </label>
                 <label className="mini wide">
                   <span>Adjustment {i + 1} reason</span>
-                  <input aria-label={`Adjustment ${i + 1} reason`} value={a.reason} aria-invalid={err?.field?.startsWith(`adjustments[${i}].reason`) || undefined} onChange={(e) => setAdj(adj.map((x, j) => (j === i ? { ...x, reason: e.target.value } : x)))} />
+                  <input aria-label={`Adjustment ${i + 1} reason`} value={a.reason} aria-invalid={adjBad(err?.field, 'reason', i, !a.reason.trim() || a.reason.length > 500)} onChange={(e) => setAdj(adj.map((x, j) => (j === i ? { ...x, reason: e.target.value } : x)))} />
                 </label>
                 <button type="button" className="link" onClick={() => setAdj(adj.filter((_, j) => j !== i))}>Remove adjustment {i + 1}</button>
               </div>
@@ -310,6 +310,13 @@ function QuoteBuilder({ p, onIssued }: { p: Project; onIssued: () => void }) {
       </Show>
     </div>
   );
+}
+
+/** Whether an adjustment's input is the one an error names (`adjustments[i].x`, or `adjustments.x` for the suspect rows). */
+function adjBad(field: string | undefined, part: 'amount' | 'reason', i: number, suspect: boolean): true | undefined {
+  if (!field?.startsWith('adjustments')) return undefined;
+  if (field.startsWith(`adjustments[${i}]`)) return field.includes(part) || undefined;
+  return (field === `adjustments.${part}` || (part === 'amount' && field === 'adjustments.amount_cents')) && suspect ? true : undefined;
 }
 
 /** PM: the items, with a reference answer marked on some as gold tasks (before the project starts). */

@@ -417,6 +417,7 @@ function TrackRates() {
                 <label className="mini"><span>{t.name}</span><input aria-label={`Multiplier for ${t.name}`} type="number" step="0.05" value={values[t.id] ?? ''} onChange={(e) => setValues({ ...values, [t.id]: e.target.value })} /></label>
                 <button
                   type="button"
+                  aria-label={`Set the multiplier for ${t.name}`}
                   onClick={async () => {
                     setErr(null);
                     try {
