@@ -234,6 +234,35 @@ pub async fn get_upload(db: &Db, who: &Principal, id: &str) -> Result<Upload, St
     Ok(u)
 }
 
+/// A project's uploads, newest first (whoever may see the project). `state`
+/// narrows to `open` (including `processing`), `complete` or `failed`: a
+/// client resuming after a browser reload finds its open uploads here.
+pub async fn list_uploads(db: &Db, who: &Principal, project_id: &str, state: Option<&str>, page: Page) -> Result<Paged<Upload>, StoreError> {
+    let mut conn = db.pool.acquire().await?;
+    projects::visible(&mut conn, who, project_id).await?;
+    if let Some(s) = state
+        && !matches!(s, "open" | "complete" | "failed")
+    {
+        return Err(DomainError::field("state", "open, complete or failed").into());
+    }
+    let cast = if db.backend() == crate::Backend::Postgres { "::TEXT" } else { "" };
+    let filter = format!("WHERE project_id = $1 AND ($2{cast} IS NULL OR state = $2)");
+    let total: i64 = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) AS n FROM uploads {filter}")))
+        .bind(project_id.to_string())
+        .bind(state.map(str::to_string))
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("n")?;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {UPLOAD_COLUMNS} FROM uploads {filter} ORDER BY created_at DESC, id LIMIT $3 OFFSET $4")))
+        .bind(project_id.to_string())
+        .bind(state.map(str::to_string))
+        .bind(page.limit())
+        .bind(page.offset())
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(Paged { items: rows.iter().map(upload_from_row).collect::<Result<_, _>>()?, total })
+}
+
 /// An upload the caller may append to, with its project's details.
 pub async fn upload_for_append(db: &Db, who: &Principal, id: &str) -> Result<(Upload, UploadTarget), StoreError> {
     // Reads only: a plain (deferred) transaction, no write lock; the part

@@ -32,7 +32,7 @@ pub const UPLOAD_LENGTH: &str = "upload-length";
 pub fn router() -> OpenApiRouter<AppState> {
     let (schemas, paths, chunk_routes) = routes!(get_upload, append_chunk, abort_upload);
     OpenApiRouter::new()
-        .routes(routes!(start_upload))
+        .routes(routes!(start_upload, list_uploads))
         // Chunks stream into encrypted parts, capped per chunk by ingest.
         .routes((schemas, paths, chunk_routes.layer(DefaultBodyLimit::disable())))
         .routes(routes!(list_files))
@@ -86,6 +86,24 @@ async fn start_upload(State(s): State<AppState>, a: Auth, Path(id): Path<String>
     let new = NewUpload { name: r.name, size: r.size, declared_sha256: r.sha256, purpose: r.purpose.unwrap_or_default() };
     let u = ingest(&s).start(&a.principal, &id, new).await?;
     Ok(with_offset(u, StatusCode::CREATED))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct UploadListQuery {
+    /// `open` (receiving or processing), `complete` or `failed`.
+    pub state: Option<String>,
+    pub page: Option<u32>,
+    pub per_page: Option<u32>,
+}
+
+/// A project's uploads, newest first: after a browser reload the client finds
+/// its open uploads here and resumes each from its `received` offset.
+#[utoipa::path(get, path = "/projects/{id}/uploads", tag = "uploads", params(("id" = String, Path), UploadListQuery),
+    responses((status = 200, body = Paged<Upload>), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn list_uploads(State(s): State<AppState>, a: Auth, Path(id): Path<String>, ApiQuery(q): ApiQuery<UploadListQuery>) -> ApiResult<Json<Paged<Upload>>> {
+    Ok(Json(files::list_uploads(&s.db, &a.principal, &id, q.state.as_deref(), page(q.page, q.per_page)).await?))
 }
 
 /// Where an upload stands: `received` (also the `Upload-Offset` header) is

@@ -370,6 +370,7 @@ async fn the_openapi_document_covers_every_route() {
         ("/accuracy", "get"),
         ("/notifications", "get"),
         ("/projects/{id}/uploads", "post"),
+        ("/projects/{id}/uploads", "get"),
         ("/uploads/{id}", "get"),
         ("/uploads/{id}", "patch"),
         ("/uploads/{id}", "delete"),

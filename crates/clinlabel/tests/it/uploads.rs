@@ -280,6 +280,9 @@ async fn a_cut_chunk_is_resumed_and_nothing_is_stored_in_plaintext() {
             let r = c.get(&format!("/api/v1/uploads/{id}")).await;
             assert_eq!((r.body["received"].as_i64(), r.headers["upload-offset"].to_str().unwrap()), (Some(mib as i64), "1048576"));
             assert_eq!(r.body["state"], "open");
+            // After a browser reload the client finds it among the project's open uploads.
+            let open = c.get(&format!("/api/v1/projects/{p}/uploads?state=open")).await;
+            assert_eq!((open.body["total"].as_i64(), open.body["items"][0]["id"].as_str()), (Some(1), Some(id.as_str())));
 
             // A wrong offset, and a chunk larger than what is left, are refused.
             let r = chunk(&mut c, &id, 0, Body::from(data[..10].to_vec())).await;
