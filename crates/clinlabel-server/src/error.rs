@@ -67,7 +67,19 @@ impl From<StoreError> for ApiError {
 
 impl From<clinlabel_blob::BlobError> for ApiError {
     fn from(e: clinlabel_blob::BlobError) -> Self {
-        ApiError::internal(format!("blob store: {e}"))
+        use clinlabel_blob::BlobError;
+        match e {
+            // Blob ids are made by the server; a missing blob behind a row the
+            // caller may see is still "not found" to them, and logged.
+            BlobError::NotFound(_) => {
+                tracing::warn!(error = %e, "blob missing");
+                ApiError::code(ErrorCode::NotFound)
+            }
+            BlobError::InvalidBlobId(_) => ApiError::code(ErrorCode::InvalidId),
+            BlobError::Crypto { source: clinlabel_crypto::CryptoError::RangeOutOfBounds { .. }, .. } => ApiError::code(ErrorCode::RangeNotSatisfiable),
+            e if e.is_integrity_failure() => ApiError::Internal { code: ErrorCode::IntegrityError, log: format!("blob store: {e}") },
+            e => ApiError::internal(format!("blob store: {e}")),
+        }
     }
 }
 

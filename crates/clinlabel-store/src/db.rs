@@ -32,6 +32,8 @@ pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
 #[derive(Clone)]
 pub struct Db {
     pub(crate) pool: AnyPool,
+    /// SQLite only: connections with `synchronous = NORMAL` for leases (see [`Db::begin_lease`]).
+    lease_pool: Option<AnyPool>,
     backend: Backend,
 }
 
@@ -73,6 +75,21 @@ impl Db {
             url.push_str(if url.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
         }
         let options = AnyConnectOptions::from_str(&url).map_err(|e| StoreError::Config(e.to_string()))?;
+        let lease_pool = match backend {
+            Backend::Sqlite => Some(
+                AnyPoolOptions::new()
+                    .max_connections(2)
+                    .acquire_timeout(Duration::from_secs(15))
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_lazy_with(options.clone()),
+            ),
+            Backend::Postgres => None,
+        };
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
             .acquire_timeout(Duration::from_secs(15))
@@ -90,7 +107,7 @@ impl Db {
             })
             .connect_with(options)
             .await?;
-        let db = Db { pool, backend };
+        let db = Db { pool, lease_pool, backend };
         db.migrate().await?;
         Ok(db)
     }
@@ -122,7 +139,27 @@ impl Db {
         })
     }
 
+    /// Begins a transaction that only hands out a lease (an assignment). It
+    /// commits without waiting for the disk — SQLite `synchronous = NORMAL`,
+    /// PostgreSQL `synchronous_commit = off` — because losing it to a power
+    /// cut only returns the task to the queue; every later durable commit
+    /// flushes it anyway, so the audit chain never has a hole. Annotations,
+    /// reviews and all other writes use [`Db::begin_write`].
+    pub async fn begin_lease(&self) -> Result<Tx, StoreError> {
+        Ok(match (&self.lease_pool, self.backend) {
+            (Some(pool), _) => pool.begin_with("BEGIN IMMEDIATE").await?,
+            (None, _) => {
+                let mut tx = self.pool.begin().await?;
+                tx.execute("SET LOCAL synchronous_commit = off").await?;
+                tx
+            }
+        })
+    }
+
     pub async fn close(&self) {
+        if let Some(p) = &self.lease_pool {
+            p.close().await;
+        }
         self.pool.close().await;
     }
 }

@@ -163,16 +163,29 @@ pub async fn get(db: &Db, keyring: &Keyring, who: &Principal, id: &str) -> Resul
     project_from_row(&row, &key, items)
 }
 
+/// Specifications of projects whose specification is locked (approved and
+/// later), which never change again: the task views of a running project
+/// read them from here instead of decrypting the guidelines every time.
+static LOCKED_SPECS: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<Spec>>>> =
+    std::sync::LazyLock::new(Default::default);
+
 /// The specification (with guidelines) of a project, for code that already
 /// established the caller's right to it (e.g. the holder of one of its tasks).
-pub(crate) async fn spec_for_task(db: &Db, keyring: &Keyring, id: &str) -> Result<Spec, StoreError> {
+pub(crate) async fn spec_for_task(db: &Db, keyring: &Keyring, id: &str) -> Result<std::sync::Arc<Spec>, StoreError> {
+    if let Some(s) = LOCKED_SPECS.lock().expect("spec cache").get(id) {
+        return Ok(s.clone());
+    }
     let row = sqlx::query("SELECT id, org_id, state, spec, spec_version, guidelines, created_by, created_at, updated_at FROM projects WHERE id = $1")
         .bind(id.to_string())
         .fetch_optional(&db.pool)
         .await?
         .ok_or(ErrorCode::NotFound)?;
     let key = crate::keys::data_key(db, keyring, &key_scope(id)).await?;
-    Ok(project_from_row(&row, &key, 0)?.spec)
+    let spec = std::sync::Arc::new(project_from_row(&row, &key, 0)?.spec);
+    if !state_of(&row)?.spec_editable() {
+        LOCKED_SPECS.lock().expect("spec cache").insert(id.to_string(), spec.clone());
+    }
+    Ok(spec)
 }
 
 /// Checks that the caller may see the project and returns its organisation and state.

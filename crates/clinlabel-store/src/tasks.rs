@@ -236,7 +236,7 @@ pub async fn next_task(db: &Db, keyring: &Keyring, who: &Principal) -> Result<Op
         return Err(DomainError::new(ErrorCode::Forbidden).with_message("Annotation tasks go to taskers.").into());
     }
     let now = now_ms();
-    let mut tx = db.begin_write().await?;
+    let mut tx = db.begin_lease().await?;
     lock_user(&mut tx, db.backend(), &who.user_id).await?;
     release_expired(&mut tx, now).await?;
     // An unfinished assignment comes back first.
@@ -268,10 +268,7 @@ pub async fn next_task(db: &Db, keyring: &Keyring, who: &Principal) -> Result<Op
     let track_id: String = row.try_get("track_id")?;
     let deadline: i64 = row.try_get("deadline")?;
     // Gold, at the project's rate, drawn at random so no cadence gives it away.
-    let gold_rate: f64 = {
-        let spec: String = sqlx::query("SELECT spec FROM projects WHERE id = $1").bind(project_id.clone()).fetch_one(&mut *tx).await?.try_get("spec")?;
-        serde_json::from_str::<serde_json::Value>(&spec).ok().and_then(|v| v["gold_rate"].as_f64()).unwrap_or(0.0)
-    };
+    let gold_rate = projects::spec_for_task(db, keyring, &project_id).await?.gold_rate;
     let draw = (random_u63() as f64) / (i64::MAX as f64);
     let mut served_gold = false;
     if draw < gold_rate {
@@ -336,10 +333,10 @@ pub async fn task_view(db: &Db, keyring: &Keyring, who: &Principal, task_id: &st
         kind: row.try_get("kind")?,
         tier: row.try_get("tier")?,
         project_id,
-        project_name: spec.name,
+        project_name: spec.name.clone(),
         modality: spec.modality,
-        schema: spec.schema,
-        guidelines: spec.guidelines,
+        schema: spec.schema.clone(),
+        guidelines: spec.guidelines.clone(),
         item_id: row.try_get("item_id")?,
         item_kind: row.try_get("item_kind")?,
         item_meta: serde_json::from_str(&meta).unwrap_or(serde_json::Value::Null),
@@ -712,7 +709,7 @@ pub async fn next_review(db: &Db, keyring: &Keyring, who: &Principal, tier: i64)
         return Err(DomainError::new(ErrorCode::Forbidden).with_message("Tier 1 reviews go to taskers, tier 2 to QA reviewers, tier 3 spot-checks to PMs.").into());
     }
     let now = now_ms();
-    let mut tx = db.begin_write().await?;
+    let mut tx = db.begin_lease().await?;
     lock_user(&mut tx, db.backend(), &who.user_id).await?;
     release_expired(&mut tx, now).await?;
     let held = sqlx::query("SELECT id FROM tasks WHERE assignee_id = $1 AND state = 'leased' AND kind = 'review' AND tier = $2 AND lease_expires_at >= $3 LIMIT 1")
@@ -1119,6 +1116,30 @@ pub async fn batches(db: &Db, who: &Principal, project_id: &str, state: Option<&
         .map(|r| r.try_get("id"))
         .collect::<Result<_, _>>()?;
     let mut out = Vec::new();
+    for id in ids {
+        out.push(batch(db, who, &id).await?);
+    }
+    Ok(out)
+}
+
+/// Batches across all projects in progress, optionally in one state (the QA
+/// reviewer's and PM's queues), oldest project deadline first.
+pub async fn batches_in_state(db: &Db, who: &Principal, state: Option<&str>) -> Result<Vec<BatchView>, StoreError> {
+    if !matches!(who.role, Role::QaReviewer | Role::Pm | Role::Admin) {
+        return Err(ErrorCode::Forbidden.into());
+    }
+    let cast = if db.backend() == Backend::Postgres { "::TEXT" } else { "" };
+    let ids: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT b.id FROM batches b JOIN projects p ON p.id = b.project_id WHERE p.state = 'in_progress' AND ($1{cast} IS NULL OR b.state = $1) \
+         ORDER BY p.deadline, b.project_id, b.seq LIMIT 200"
+    )))
+    .bind(state.map(str::to_string))
+    .fetch_all(&db.pool)
+    .await?
+    .iter()
+    .map(|r| r.try_get("id"))
+    .collect::<Result<_, _>>()?;
+    let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         out.push(batch(db, who, &id).await?);
     }

@@ -27,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(set_gold))
         .routes(routes!(list_batches))
         .routes(routes!(get_batch))
+        .routes(routes!(all_batches))
         .routes(routes!(decide_batch))
         .routes(routes!(accuracy))
         .routes(routes!(notifications))
@@ -133,6 +134,14 @@ pub struct BatchQuery {
     responses((status = 200, body = Vec<BatchView>), (status = 403, body = ErrorBody)))]
 async fn list_batches(State(s): State<AppState>, a: Auth, Path(id): Path<String>, ApiQuery(q): ApiQuery<BatchQuery>) -> ApiResult<Json<Vec<BatchView>>> {
     Ok(Json(tasks::batches(&s.db, &a.principal, &id, q.state.as_deref()).await?))
+}
+
+/// Batches of every project in progress, optionally in one state — e.g.
+/// `awaiting_approval` for the QA reviewer's home page (at most 200).
+#[utoipa::path(get, path = "/batches", tag = "tasks", params(BatchQuery),
+    responses((status = 200, body = Vec<BatchView>), (status = 403, body = ErrorBody)))]
+async fn all_batches(State(s): State<AppState>, a: Auth, ApiQuery(q): ApiQuery<BatchQuery>) -> ApiResult<Json<Vec<BatchView>>> {
+    Ok(Json(tasks::batches_in_state(&s.db, &a.principal, q.state.as_deref()).await?))
 }
 
 /// One batch.

@@ -365,6 +365,7 @@ async fn the_openapi_document_covers_every_route() {
         ("/tasks/returned", "get"),
         ("/items/{id}/gold", "put"),
         ("/projects/{id}/batches", "get"),
+        ("/batches", "get"),
         ("/batches/{id}", "get"),
         ("/batches/{id}/decision", "post"),
         ("/accuracy", "get"),

@@ -339,6 +339,10 @@ async fn a_batch_goes_through_three_tiers_with_rework_to_approval() {
         }
         let b = qa.get(&format!("/api/v1/batches/{}", batch["id"].as_str().unwrap())).await;
         assert_eq!(b.body["state"], "awaiting_approval", "{}", b.body);
+        // It is on the QA reviewer's queue of batches awaiting approval.
+        let waiting = qa.get("/api/v1/batches?state=awaiting_approval").await;
+        assert_eq!(waiting.body.as_array().unwrap().iter().map(|b| b["id"].clone()).collect::<Vec<_>>(), vec![batch["id"].clone()]);
+        assert_eq!(ann_a.get("/api/v1/batches").await.status, StatusCode::FORBIDDEN);
         assert_eq!(b.body["rework_rate"], 0.25);
         assert_eq!(b.body["agreement"][0]["percent_agreement"], 1.0);
         assert_eq!(b.body["meets_threshold"], true);
