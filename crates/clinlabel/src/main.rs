@@ -7,6 +7,7 @@
 
 mod cmd_agreement;
 mod cmd_bench;
+mod cmd_dicom;
 mod config;
 mod demo;
 
@@ -51,6 +52,8 @@ enum Cmd {
     Bench(cmd_bench::BenchArgs),
     /// Inter-annotator agreement of a table or of two annotation files.
     Agreement(cmd_agreement::AgreementArgs),
+    /// DICOM de-identification and frame rendering.
+    Dicom(cmd_dicom::DicomArgs),
 }
 
 #[derive(Subcommand)]
@@ -106,6 +109,7 @@ fn main() -> ExitCode {
             Cmd::Audit(AuditCmd::Verify) => audit_verify(settings).await,
             Cmd::Bench(args) => cmd_bench::run(args, &settings).await,
             Cmd::Agreement(args) => cmd_agreement::run(args),
+            Cmd::Dicom(args) => cmd_dicom::run(args),
         }
     });
     match result {

@@ -295,3 +295,49 @@ fn agreement_prints_krippendorffs_published_example() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("table.csv:3"), "{}", stderr(&o));
 }
+
+/// The pydicom reference data the test-data step writes (`ci/testdata/dicom.sh`).
+fn dicom_reference() -> serde_json::Value {
+    let root = std::env::var("CLINLABEL_TESTDATA").map(std::path::PathBuf::from).unwrap_or_else(|_| {
+        std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/clinlabel-testdata")
+    });
+    let path = root.join("dicom/reference.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}: run ci/testdata/dicom.sh (./ci/test does)", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn dicom_render_matches_pydicom_and_deidentify_removes_the_patient() {
+    use sha2::Digest;
+    let reference = dicom_reference();
+    let entry = reference["entries"].as_array().unwrap().iter().find(|e| e["name"].as_str().unwrap().ends_with("/CT_small.dcm")).expect("CT_small.dcm in the reference").clone();
+    let file = entry["path"].as_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("frame");
+    let o = bin().args(["dicom", "render", file, "--frame", "0", "--window", "40,400", "--out"]).arg(&out).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let raw = std::fs::read(out.with_extension("raw")).unwrap();
+    assert_eq!(hex::encode(sha2::Sha256::digest(&raw)), entry["sha256"].as_str().unwrap(), "frame 0 equals pydicom's pixel_array");
+    let png = std::fs::read(out.with_extension("png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let meta: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!((meta["rows"].as_u64(), meta["columns"].as_u64()), (entry["rows"].as_u64(), entry["columns"].as_u64()));
+
+    let original = std::fs::read(file).unwrap();
+    let name = b"CompressedSamples^CT1";
+    assert!(original.windows(name.len()).any(|w| w == name), "the test file carries a patient name");
+    let deid = dir.path().join("deid.dcm");
+    let o = bin().args(["dicom", "deidentify", file]).arg(&deid).args(["--secret", "project-secret", "--dates", "shift:-30"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(report["uids_replaced"].as_u64().unwrap() > 0, "{report}");
+    let cleaned = std::fs::read(&deid).unwrap();
+    assert!(!cleaned.windows(name.len()).any(|w| w == name), "the patient's name is gone");
+    // The de-identified file still decodes to the same pixels.
+    let o = bin().args(["dicom", "render"]).arg(&deid).arg("--out").arg(dir.path().join("again")).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read(dir.path().join("again.raw")).unwrap(), raw);
+    let bad = bin().args(["dicom", "render", "/etc/hostname", "--out"]).arg(dir.path().join("x")).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("/etc/hostname"), "{}", stderr(&bad));
+}
