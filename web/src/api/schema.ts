@@ -567,7 +567,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * A project's uploads, newest first: after a browser reload the client finds
+         *     its open uploads here and resumes each from its `received` offset.
+         */
+        get: operations["list_uploads"];
         put?: never;
         /**
          * Opens a resumable upload (client roles of the project's organisation,
@@ -1394,6 +1398,50 @@ export interface components {
                 org_id: string;
                 state: components["schemas"]["ProjectState"];
                 track_id: string;
+                /** Format: int64 */
+                updated_at: number;
+            }[];
+            /** Format: int64 */
+            total: number;
+        };
+        /** @description One page of a list, with the total count for the pager. */
+        Paged_Upload: {
+            items: {
+                /** Format: int64 */
+                created_at: number;
+                created_by: string;
+                declared_sha256?: string | null;
+                /** @description Why the upload failed, or `aborted`. */
+                error?: string | null;
+                /**
+                 * @description The file this upload became (single files; archives list theirs
+                 *     through `GET /projects/{id}/files?upload_id=`).
+                 */
+                file_id?: string | null;
+                id: string;
+                /** @description The file name the client gave (PHI-bearing: never logged). */
+                name: string;
+                /** Format: int64 */
+                parts: number;
+                project_id: string;
+                purpose: components["schemas"]["Purpose"];
+                /**
+                 * Format: int64
+                 * @description Bytes received so far: the offset the next chunk must start at.
+                 */
+                received: number;
+                /**
+                 * Format: int64
+                 * @description Declared total size in bytes.
+                 */
+                size: number;
+                /**
+                 * @description `open` (receiving), `processing` (all bytes in, being assembled and
+                 *     read), `complete` or `failed`.
+                 */
+                state: string;
+                /** @description Once complete: `{files, accepted, rejected, duplicates, items}`. */
+                summary?: Record<string, never> | null;
                 /** Format: int64 */
                 updated_at: number;
             }[];
@@ -3281,6 +3329,48 @@ export interface operations {
                 };
             };
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_uploads: {
+        parameters: {
+            query?: {
+                page?: number;
+                per_page?: number;
+                /** @description `open` (receiving or processing), `complete` or `failed`. */
+                state?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Paged_Upload"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

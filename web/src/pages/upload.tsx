@@ -72,6 +72,15 @@ function remembered(projectId: string): { key: string; name: string; size: numbe
 export function UploadPanel({ projectId, onChange }: { projectId: string; onChange: () => void }) {
   const [jobs, setJobs] = useState<Job[]>([]);
   const [pending, setPending] = useState(() => remembered(projectId));
+  // Open uploads the server holds for this project (also those started in another browser).
+  const [open, setOpen] = useState<Upload[]>([]);
+  const openRef = useRef<Upload[]>([]);
+  openRef.current = open;
+  const loadOpen = () =>
+    call('get', '/projects/{id}/uploads', { path: { id: projectId }, query: { state: 'open', per_page: 100 } }).then(
+      (r) => setOpen(r.items.filter((u) => u.state === 'open')),
+      () => {},
+    );
   const running = useRef(false);
   const jobsRef = useRef<Job[]>([]);
   jobsRef.current = jobs;
@@ -81,7 +90,8 @@ export function UploadPanel({ projectId, onChange }: { projectId: string; onChan
 
   const runOne = async (job: Job) => {
     const { file, key } = job;
-    let id = localStorage.getItem(key);
+    // This browser's record first; else an open upload of the same name and size on the server.
+    let id = localStorage.getItem(key) ?? openRef.current.find((o) => o.name === relName(file) && o.size === file.size)?.id ?? null;
     let u: Upload | null = null;
     if (id) {
       try {
@@ -154,6 +164,7 @@ export function UploadPanel({ projectId, onChange }: { projectId: string; onChan
     } finally {
       running.current = false;
       setPending(remembered(projectId));
+      void loadOpen();
     }
   };
 
@@ -193,8 +204,24 @@ export function UploadPanel({ projectId, onChange }: { projectId: string; onChan
     setPending(remembered(projectId));
   };
 
-  useEffect(() => setPending(remembered(projectId)), [projectId]);
-  const unfinished = pending.filter((p) => !jobs.some((j) => j.key === p.key));
+  useEffect(() => {
+    setPending(remembered(projectId));
+    void loadOpen();
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [projectId]);
+  const busyNames = new Set(jobs.filter((j) => j.state !== 'complete' && j.state !== 'failed').map((j) => `${j.name}|${j.size}`));
+  const local = pending.filter((p) => !jobs.some((j) => j.key === p.key));
+  const unfinished: { id?: string; key?: string; name: string; size: number; received?: number }[] = [
+    ...open.filter((o) => !busyNames.has(`${o.name}|${o.size}`)).map((o) => ({ id: o.id, name: o.name, size: o.size, received: o.received, key: local.find((l) => l.name === o.name && l.size === o.size)?.key })),
+    ...local.filter((l) => !open.some((o) => o.name === l.name && o.size === l.size)),
+  ];
+  const discard = async (u: { id?: string; key?: string }) => {
+    const id = u.id ?? (u.key ? localStorage.getItem(u.key) : null);
+    if (id) await call('delete', '/uploads/{id}', { path: { id } }).catch(() => {});
+    if (u.key) localStorage.removeItem(u.key);
+    setPending(remembered(projectId));
+    void loadOpen();
+  };
 
   return (
     <div className="upload-panel" data-testid="upload-panel">
@@ -213,8 +240,9 @@ export function UploadPanel({ projectId, onChange }: { projectId: string; onChan
           <p>Unfinished uploads from before — choose the same file again to continue where it stopped:</p>
           <ul>
             {unfinished.map((p) => (
-              <li key={p.key}>
-                {p.name} ({bytes(p.size)})
+              <li key={p.id ?? p.key}>
+                {p.name} ({p.received !== undefined ? `${bytes(p.received)} of ` : ''}{bytes(p.size)}){' '}
+                <button type="button" className="link" onClick={() => void discard(p)}>Discard {p.name}</button>
               </li>
             ))}
           </ul>
