@@ -314,6 +314,13 @@ impl Ingest {
             .map_err(|e| StoreError::Internal(format!("processing task: {e}")))?
     }
 
+    /// Deletes part blobs (best effort: a leftover is ciphertext nobody references).
+    async fn delete_blobs(&self, parts: &[files::Part]) {
+        for p in parts {
+            let _ = self.blobs.delete(&p.blob_id).await;
+        }
+    }
+
     async fn drop_parts(&self, upload_id: &str) {
         if let Ok(parts) = files::parts(&self.db, upload_id).await {
             for p in parts {
@@ -355,6 +362,8 @@ impl Ingest {
         target: &UploadTarget,
     ) -> Result<Upload, StoreError> {
         let key = self.key(&target.key_scope).await?;
+        // `complete_upload` forgets the part rows: keep their blob ids to delete after.
+        let parts = files::parts(&self.db, &u.id).await?;
         let name = u.name.expose().clone();
         let archive =
             u.purpose == files::Purpose::Data && name.to_ascii_lowercase().ends_with(".zip");
@@ -377,7 +386,7 @@ impl Ingest {
             let summary = result?;
             let done =
                 files::complete_upload(&self.db, who, u, &target.org_id, None, summary).await?;
-            self.drop_parts(&u.id).await;
+            self.delete_blobs(&parts).await;
             return Ok(done);
         }
         let rec = match self
@@ -405,7 +414,7 @@ impl Ingest {
             summary,
         )
         .await?;
-        self.drop_parts(&u.id).await;
+        self.delete_blobs(&parts).await;
         Ok(done)
     }
 
@@ -616,7 +625,6 @@ impl Ingest {
                 return Err(e);
             }
         };
-        files::forget_parts(&self.db, &u.id).await?;
         let done = files::complete_upload(
             &self.db,
             who,

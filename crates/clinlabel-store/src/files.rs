@@ -577,9 +577,11 @@ pub async fn record_file(db: &Db, who: &Principal, upload: &Upload, org_id: &str
     Ok(rec)
 }
 
-/// Closes a processed upload as complete with its summary (`upload.complete`).
+/// Closes a processed upload as complete with its summary (`upload.complete`)
+/// and forgets its part rows (the caller deletes their blobs).
 pub async fn complete_upload(db: &Db, who: &Principal, upload: &Upload, org_id: &str, file_id: Option<&str>, summary: serde_json::Value) -> Result<Upload, StoreError> {
     let mut tx = db.begin_write().await?;
+    sqlx::query("DELETE FROM upload_parts WHERE upload_id = $1").bind(upload.id.clone()).execute(&mut *tx).await?;
     sqlx::query("UPDATE uploads SET state = 'complete', file_id = $1, summary = $2, processing_at = NULL, updated_at = $3 WHERE id = $4 AND state = 'open'")
         .bind(file_id.map(str::to_string))
         .bind(summary.to_string())
