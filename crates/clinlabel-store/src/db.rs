@@ -29,9 +29,23 @@ impl Backend {
 pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
 /// The database: a pool over SQLite or PostgreSQL, migrated on connect.
+/// A write run by the group committer: it gets the shared transaction and
+/// returns its result, boxed, to be handed back after the commit.
+type Job = Box<dyn for<'a> FnOnce(&'a mut Tx) -> futures::future::BoxFuture<'a, Result<Box<dyn std::any::Any + Send>, StoreError>> + Send>;
+
+struct Pending {
+    job: Job,
+    done: tokio::sync::oneshot::Sender<Result<Box<dyn std::any::Any + Send>, StoreError>>,
+}
+
+/// At most this many writes share one commit.
+const GROUP_COMMIT_MAX: usize = 32;
+
 #[derive(Clone)]
 pub struct Db {
     pub(crate) pool: AnyPool,
+    /// SQLite only: the group committer's queue (see [`Db::write`]).
+    group: Option<tokio::sync::mpsc::UnboundedSender<Pending>>,
     /// SQLite only: connections with `synchronous = NORMAL` for leases (see [`Db::begin_lease`]).
     lease_pool: Option<AnyPool>,
     backend: Backend,
@@ -107,7 +121,12 @@ impl Db {
             })
             .connect_with(options)
             .await?;
-        let db = Db { pool, lease_pool, backend };
+        let group = (backend == Backend::Sqlite).then(|| {
+            let (send, recv) = tokio::sync::mpsc::unbounded_channel();
+            tokio::spawn(group_committer(pool.clone(), recv));
+            send
+        });
+        let db = Db { pool, lease_pool, group, backend };
         db.migrate().await?;
         Ok(db)
     }
@@ -139,6 +158,34 @@ impl Db {
         })
     }
 
+    /// Runs `f` in a durable write transaction and returns its result once
+    /// committed. On SQLite, concurrent calls share one transaction and one
+    /// fsync (group commit): each runs inside its own savepoint, so one
+    /// failing rolls back only itself, and nobody hears "done" before the
+    /// commit is on disk. On PostgreSQL, whose commits already group, it is a
+    /// plain transaction.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'a> FnOnce(&'a mut Tx) -> futures::future::BoxFuture<'a, Result<T, StoreError>> + Send + 'static,
+    {
+        if let Some(group) = &self.group {
+            let (done, result) = tokio::sync::oneshot::channel();
+            let job: Job = Box::new(move |tx| Box::pin(async move { f(tx).await.map(|v| Box::new(v) as Box<dyn std::any::Any + Send>) }));
+            if group.send(Pending { job, done }).is_ok() {
+                return match result.await {
+                    Ok(r) => r.map(|b| *b.downcast::<T>().expect("the job's own type")),
+                    Err(_) => Err(StoreError::Internal("the group committer stopped".into())),
+                };
+            }
+            return Err(StoreError::Internal("the group committer stopped".into()));
+        }
+        let mut tx = self.begin_write().await?;
+        let v = f(&mut tx).await?;
+        tx.commit().await?;
+        Ok(v)
+    }
+
     /// Begins a transaction that only hands out a lease (an assignment). It
     /// commits without waiting for the disk — SQLite `synchronous = NORMAL`,
     /// PostgreSQL `synchronous_commit = off` — because losing it to a power
@@ -161,6 +208,60 @@ impl Db {
             p.close().await;
         }
         self.pool.close().await;
+    }
+}
+
+/// The SQLite group committer: takes the waiting writes (up to
+/// [`GROUP_COMMIT_MAX`]), runs each in a savepoint of one `BEGIN IMMEDIATE`
+/// transaction, commits once, then answers them all.
+async fn group_committer(pool: AnyPool, mut queue: tokio::sync::mpsc::UnboundedReceiver<Pending>) {
+    while let Some(first) = queue.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < GROUP_COMMIT_MAX {
+            match queue.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let mut tx = match pool.begin_with("BEGIN IMMEDIATE").await {
+            Ok(tx) => tx,
+            Err(e) => {
+                for p in batch {
+                    let _ = p.done.send(Err(StoreError::Internal(format!("begin: {e}"))));
+                }
+                continue;
+            }
+        };
+        let mut results = Vec::with_capacity(batch.len());
+        let mut senders = Vec::with_capacity(batch.len());
+        for p in batch {
+            let r = match sqlx::query("SAVEPOINT group_write").execute(&mut *tx).await {
+                Err(e) => Err(StoreError::Db(e)),
+                Ok(_) => {
+                    let r = (p.job)(&mut tx).await;
+                    let end = if r.is_ok() { "RELEASE group_write" } else { "ROLLBACK TO group_write" };
+                    match sqlx::query(end).execute(&mut *tx).await {
+                        Ok(_) if r.is_err() => sqlx::query("RELEASE group_write").execute(&mut *tx).await.map(|_| r).unwrap_or_else(|e| Err(StoreError::Db(e))),
+                        Ok(_) => r,
+                        Err(e) => Err(StoreError::Db(e)),
+                    }
+                }
+            };
+            results.push(r);
+            senders.push(p.done);
+        }
+        match tx.commit().await {
+            Ok(()) => {
+                for (done, r) in senders.into_iter().zip(results) {
+                    let _ = done.send(r);
+                }
+            }
+            Err(e) => {
+                for done in senders {
+                    let _ = done.send(Err(StoreError::Internal(format!("commit: {e}"))));
+                }
+            }
+        }
     }
 }
 
@@ -231,5 +332,45 @@ mod pragma_tests {
             let v: String = row.try_get::<String, _>(0).or_else(|_| row.try_get::<i64, _>(0).map(|i| i.to_string())).unwrap();
             assert_eq!(v, want, "PRAGMA {pragma}");
         }
+    }
+}
+
+#[cfg(test)]
+mod group_commit_tests {
+    use super::*;
+    use sqlx::Row;
+
+    #[tokio::test]
+    async fn a_failing_write_rolls_back_alone_and_the_rest_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite://{}/g.db", dir.path().display())).await.unwrap();
+        sqlx::query("CREATE TABLE g (n BIGINT PRIMARY KEY)").execute(db.pool()).await.unwrap();
+        let mut handles = Vec::new();
+        for n in 0..64i64 {
+            let db = db.clone();
+            handles.push(tokio::spawn(async move {
+                db.write(move |tx| {
+                    Box::pin(async move {
+                        sqlx::query("INSERT INTO g (n) VALUES ($1)").bind(n).execute(&mut **tx).await?;
+                        if n % 3 == 0 {
+                            // Fails after writing: its insert must not survive.
+                            return Err(StoreError::Internal(format!("refused {n}")));
+                        }
+                        Ok(n * 10)
+                    })
+                })
+                .await
+            }));
+        }
+        for (n, h) in handles.into_iter().enumerate() {
+            let r = h.await.unwrap();
+            if n % 3 == 0 {
+                assert!(matches!(r, Err(StoreError::Internal(ref m)) if m == &format!("refused {n}")), "{r:?}");
+            } else {
+                assert_eq!(r.unwrap(), n as i64 * 10);
+            }
+        }
+        let rows: Vec<i64> = sqlx::query("SELECT n FROM g ORDER BY n").fetch_all(db.pool()).await.unwrap().iter().map(|r| r.try_get("n").unwrap()).collect();
+        assert_eq!(rows, (0..64).filter(|n| n % 3 != 0).collect::<Vec<i64>>());
     }
 }

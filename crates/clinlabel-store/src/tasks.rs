@@ -434,8 +434,12 @@ pub struct Submitted {
 
 /// Submits an annotate or rework task.
 pub async fn submit(db: &Db, who: &Principal, task_id: &str, body: AnnotationBody) -> Result<Submitted, StoreError> {
-    let mut tx = db.begin_write().await?;
-    let row = held_task(&mut tx, db.backend(), who, task_id).await?;
+    let (backend, who, task_id) = (db.backend(), who.clone(), task_id.to_string());
+    db.write(move |tx| Box::pin(async move { submit_in(tx, backend, &who, &task_id, body).await })).await
+}
+
+async fn submit_in(tx: &mut Tx, backend: Backend, who: &Principal, task_id: &str, body: AnnotationBody) -> Result<Submitted, StoreError> {
+    let row = held_task(tx, backend, who, task_id).await?;
     let kind: String = row.try_get("kind")?;
     if kind == "review" {
         return Err(DomainError::new(ErrorCode::InvalidField).with_message("This is a review: send a decision to /review.").with_details(serde_json::json!({ "field": "task" })).into());
@@ -444,13 +448,13 @@ pub async fn submit(db: &Db, who: &Principal, task_id: &str, body: AnnotationBod
     let track_id: String = row.try_get("track_id")?;
     let item_id: String = row.try_get("item_id")?;
     let gold = row.try_get::<i64, _>("gold")? != 0;
-    let (spec, seed, _) = project_spec(&mut tx, &project_id).await?;
+    let (spec, seed, _) = project_spec(tx, &project_id).await?;
     qa::validate_answers(&spec.schema, &body.answers)?;
     let now = now_ms();
     let body_json = serde_json::to_string(&body).map_err(|e| StoreError::Internal(e.to_string()))?;
-    sqlx::query("UPDATE tasks SET state = 'done', updated_at = $1 WHERE id = $2").bind(now).bind(task_id.to_string()).execute(&mut *tx).await?;
+    sqlx::query("UPDATE tasks SET state = 'done', updated_at = $1 WHERE id = $2").bind(now).bind(task_id.to_string()).execute(&mut **tx).await?;
     if gold {
-        let reference: String = sqlx::query("SELECT answer FROM gold_answers WHERE item_id = $1").bind(item_id.clone()).fetch_one(&mut *tx).await?.try_get("answer")?;
+        let reference: String = sqlx::query("SELECT answer FROM gold_answers WHERE item_id = $1").bind(item_id.clone()).fetch_one(&mut **tx).await?.try_get("answer")?;
         let reference: Answers = serde_json::from_str(&reference).map_err(|e| StoreError::Internal(e.to_string()))?;
         let score = qa::score_answers(&spec.schema, &reference, &body.answers);
         sqlx::query("INSERT INTO annotations (id, project_id, item_id, task_id, author_id, round, body, stage, tier2, gold, score, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 0, $6, 'accepted', 0, 1, $7, $8, $8)")
@@ -462,11 +466,10 @@ pub async fn submit(db: &Db, who: &Principal, task_id: &str, body: AnnotationBod
             .bind(body_json)
             .bind(score)
             .bind(now)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
-        record_gold(&mut tx, who, &track_id, &project_id, &item_id, score).await?;
-        audit::append(&mut tx, &audit::event(Some(who), None, "task.submit", "task", task_id, serde_json::json!({ "project_id": project_id }))).await?;
-        tx.commit().await?;
+        record_gold(tx, who, &track_id, &project_id, &item_id, score).await?;
+        audit::append(tx, &audit::event(Some(who), None, "task.submit", "task", task_id, serde_json::json!({ "project_id": project_id }))).await?;
         return Ok(Submitted { task_id: task_id.to_string(), status: "submitted".into() });
     }
     let tier2 = qa::tier2_sampled(seed as u64, &item_id, spec.qa.tier2_sampling_pct);
@@ -478,7 +481,7 @@ pub async fn submit(db: &Db, who: &Principal, task_id: &str, body: AnnotationBod
             .bind(stage.as_str())
             .bind(now)
             .bind(a.clone())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         a
     } else {
@@ -493,14 +496,13 @@ pub async fn submit(db: &Db, who: &Principal, task_id: &str, body: AnnotationBod
             .bind(stage.as_str())
             .bind(tier2 as i64)
             .bind(now)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         a
     };
-    route_after(&mut tx, &project_id, &track_id, &item_id, &annotation_id, &who.user_id, stage, &spec).await?;
-    audit::append(&mut tx, &audit::event(Some(who), None, "task.submit", "task", task_id, serde_json::json!({ "project_id": project_id, "annotation_id": annotation_id, "next": stage })))
+    route_after(tx, &project_id, &track_id, &item_id, &annotation_id, &who.user_id, stage, &spec).await?;
+    audit::append(tx, &audit::event(Some(who), None, "task.submit", "task", task_id, serde_json::json!({ "project_id": project_id, "annotation_id": annotation_id, "next": stage })))
         .await?;
-    tx.commit().await?;
     Ok(Submitted { task_id: task_id.to_string(), status: "submitted".into() })
 }
 
@@ -771,8 +773,12 @@ pub struct ReviewRequest {
 
 /// Records a review and routes the annotation on.
 pub async fn review(db: &Db, who: &Principal, task_id: &str, req: ReviewRequest) -> Result<Stage, StoreError> {
-    let mut tx = db.begin_write().await?;
-    let row = held_task(&mut tx, db.backend(), who, task_id).await?;
+    let (backend, who, task_id) = (db.backend(), who.clone(), task_id.to_string());
+    db.write(move |tx| Box::pin(async move { review_in(tx, backend, &who, &task_id, req).await })).await
+}
+
+async fn review_in(tx: &mut Tx, backend: Backend, who: &Principal, task_id: &str, req: ReviewRequest) -> Result<Stage, StoreError> {
+    let row = held_task(tx, backend, who, task_id).await?;
     let kind: String = row.try_get("kind")?;
     if kind != "review" {
         return Err(DomainError::new(ErrorCode::InvalidField).with_message("This task is not a review.").with_details(serde_json::json!({ "field": "task" })).into());
@@ -782,8 +788,8 @@ pub async fn review(db: &Db, who: &Principal, task_id: &str, req: ReviewRequest)
     let track_id: String = row.try_get("track_id")?;
     let item_id: String = row.try_get("item_id")?;
     let annotation_id: String = row.try_get("annotation_id")?;
-    let (spec, _, _) = project_spec(&mut tx, &project_id).await?;
-    let a = sqlx::query("SELECT author_id, round, tier2, stage FROM annotations WHERE id = $1").bind(annotation_id.clone()).fetch_one(&mut *tx).await?;
+    let (spec, _, _) = project_spec(tx, &project_id).await?;
+    let a = sqlx::query("SELECT author_id, round, tier2, stage FROM annotations WHERE id = $1").bind(annotation_id.clone()).fetch_one(&mut **tx).await?;
     let author: String = a.try_get("author_id")?;
     let round: i64 = a.try_get("round")?;
     let tier2 = a.try_get::<i64, _>("tier2")? != 0;
@@ -817,9 +823,9 @@ pub async fn review(db: &Db, who: &Principal, task_id: &str, req: ReviewRequest)
         .bind(serde_json::to_string(&req.comments).map_err(|e| StoreError::Internal(e.to_string()))?)
         .bind(overall)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-    sqlx::query("UPDATE tasks SET state = 'done', updated_at = $1 WHERE id = $2").bind(now).bind(task_id.to_string()).execute(&mut *tx).await?;
+    sqlx::query("UPDATE tasks SET state = 'done', updated_at = $1 WHERE id = $2").bind(now).bind(task_id.to_string()).execute(&mut **tx).await?;
     let next = if tier == 3 {
         // A spot-check accepts or returns; it does not restart the tiers.
         if accepted { Stage::Accepted } else { qa::after_review(Stage::Tier2, false, tier2, round as u32, &spec.qa) }
@@ -827,21 +833,20 @@ pub async fn review(db: &Db, who: &Principal, task_id: &str, req: ReviewRequest)
         let at = if tier == 1 { Stage::Tier1 } else { Stage::Tier2 };
         qa::after_review(at, accepted, tier2, round as u32, &spec.qa)
     };
-    sqlx::query("UPDATE annotations SET stage = $1, updated_at = $2 WHERE id = $3").bind(next.as_str()).bind(now).bind(annotation_id.clone()).execute(&mut *tx).await?;
+    sqlx::query("UPDATE annotations SET stage = $1, updated_at = $2 WHERE id = $3").bind(next.as_str()).bind(now).bind(annotation_id.clone()).execute(&mut **tx).await?;
     if tier == 3 {
-        spot_check_progress(&mut tx, &project_id, &item_id, &spec).await?;
+        spot_check_progress(tx, &project_id, &item_id, &spec).await?;
         if !accepted {
-            route_after(&mut tx, &project_id, &track_id, &item_id, &annotation_id, &author, next, &spec).await?;
+            route_after(tx, &project_id, &track_id, &item_id, &annotation_id, &author, next, &spec).await?;
         }
     } else {
-        route_after(&mut tx, &project_id, &track_id, &item_id, &annotation_id, &author, next, &spec).await?;
+        route_after(tx, &project_id, &track_id, &item_id, &annotation_id, &author, next, &spec).await?;
     }
     audit::append(
-        &mut tx,
+        tx,
         &audit::event(Some(who), None, "task.review", "annotation", &annotation_id, serde_json::json!({ "tier": tier, "decision": req.decision, "round": round, "next": next, "comments": req.comments.len() })),
     )
     .await?;
-    tx.commit().await?;
     Ok(next)
 }
 
