@@ -347,6 +347,45 @@ pub async fn task_view(db: &Db, keyring: &Keyring, who: &Principal, task_id: &st
     })
 }
 
+/// Where the item of a task the caller holds lives: what the workspace shows.
+#[derive(Debug, Clone)]
+pub struct HeldContent {
+    pub key_scope: String,
+    pub blob_id: String,
+    pub media_type: String,
+    pub byte_start: i64,
+    pub byte_end: i64,
+}
+
+/// The content location of the item of a task the caller holds under a live
+/// lease (annotate, review or rework); anything else is `not_found`.
+pub async fn held_content(db: &Db, who: &Principal, task_id: &str) -> Result<HeldContent, StoreError> {
+    let r = sqlx::query(
+        "SELECT t.project_id, t.assignee_id, t.state, t.kind, t.lease_expires_at, i.byte_start, i.byte_end, f.blob_id, f.media_type \
+         FROM tasks t JOIN items i ON i.id = t.item_id JOIN files f ON f.id = i.file_id WHERE t.id = $1",
+    )
+    .bind(task_id.to_string())
+    .fetch_optional(&db.pool)
+    .await?
+    .ok_or(ErrorCode::NotFound)?;
+    let assignee: Option<String> = r.try_get("assignee_id")?;
+    let state: String = r.try_get("state")?;
+    let kind: String = r.try_get("kind")?;
+    let lease: Option<i64> = r.try_get("lease_expires_at")?;
+    let live = state == "leased" && (kind == "rework" || lease.is_some_and(|l| l >= now_ms()));
+    if assignee.as_deref() != Some(who.user_id.as_str()) || !live {
+        return Err(ErrorCode::NotFound.into());
+    }
+    let project_id: String = r.try_get("project_id")?;
+    Ok(HeldContent {
+        key_scope: projects::key_scope(&project_id),
+        blob_id: r.try_get("blob_id")?,
+        media_type: r.try_get("media_type")?,
+        byte_start: r.try_get("byte_start")?,
+        byte_end: r.try_get("byte_end")?,
+    })
+}
+
 async fn annotation_view(db: &Db, project_id: &str, annotation_id: &str) -> Result<AnnotationView, StoreError> {
     let r = sqlx::query("SELECT id, author_id, round, body, stage FROM annotations WHERE id = $1").bind(annotation_id.to_string()).fetch_one(&db.pool).await?;
     let author: String = r.try_get("author_id")?;
@@ -755,7 +794,7 @@ pub async fn next_review(db: &Db, keyring: &Keyring, who: &Principal, tier: i64)
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum Decision {
+pub enum ReviewDecision {
     Accept,
     Reject,
 }
@@ -764,7 +803,7 @@ pub enum Decision {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReviewRequest {
-    pub decision: Decision,
+    pub decision: ReviewDecision,
     /// Comments anchored to elements of the annotation (e.g. `question:specialty`).
     #[serde(default)]
     pub comments: Vec<Comment>,
@@ -793,7 +832,7 @@ async fn review_in(tx: &mut Tx, backend: Backend, who: &Principal, task_id: &str
     let author: String = a.try_get("author_id")?;
     let round: i64 = a.try_get("round")?;
     let tier2 = a.try_get::<i64, _>("tier2")? != 0;
-    let accepted = req.decision == Decision::Accept;
+    let accepted = req.decision == ReviewDecision::Accept;
     let overall = req.overall.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
     if !accepted && req.comments.is_empty() && overall.is_none() {
         return Err(DomainError::field("comments", "a rejection needs at least one comment").into());
@@ -980,6 +1019,19 @@ pub struct BatchView {
     pub meets_threshold: bool,
     pub spot_check_seed: Option<i64>,
     pub spot_check_items: Vec<String>,
+    /// Every annotation of the batch, authors under pseudonyms (for returning work).
+    pub annotation_list: Vec<BatchAnnotation>,
+}
+
+/// One annotation of a batch, as the QA reviewer sees it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BatchAnnotation {
+    pub id: String,
+    pub item_id: String,
+    pub author: String,
+    pub round: i64,
+    pub stage: String,
+    pub answers: Answers,
 }
 
 /// Builds the batch view: counts, rework rate, gold accuracy and per-question agreement.
@@ -996,7 +1048,7 @@ pub async fn batch(db: &Db, who: &Principal, batch_id: &str) -> Result<BatchView
     let mut tx = db.begin_write().await?;
     let (spec, _, _) = project_spec(&mut tx, &project_id).await?;
     tx.commit().await?;
-    let anns = sqlx::query("SELECT a.item_id, a.author_id, a.round, a.stage, a.body FROM annotations a JOIN items i ON i.id = a.item_id WHERE i.batch_id = $1 AND a.gold = 0 ORDER BY a.item_id, a.id")
+    let anns = sqlx::query("SELECT a.id, a.item_id, a.author_id, a.round, a.stage, a.body FROM annotations a JOIN items i ON i.id = a.item_id WHERE i.batch_id = $1 AND a.gold = 0 ORDER BY a.item_id, a.id")
         .bind(batch_id.to_string())
         .fetch_all(&db.pool)
         .await?;
@@ -1005,6 +1057,7 @@ pub async fn batch(db: &Db, who: &Principal, batch_id: &str) -> Result<BatchView
     let mut accepted = 0;
     let mut authors = std::collections::BTreeSet::new();
     let mut rows: Vec<(String, String, Answers)> = Vec::new();
+    let mut annotation_list = Vec::with_capacity(anns.len());
     for r in &anns {
         let round: i64 = r.try_get("round")?;
         let stage: String = r.try_get("stage")?;
@@ -1013,6 +1066,14 @@ pub async fn batch(db: &Db, who: &Principal, batch_id: &str) -> Result<BatchView
         let author: String = r.try_get("author_id")?;
         authors.insert(author.clone());
         let body: AnnotationBody = serde_json::from_str(&r.try_get::<String, _>("body")?).map_err(|e| StoreError::Internal(e.to_string()))?;
+        annotation_list.push(BatchAnnotation {
+            id: r.try_get("id")?,
+            item_id: r.try_get("item_id")?,
+            author: pseudonym(&project_id, &author),
+            round,
+            stage: stage.clone(),
+            answers: body.answers.clone(),
+        });
         rows.push((r.try_get("item_id")?, author, body.answers));
     }
     let mut agreement = Vec::new();
@@ -1060,6 +1121,7 @@ pub async fn batch(db: &Db, who: &Principal, batch_id: &str) -> Result<BatchView
         meets_threshold: meets,
         spot_check_seed: b.try_get("spot_check_seed")?,
         spot_check_items: chosen.and_then(|c| serde_json::from_str(&c).ok()).unwrap_or_default(),
+        annotation_list,
     })
 }
 

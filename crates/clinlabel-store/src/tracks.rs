@@ -27,6 +27,8 @@ pub struct Track {
     pub accuracy_threshold: f64,
     pub active: bool,
     pub created_at: i64,
+    /// Specialty multiplier on quotes.
+    pub rate_multiplier: f64,
 }
 
 fn track_from_row(r: &AnyRow) -> Result<Track, StoreError> {
@@ -38,10 +40,12 @@ fn track_from_row(r: &AnyRow) -> Result<Track, StoreError> {
         accuracy_threshold: r.try_get("accuracy_threshold")?,
         active: r.try_get::<i64, _>("active")? != 0,
         created_at: r.try_get("created_at")?,
+        rate_multiplier: r.try_get("rate_multiplier")?,
     })
 }
 
 const TRACK_COLUMNS: &str = "id, slug, name, description, accuracy_threshold, active, created_at";
+const TRACK_SELECT: &str = "id, slug, name, description, accuracy_threshold, active, created_at, rate_multiplier";
 
 fn validate_threshold(t: f64) -> Result<f64, DomainError> {
     if t.is_finite() && (0.0..=1.0).contains(&t) {
@@ -85,7 +89,7 @@ pub async fn ensure_defaults(db: &Db) -> Result<usize, StoreError> {
 
 /// All tracks by name; retired ones only when asked.
 pub async fn list(db: &Db, _who: &Principal, include_inactive: bool) -> Result<Vec<Track>, StoreError> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {TRACK_COLUMNS} FROM tracks WHERE active = 1 OR $1 = 1 ORDER BY name, id")))
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {TRACK_SELECT} FROM tracks WHERE active = 1 OR $1 = 1 ORDER BY name, id")))
         .bind(include_inactive as i64)
         .fetch_all(&db.pool)
         .await?;
@@ -93,7 +97,7 @@ pub async fn list(db: &Db, _who: &Principal, include_inactive: bool) -> Result<V
 }
 
 pub async fn get(db: &Db, id: &str) -> Result<Track, StoreError> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {TRACK_COLUMNS} FROM tracks WHERE id = $1")))
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {TRACK_SELECT} FROM tracks WHERE id = $1")))
         .bind(id.to_string())
         .fetch_optional(&db.pool)
         .await?
@@ -125,6 +129,7 @@ pub async fn create(db: &Db, who: &Principal, new: NewTrack) -> Result<Track, St
         accuracy_threshold: validate_threshold(new.accuracy_threshold.unwrap_or(DEFAULT_ACCURACY_THRESHOLD))?,
         active: true,
         created_at: now_ms(),
+        rate_multiplier: 1.0,
     };
     let mut tx = db.begin_write().await?;
     if sqlx::query("SELECT 1 AS x FROM tracks WHERE slug = $1").bind(track.slug.clone()).fetch_optional(&mut *tx).await?.is_some() {

@@ -657,6 +657,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/tasks/{id}/content": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The item of a task the caller holds, decrypted on the fly: what the workspace shows. */
+        get: operations["task_content"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/tasks/{id}/review": {
         parameters: {
             query?: never;
@@ -947,6 +964,16 @@ export interface components {
             target_id: string;
             target_type: string;
         };
+        /** @description One annotation of a batch, as the QA reviewer sees it. */
+        BatchAnnotation: {
+            answers: components["schemas"]["BTreeMap"];
+            author: string;
+            id: string;
+            item_id: string;
+            /** Format: int64 */
+            round: number;
+            stage: string;
+        };
         /** @enum {string} */
         BatchDecision: "approve" | "return";
         BatchDecisionRequest: {
@@ -959,6 +986,8 @@ export interface components {
             /** Format: int64 */
             accepted: number;
             agreement: components["schemas"]["QuestionAgreement"][];
+            /** @description Every annotation of the batch, authors under pseudonyms (for returning work). */
+            annotation_list: components["schemas"]["BatchAnnotation"][];
             /** Format: int64 */
             annotations: number;
             /**
@@ -1066,12 +1095,10 @@ export interface components {
             min: number;
             name: string;
         };
-        /** @enum {string} */
-        Decision: "approve" | "reject";
         DecisionRequest: {
             /** @description Required when rejecting. */
             comment?: string | null;
-            decision: components["schemas"]["Decision"];
+            decision: components["schemas"]["QuoteDecision"];
         };
         /** @description The body of every error response. */
         ErrorBody: {
@@ -1610,6 +1637,8 @@ export interface components {
             spec_version: number;
             status: string;
         };
+        /** @enum {string} */
+        QuoteDecision: "approve" | "reject";
         QuoteRequest: {
             /** @description Line adjustments, each with a written reason. */
             adjustments?: components["schemas"]["Adjustment"][];
@@ -1648,6 +1677,8 @@ export interface components {
             annotation_id: string;
             comments: components["schemas"]["Comment"][];
         };
+        /** @enum {string} */
+        ReviewDecision: "accept" | "reject";
         ReviewOutcome: {
             /** @description Where the annotation went: tier2, rework or accepted (tier1 after a rework). */
             next: components["schemas"]["Stage"];
@@ -1656,7 +1687,7 @@ export interface components {
         ReviewRequest: {
             /** @description Comments anchored to elements of the annotation (e.g. `question:specialty`). */
             comments?: components["schemas"]["Comment"][];
-            decision: components["schemas"]["Decision"];
+            decision: components["schemas"]["ReviewDecision"];
             overall?: string | null;
         };
         /** @description A review as the author and later reviewers see it. */
@@ -1817,6 +1848,11 @@ export interface components {
             description: string;
             id: string;
             name: string;
+            /**
+             * Format: double
+             * @description Specialty multiplier on quotes.
+             */
+            rate_multiplier: number;
             slug: string;
         };
         TrackPatchRequest: {
@@ -3632,6 +3668,34 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["TaskView"];
                 };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    task_content: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The item's bytes */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             404: {
                 headers: {

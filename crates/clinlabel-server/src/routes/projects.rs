@@ -175,7 +175,7 @@ async fn preview_quote(State(s): State<AppState>, a: Auth, Path(id): Path<String
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum Decision {
+pub enum QuoteDecision {
     Approve,
     Reject,
 }
@@ -183,7 +183,7 @@ pub enum Decision {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionRequest {
-    pub decision: Decision,
+    pub decision: QuoteDecision,
     /// Required when rejecting.
     pub comment: Option<String>,
 }
@@ -193,7 +193,7 @@ pub struct DecisionRequest {
     params(("id" = String, Path), ("quote_id" = String, Path)), request_body = DecisionRequest,
     responses((status = 200, body = Project), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn decide_quote(State(s): State<AppState>, a: Auth, Path((id, quote_id)): Path<(String, String)>, ApiJson(r): ApiJson<DecisionRequest>) -> ApiResult<Json<Project>> {
-    let approve = matches!(r.decision, Decision::Approve);
+    let approve = matches!(r.decision, QuoteDecision::Approve);
     Ok(Json(projects::decide_quote(&s.db, &s.keyring, &a.principal, &id, &quote_id, approve, r.comment.as_deref()).await?))
 }
 

@@ -20,6 +20,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(next_task))
         .routes(routes!(next_review))
         .routes(routes!(get_task))
+        .routes(routes!(task_content))
         .routes(routes!(submit_task))
         .routes(routes!(skip_task))
         .routes(routes!(review_task))
@@ -64,6 +65,24 @@ async fn next_review(State(s): State<AppState>, a: Auth, ApiQuery(q): ApiQuery<T
 #[utoipa::path(get, path = "/tasks/{id}", tag = "tasks", params(("id" = String, Path)), responses((status = 200, body = TaskView), (status = 404, body = ErrorBody)))]
 async fn get_task(State(s): State<AppState>, a: Auth, Path(id): Path<String>) -> ApiResult<Json<TaskView>> {
     Ok(Json(tasks::task_view(&s.db, &s.keyring, &a.principal, &id).await?))
+}
+
+/// The item of a task the caller holds, decrypted on the fly: what the workspace shows.
+#[utoipa::path(get, path = "/tasks/{id}/content", tag = "tasks", params(("id" = String, Path)),
+    responses((status = 200, description = "The item's bytes"), (status = 404, body = ErrorBody)))]
+async fn task_content(State(s): State<AppState>, a: Auth, Path(id): Path<String>) -> ApiResult<Response> {
+    use axum::http::{HeaderValue, header};
+    let c = tasks::held_content(&s.db, &a.principal, &id).await?;
+    let key = clinlabel_store::keys::data_key(&s.db, &s.keyring, &c.key_scope).await?;
+    let (from, to) = (c.byte_start as u64, c.byte_end as u64);
+    let body = if to > from { axum::body::Body::from_stream(s.blobs.get_range(&key, &c.blob_id, from..to).await?.stream) } else { axum::body::Body::empty() };
+    let mut r = Response::new(body);
+    let h = r.headers_mut();
+    let ct = if c.media_type == "application/jsonl" { "application/json" } else { c.media_type.as_str() };
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_str(ct).unwrap_or(HeaderValue::from_static("application/octet-stream")));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(to - from));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    Ok(r)
 }
 
 /// Submits an annotation (or its rework).

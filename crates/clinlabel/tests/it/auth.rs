@@ -359,6 +359,7 @@ async fn the_openapi_document_covers_every_route() {
         ("/tasks/next", "post"),
         ("/reviews/next", "post"),
         ("/tasks/{id}", "get"),
+        ("/tasks/{id}/content", "get"),
         ("/tasks/{id}/submit", "post"),
         ("/tasks/{id}/skip", "post"),
         ("/tasks/{id}/review", "post"),

@@ -397,3 +397,53 @@ async fn a_batch_under_the_threshold_cannot_be_approved_and_is_returned() {
 pub fn pseudo(project: &str, user: &str) -> Value {
     json!(clinlabel_store::tasks::pseudonym(project, user))
 }
+
+#[tokio::test]
+async fn a_tasker_reads_the_item_of_the_task_they_hold_and_nothing_else() {
+    check_db(|t| async move {
+        let w = world(&t.db).await;
+        let tr = track(&t.db).await;
+        let app = TestApp::new(t);
+        let db = app.db().clone();
+        let people = taskers(&db, &w, &tr, 2, true, "content").await;
+        let admin = admin_of(&w);
+        for kind in [clinlabel_store::agreements::AgreementKind::Nda, clinlabel_store::agreements::AgreementKind::Dpa] {
+            let v = clinlabel_store::agreements::publish(&db, &admin, kind, "Terms", "The terms.").await.unwrap();
+            let ca = Principal { user_id: w.id(Role::ClientAdmin, &w.org_a).into(), org_id: w.org_a.clone(), role: Role::ClientAdmin };
+            clinlabel_store::agreements::sign(&db, &ca, &v.id, "Clara Client", "127.0.0.1").await.unwrap();
+        }
+        // A real upload: two notes in a JSONL file, through the upload protocol.
+        let mut client = app.login(w.email(Role::ClientAdmin, &w.org_a), PASSWORD).await;
+        let p = client.post("/api/v1/projects", classification_spec(&tr, 1, 0.0, false, 0.0)).await.body["id"].as_str().unwrap().to_string();
+        let notes = "{\"id\":\"n1\",\"text\":\"Chest pain radiating to the left arm; troponin raised.\"}\n{\"id\":\"n2\",\"text\":\"New glioblastoma, temozolomide started.\"}\n";
+        let up = client.post(&format!("/api/v1/projects/{p}/uploads"), json!({ "name": "notes.jsonl", "size": notes.len() })).await;
+        assert_eq!(up.status, StatusCode::CREATED, "{}", up.body);
+        let req = client
+            .request(axum::http::Method::PATCH, &format!("/api/v1/uploads/{}", up.body["id"].as_str().unwrap()))
+            .header(axum::http::header::CONTENT_TYPE, "application/offset+octet-stream")
+            .header("upload-offset", "0")
+            .header(axum::http::header::CONTENT_LENGTH, notes.len())
+            .body(axum::body::Body::from(notes))
+            .unwrap();
+        let r = client.send(req).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let ca = Principal { user_id: w.id(Role::ClientAdmin, &w.org_a).into(), org_id: w.org_a.clone(), role: Role::ClientAdmin };
+        let pm = Principal { user_id: w.id(Role::Pm, &w.provider).into(), org_id: w.provider.clone(), role: Role::Pm };
+        clinlabel_store::projects::step(&db, &app.keyring, &ca, &p, clinlabel_domain::project::Step::Submit, None).await.unwrap();
+        let q = clinlabel_store::projects::issue_quote(&db, &app.keyring, &pm, &p, &[]).await.unwrap();
+        clinlabel_store::projects::decide_quote(&db, &app.keyring, &ca, &p, &q.id, true, None).await.unwrap();
+        clinlabel_store::projects::step(&db, &app.keyring, &pm, &p, clinlabel_domain::project::Step::Start, None).await.unwrap();
+        let mut a = app.login(&people[0].1, PASSWORD).await;
+        let mut b = app.login(&people[1].1, PASSWORD).await;
+        let task = a.post("/api/v1/tasks/next", json!({})).await.body["id"].as_str().unwrap().to_string();
+        let content = a.get(&format!("/api/v1/tasks/{task}/content")).await;
+        assert_eq!(content.status, StatusCode::OK, "{}", content.body);
+        let text = content.body["text"].as_str().unwrap();
+        assert!(text.starts_with("Chest pain") || text.starts_with("New glioblastoma"), "{text}");
+        // Nobody else reads it through this task, and not after it is done.
+        assert_eq!(b.get(&format!("/api/v1/tasks/{task}/content")).await.code(), "not_found");
+        a.post(&format!("/api/v1/tasks/{task}/submit"), answer("cardiology")).await;
+        assert_eq!(a.get(&format!("/api/v1/tasks/{task}/content")).await.code(), "not_found");
+    })
+    .await;
+}
