@@ -59,8 +59,15 @@ else
 fi
 
 # De-identify a sample with the current Rust code, and have pydicom re-read it.
+# Built aside and swapped in at the end, so a test run reading the previous
+# corpus never sees a half-written one.
 deid="$out/deid"
-rm -rf "$deid"
-mkdir -p "$deid"
-(cd "$repo" && cargo run --quiet -p clinlabel-dicom --example deid_corpus -- "$out/reference.json" "$deid")
-"$venv/bin/python" "$gen" verify-deid "$out" "$deid" "$deid/pydicom.json"
+work="$out/deid.tmp.$$"
+rm -rf "$work"
+mkdir -p "$work"
+(cd "$repo" && cargo run --quiet -p clinlabel-dicom --example deid_corpus -- "$out/reference.json" "$work")
+"$venv/bin/python" "$gen" verify-deid "$out" "$work" "$work/pydicom.json"
+rm -rf "$deid.old"
+if [[ -d "$deid" ]]; then mv "$deid" "$deid.old"; fi
+mv "$work" "$deid"
+rm -rf "$deid.old"
