@@ -230,25 +230,46 @@ fn task_id_of(row: Option<AnyRow>) -> Result<Option<String>, StoreError> {
     row.map(|r| r.try_get::<String, _>("id")).transpose().map_err(Into::into)
 }
 
+enum Pick {
+    /// A lease transaction, ready to pick a task.
+    Fresh(Tx),
+    /// The caller already holds this live task of the kind: it comes back first.
+    Held(String),
+}
+
+/// Opens a lease transaction for the caller (serialising their own requests
+/// and returning expired leases to the queue), unless they already hold a live
+/// task of this kind and tier.
+async fn open_pick(db: &Db, who: &Principal, kind: &str, tier: i64, now: i64) -> Result<Pick, StoreError> {
+    let mut tx = db.begin_lease().await?;
+    lock_user(&mut tx, db.backend(), &who.user_id).await?;
+    release_expired(&mut tx, now).await?;
+    let held = sqlx::query("SELECT id FROM tasks WHERE assignee_id = $1 AND state = 'leased' AND kind = $2 AND tier = $3 AND lease_expires_at >= $4 LIMIT 1")
+        .bind(who.user_id.clone())
+        .bind(kind.to_string())
+        .bind(tier)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+    match task_id_of(held)? {
+        Some(id) => {
+            tx.commit().await?;
+            Ok(Pick::Held(id))
+        }
+        None => Ok(Pick::Fresh(tx)),
+    }
+}
+
 /// The next annotate task for a tasker, or `None` when there is nothing they may do.
 pub async fn next_task(db: &Db, keyring: &Keyring, who: &Principal) -> Result<Option<TaskView>, StoreError> {
     if who.role != Role::Tasker {
         return Err(DomainError::new(ErrorCode::Forbidden).with_message("Annotation tasks go to taskers.").into());
     }
     let now = now_ms();
-    let mut tx = db.begin_lease().await?;
-    lock_user(&mut tx, db.backend(), &who.user_id).await?;
-    release_expired(&mut tx, now).await?;
-    // An unfinished assignment comes back first.
-    let held = sqlx::query("SELECT id FROM tasks WHERE assignee_id = $1 AND state = 'leased' AND kind = 'annotate' AND lease_expires_at >= $2 LIMIT 1")
-        .bind(who.user_id.clone())
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
-    if let Some(id) = task_id_of(held)? {
-        tx.commit().await?;
-        return task_view(db, keyring, who, &id).await.map(Some);
-    }
+    let mut tx = match open_pick(db, who, "annotate", 0, now).await? {
+        Pick::Fresh(tx) => tx,
+        Pick::Held(id) => return task_view(db, keyring, who, &id).await.map(Some),
+    };
     let lock = if db.backend() == Backend::Postgres { " FOR UPDATE OF t SKIP LOCKED" } else { "" };
     let pick = format!(
         "SELECT t.id, t.project_id, t.track_id, t.deadline FROM tasks t \
@@ -750,19 +771,10 @@ pub async fn next_review(db: &Db, keyring: &Keyring, who: &Principal, tier: i64)
         return Err(DomainError::new(ErrorCode::Forbidden).with_message("Tier 1 reviews go to taskers, tier 2 to QA reviewers, tier 3 spot-checks to PMs.").into());
     }
     let now = now_ms();
-    let mut tx = db.begin_lease().await?;
-    lock_user(&mut tx, db.backend(), &who.user_id).await?;
-    release_expired(&mut tx, now).await?;
-    let held = sqlx::query("SELECT id FROM tasks WHERE assignee_id = $1 AND state = 'leased' AND kind = 'review' AND tier = $2 AND lease_expires_at >= $3 LIMIT 1")
-        .bind(who.user_id.clone())
-        .bind(tier)
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
-    if let Some(id) = task_id_of(held)? {
-        tx.commit().await?;
-        return task_view(db, keyring, who, &id).await.map(Some);
-    }
+    let mut tx = match open_pick(db, who, "review", tier, now).await? {
+        Pick::Fresh(tx) => tx,
+        Pick::Held(id) => return task_view(db, keyring, who, &id).await.map(Some),
+    };
     let track_filter = if tier == 1 {
         "AND EXISTS (SELECT 1 FROM certifications c WHERE c.user_id = $1 AND c.track_id = t.track_id AND c.status = 'active' AND c.expires_at > $2) \
          AND NOT EXISTS (SELECT 1 FROM tasks o WHERE o.item_id = t.item_id AND o.kind IN ('annotate', 'rework') AND o.assignee_id = $1)"
