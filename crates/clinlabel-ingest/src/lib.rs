@@ -20,10 +20,15 @@
 //!    answer carries the new `Upload-Offset`. A wrong offset is
 //!    `upload_offset_mismatch` (409, details: the current offset); a chunk
 //!    running past the declared size or the chunk cap is `upload_too_large`.
+//!    A chunk that is the whole file (offset 0 and `Content-Length` equal
+//!    to the declared size) streams straight into the file's blob instead:
+//!    no part, no second pass (small files cost one blob write).
 //! 3. **Resume**: if a chunk's connection drops (or stays idle for
 //!    [`Limits::chunk_idle_timeout`]) the part blob is discarded and the
-//!    offset stays where it was. `GET /uploads/{id}` tells the client the
-//!    offset (also as `Upload-Offset`); it re-sends from there.
+//!    offset stays where it was (`upload_interrupted` if the client is still
+//!    there to hear it). `GET /uploads/{id}` tells the client the offset
+//!    (also as `Upload-Offset`); it re-sends from there. After a browser
+//!    reload, `GET /projects/{id}/uploads?state=open` lists what to resume.
 //! 4. **Completion**: the chunk that brings `received` to `size` also
 //!    processes the upload before it answers (see below) and returns the
 //!    finished upload (`state: complete` or `failed`, `summary`). A zero-byte
@@ -66,6 +71,12 @@
 //!   [`Limits::max_ratio`] for entries over 1 MiB expanded;
 //! - items: at most [`Limits::max_items_per_file`] per file; a line of a
 //!   line format at most [`scan::MAX_LINE`] bytes.
+//!
+//! ## Cost
+//!
+//! A multi-chunk upload is written twice (parts, then the file) and read
+//! once (assembly); every part is durable (fsync) before it is
+//! acknowledged. `bench::upload` measures it beside a raw disk write.
 //!
 //! ## Invariants
 //!
