@@ -230,6 +230,21 @@ fn task_id_of(row: Option<AnyRow>) -> Result<Option<String>, StoreError> {
     row.map(|r| r.try_get::<String, _>("id")).transpose().map_err(Into::into)
 }
 
+/// Gold rates of running projects (their specification is locked), read
+/// through the caller's transaction: a pick never waits for a second pooled
+/// connection while holding one.
+static GOLD_RATES: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, f64>>> = std::sync::LazyLock::new(Default::default);
+
+async fn gold_rate(tx: &mut Tx, project_id: &str) -> Result<f64, StoreError> {
+    if let Some(r) = GOLD_RATES.lock().expect("gold rate cache").get(project_id) {
+        return Ok(*r);
+    }
+    let spec: String = sqlx::query("SELECT spec FROM projects WHERE id = $1").bind(project_id.to_string()).fetch_one(&mut **tx).await?.try_get("spec")?;
+    let rate = serde_json::from_str::<serde_json::Value>(&spec).ok().and_then(|v| v["gold_rate"].as_f64()).unwrap_or(0.0);
+    GOLD_RATES.lock().expect("gold rate cache").insert(project_id.to_string(), rate);
+    Ok(rate)
+}
+
 enum Pick {
     /// A lease transaction, ready to pick a task.
     Fresh(Tx),
@@ -289,7 +304,7 @@ pub async fn next_task(db: &Db, keyring: &Keyring, who: &Principal) -> Result<Op
     let track_id: String = row.try_get("track_id")?;
     let deadline: i64 = row.try_get("deadline")?;
     // Gold, at the project's rate, drawn at random so no cadence gives it away.
-    let gold_rate = projects::spec_for_task(db, keyring, &project_id).await?.gold_rate;
+    let gold_rate = gold_rate(&mut tx, &project_id).await?;
     let draw = (random_u63() as f64) / (i64::MAX as f64);
     let mut served_gold = false;
     if draw < gold_rate {
