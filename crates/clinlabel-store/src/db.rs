@@ -46,6 +46,10 @@ pub struct Db {
     pub(crate) pool: AnyPool,
     /// SQLite only: the group committer's queue (see [`Db::write`]).
     group: Option<tokio::sync::mpsc::UnboundedSender<Pending>>,
+    /// SQLite only: taken by the group committer and by leases, in turn, so
+    /// they queue fairly in the process instead of in SQLite's busy handler,
+    /// which sleeps and polls (tens of milliseconds under contention).
+    write_gate: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
     /// SQLite only: connections with `synchronous = NORMAL` for leases (see [`Db::begin_lease`]).
     lease_pool: Option<AnyPool>,
     backend: Backend,
@@ -121,12 +125,13 @@ impl Db {
             })
             .connect_with(options)
             .await?;
-        let group = (backend == Backend::Sqlite).then(|| {
+        let write_gate = (backend == Backend::Sqlite).then(|| std::sync::Arc::new(tokio::sync::Mutex::new(())));
+        let group = write_gate.clone().map(|gate| {
             let (send, recv) = tokio::sync::mpsc::unbounded_channel();
-            tokio::spawn(group_committer(pool.clone(), recv));
+            tokio::spawn(group_committer(pool.clone(), recv, gate));
             send
         });
-        let db = Db { pool, lease_pool, group, backend };
+        let db = Db { pool, lease_pool, group, write_gate, backend };
         db.migrate().await?;
         Ok(db)
     }
@@ -192,13 +197,16 @@ impl Db {
     /// cut only returns the task to the queue; every later durable commit
     /// flushes it anyway, so the audit chain never has a hole. Annotations,
     /// reviews and all other writes use [`Db::begin_write`].
-    pub async fn begin_lease(&self) -> Result<Tx, StoreError> {
-        Ok(match (&self.lease_pool, self.backend) {
-            (Some(pool), _) => pool.begin_with("BEGIN IMMEDIATE").await?,
-            (None, _) => {
+    pub async fn begin_lease(&self) -> Result<LeaseTx, StoreError> {
+        Ok(match (&self.lease_pool, &self.write_gate) {
+            (Some(pool), Some(gate)) => {
+                let gate = gate.clone().lock_owned().await;
+                LeaseTx { tx: pool.begin_with("BEGIN IMMEDIATE").await?, _gate: Some(gate) }
+            }
+            _ => {
                 let mut tx = self.pool.begin().await?;
                 tx.execute("SET LOCAL synchronous_commit = off").await?;
-                tx
+                LeaseTx { tx, _gate: None }
             }
         })
     }
@@ -211,11 +219,38 @@ impl Db {
     }
 }
 
+/// A lease transaction; on SQLite it holds the write gate until it ends.
+pub struct LeaseTx {
+    tx: Tx,
+    _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl LeaseTx {
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for LeaseTx {
+    type Target = Tx;
+    fn deref(&self) -> &Tx {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for LeaseTx {
+    fn deref_mut(&mut self) -> &mut Tx {
+        &mut self.tx
+    }
+}
+
 /// The SQLite group committer: takes the waiting writes (up to
 /// [`GROUP_COMMIT_MAX`]), runs each in a savepoint of one `BEGIN IMMEDIATE`
 /// transaction, commits once, then answers them all.
-async fn group_committer(pool: AnyPool, mut queue: tokio::sync::mpsc::UnboundedReceiver<Pending>) {
+async fn group_committer(pool: AnyPool, mut queue: tokio::sync::mpsc::UnboundedReceiver<Pending>, gate: std::sync::Arc<tokio::sync::Mutex<()>>) {
     while let Some(first) = queue.recv().await {
+        let _gate = gate.lock().await;
         let mut batch = vec![first];
         while batch.len() < GROUP_COMMIT_MAX {
             match queue.try_recv() {

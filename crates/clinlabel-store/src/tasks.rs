@@ -247,7 +247,7 @@ async fn gold_rate(tx: &mut Tx, project_id: &str) -> Result<f64, StoreError> {
 
 enum Pick {
     /// A lease transaction, ready to pick a task.
-    Fresh(Tx),
+    Fresh(crate::db::LeaseTx),
     /// The caller already holds this live task of the kind: it comes back first.
     Held(String),
 }
@@ -264,7 +264,7 @@ async fn open_pick(db: &Db, who: &Principal, kind: &str, tier: i64, now: i64) ->
         .bind(kind.to_string())
         .bind(tier)
         .bind(now)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await?;
     match task_id_of(held)? {
         Some(id) => {
@@ -295,7 +295,7 @@ pub async fn next_task(db: &Db, keyring: &Keyring, who: &Principal) -> Result<Op
            AND NOT EXISTS (SELECT 1 FROM task_skips s WHERE s.item_id = t.item_id AND s.user_id = $1) \
          ORDER BY t.deadline, t.priority, t.id LIMIT 1{lock}"
     );
-    let Some(row) = sqlx::query(sqlx::AssertSqlSafe(pick)).bind(who.user_id.clone()).bind(now).fetch_optional(&mut *tx).await? else {
+    let Some(row) = sqlx::query(sqlx::AssertSqlSafe(pick)).bind(who.user_id.clone()).bind(now).fetch_optional(&mut **tx).await? else {
         tx.commit().await?;
         return Ok(None);
     };
@@ -314,7 +314,7 @@ pub async fn next_task(db: &Db, keyring: &Keyring, who: &Principal) -> Result<Op
         )
         .bind(project_id.clone())
         .bind(who.user_id.clone())
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await?;
         if let Some(g) = gold {
             let item: String = g.try_get("id")?;
@@ -328,7 +328,7 @@ pub async fn next_task(db: &Db, keyring: &Keyring, who: &Principal) -> Result<Op
             .bind(now + LEASE_MS)
             .bind(now)
             .bind(task_id.clone())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?
             .rows_affected();
         if n != 1 {
@@ -803,7 +803,7 @@ pub async fn next_review(db: &Db, keyring: &Keyring, who: &Principal, tier: i64)
            AND t.project_id IN (SELECT p.id FROM projects p WHERE p.state = 'in_progress') \
          ORDER BY t.deadline, t.priority, t.id LIMIT 1{lock}"
     );
-    let Some(id) = task_id_of(sqlx::query(sqlx::AssertSqlSafe(pick)).bind(who.user_id.clone()).bind(now).bind(tier).fetch_optional(&mut *tx).await?)? else {
+    let Some(id) = task_id_of(sqlx::query(sqlx::AssertSqlSafe(pick)).bind(who.user_id.clone()).bind(now).bind(tier).fetch_optional(&mut **tx).await?)? else {
         tx.commit().await?;
         return Ok(None);
     };
@@ -812,7 +812,7 @@ pub async fn next_review(db: &Db, keyring: &Keyring, who: &Principal, tier: i64)
         .bind(now + LEASE_MS)
         .bind(now)
         .bind(id.clone())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     audit::append(&mut tx, &audit::event(Some(who), None, "task.assign", "task", &id, serde_json::json!({ "tier": tier }))).await?;
     tx.commit().await?;
