@@ -65,7 +65,7 @@ deid="$out/deid"
 work="$out/deid.tmp.$$"
 rm -rf "$work"
 mkdir -p "$work"
-(cd "$repo" && cargo run --quiet -p clinlabel-dicom --example deid_corpus -- "$out/reference.json" "$work")
+(cd "$repo" && cargo run --quiet -p clinlabel-dicom --features jpegls --example deid_corpus -- "$out/reference.json" "$work")
 "$venv/bin/python" "$gen" verify-deid "$out" "$work" "$work/pydicom.json"
 rm -rf "$deid.old"
 if [[ -d "$deid" ]]; then mv "$deid" "$deid.old"; fi
