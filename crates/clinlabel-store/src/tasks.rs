@@ -245,6 +245,26 @@ async fn gold_rate(tx: &mut Tx, project_id: &str) -> Result<f64, StoreError> {
     Ok(rate)
 }
 
+/// The annotate pick: the first queued task, in hand-out order, that the
+/// person may take. On SQLite the queue index is named, because SQLite 3.51's
+/// planner otherwise turns the certification EXISTS into a join, scans the
+/// table and sorts (29 ms instead of 0.3 ms on 20,000 tasks).
+pub(crate) fn annotate_pick_sql(backend: Backend) -> String {
+    let (hint, lock) = match backend {
+        Backend::Sqlite => (" INDEXED BY tasks_queue", ""),
+        Backend::Postgres => ("", " FOR UPDATE OF t SKIP LOCKED"),
+    };
+    format!(
+        "SELECT t.id, t.project_id, t.track_id, t.deadline FROM tasks t{hint} \
+         WHERE t.kind = 'annotate' AND t.state = 'queued' AND t.tier = 0 \
+           AND EXISTS (SELECT 1 FROM certifications c WHERE c.user_id = $1 AND c.track_id = t.track_id AND c.status = 'active' AND c.expires_at > $2) \
+           AND t.project_id IN (SELECT p.id FROM projects p WHERE p.state = 'in_progress') \
+           AND NOT EXISTS (SELECT 1 FROM tasks o WHERE o.item_id = t.item_id AND o.kind = 'annotate' AND o.assignee_id = $1 AND o.state IN ('leased', 'done')) \
+           AND NOT EXISTS (SELECT 1 FROM task_skips s WHERE s.item_id = t.item_id AND s.user_id = $1) \
+         ORDER BY t.deadline, t.priority, t.id LIMIT 1{lock}"
+    )
+}
+
 enum Pick {
     /// A lease transaction, ready to pick a task.
     Fresh(crate::db::LeaseTx),
@@ -285,16 +305,7 @@ pub async fn next_task(db: &Db, keyring: &Keyring, who: &Principal) -> Result<Op
         Pick::Fresh(tx) => tx,
         Pick::Held(id) => return task_view(db, keyring, who, &id).await.map(Some),
     };
-    let lock = if db.backend() == Backend::Postgres { " FOR UPDATE OF t SKIP LOCKED" } else { "" };
-    let pick = format!(
-        "SELECT t.id, t.project_id, t.track_id, t.deadline FROM tasks t \
-         WHERE t.kind = 'annotate' AND t.state = 'queued' AND t.tier = 0 \
-           AND EXISTS (SELECT 1 FROM certifications c WHERE c.user_id = $1 AND c.track_id = t.track_id AND c.status = 'active' AND c.expires_at > $2) \
-           AND t.project_id IN (SELECT p.id FROM projects p WHERE p.state = 'in_progress') \
-           AND NOT EXISTS (SELECT 1 FROM tasks o WHERE o.item_id = t.item_id AND o.kind = 'annotate' AND o.assignee_id = $1 AND o.state IN ('leased', 'done')) \
-           AND NOT EXISTS (SELECT 1 FROM task_skips s WHERE s.item_id = t.item_id AND s.user_id = $1) \
-         ORDER BY t.deadline, t.priority, t.id LIMIT 1{lock}"
-    );
+    let pick = annotate_pick_sql(db.backend());
     let Some(row) = sqlx::query(sqlx::AssertSqlSafe(pick)).bind(who.user_id.clone()).bind(now).fetch_optional(&mut **tx).await? else {
         tx.commit().await?;
         return Ok(None);
@@ -796,9 +807,12 @@ pub async fn next_review(db: &Db, keyring: &Keyring, who: &Principal, tier: i64)
     } else {
         "AND $2 > 0"
     };
-    let lock = if db.backend() == Backend::Postgres { " FOR UPDATE OF t SKIP LOCKED" } else { "" };
+    let (hint, lock) = match db.backend() {
+        Backend::Sqlite => (" INDEXED BY tasks_queue", ""),
+        Backend::Postgres => ("", " FOR UPDATE OF t SKIP LOCKED"),
+    };
     let pick = format!(
-        "SELECT t.id FROM tasks t WHERE t.kind = 'review' AND t.state = 'queued' AND t.tier = $3 \
+        "SELECT t.id FROM tasks t{hint} WHERE t.kind = 'review' AND t.state = 'queued' AND t.tier = $3 \
            AND (t.excluded_id IS NULL OR t.excluded_id <> $1) {track_filter} \
            AND t.project_id IN (SELECT p.id FROM projects p WHERE p.state = 'in_progress') \
          ORDER BY t.deadline, t.priority, t.id LIMIT 1{lock}"
@@ -1322,4 +1336,29 @@ pub async fn notifications(db: &Db, who: &Principal) -> Result<Vec<Notification>
             Ok(Notification { id: r.try_get("id")?, kind: r.try_get("kind")?, body: serde_json::from_str(&body).unwrap_or_default(), created_at: r.try_get("created_at")?, read_at: r.try_get("read_at")? })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod plan_tests {
+    use super::*;
+    use sqlx::Row;
+
+    /// The pick walks the queue index in order: no table scan, no sort.
+    #[tokio::test]
+    async fn the_annotate_pick_walks_the_queue_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite://{}/plan.db", dir.path().display())).await.unwrap();
+        sqlx::query("ANALYZE").execute(db.pool()).await.unwrap();
+        let plan: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {}", annotate_pick_sql(Backend::Sqlite))))
+            .bind("someone".to_string())
+            .bind(0i64)
+            .fetch_all(db.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.try_get::<String, _>(3).unwrap())
+            .collect();
+        assert!(plan.iter().any(|p| p.starts_with("SEARCH t USING INDEX tasks_queue")), "{plan:?}");
+        assert!(!plan.iter().any(|p| p.contains("TEMP B-TREE") || p == "SCAN t"), "{plan:?}");
+    }
 }
