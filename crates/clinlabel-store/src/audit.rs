@@ -97,27 +97,28 @@ pub struct AuditEventView {
     pub hash: String,
 }
 
-const AUDIT_FILTER: &str = " WHERE ($1 IS NULL OR actor_id = $1) AND ($2 IS NULL OR action = $2) \
-     AND ($3 IS NULL OR target_type = $3) AND ($4 IS NULL OR target_id = $4) \
-     AND ($5 IS NULL OR org_id = $5) AND ($6 IS NULL OR at >= $6) AND ($7 IS NULL OR at < $7)";
+/// The filter of [`list`]: every parameter may be NULL (no narrowing).
+/// PostgreSQL needs the NULL checks cast, or it cannot type the parameters.
+fn audit_filter(backend: crate::Backend) -> String {
+    let (t, b) = match backend {
+        crate::Backend::Sqlite => ("", ""),
+        crate::Backend::Postgres => ("::TEXT", "::BIGINT"),
+    };
+    format!(
+        " WHERE ($1{t} IS NULL OR actor_id = $1) AND ($2{t} IS NULL OR action = $2) \
+         AND ($3{t} IS NULL OR target_type = $3) AND ($4{t} IS NULL OR target_id = $4) \
+         AND ($5{t} IS NULL OR org_id = $5) AND ($6{b} IS NULL OR at >= $6) AND ($7{b} IS NULL OR at < $7)"
+    )
+}
 
 /// Reads the trail, newest first. Administrators only.
 pub async fn list(db: &Db, who: &Principal, f: &AuditFilter, page: Page) -> Result<Paged<AuditEventView>, StoreError> {
     if !who.may(Action::ReadAudit) {
         return Err(DomainError::new(ErrorCode::Forbidden).into());
     }
-    // Bound parameters are typed by their first use; casting keeps PostgreSQL
-    // from guessing `unknown` for the NULL checks.
-    let (select, count) = match db.backend() {
-        crate::Backend::Sqlite => (
-            concat_filter("SELECT seq, at, actor_id, org_id, action, target_type, target_id, details, hash FROM audit_events", " ORDER BY seq DESC LIMIT $8 OFFSET $9"),
-            concat_filter("SELECT COUNT(*) AS n FROM audit_events", ""),
-        ),
-        crate::Backend::Postgres => (
-            pg_filter("SELECT seq, at, actor_id, org_id, action, target_type, target_id, details, hash FROM audit_events", " ORDER BY seq DESC LIMIT $8 OFFSET $9"),
-            pg_filter("SELECT COUNT(*) AS n FROM audit_events", ""),
-        ),
-    };
+    let filter = audit_filter(db.backend());
+    let select = format!("SELECT seq, at, actor_id, org_id, action, target_type, target_id, details, hash FROM audit_events{filter} ORDER BY seq DESC LIMIT $8 OFFSET $9");
+    let count = format!("SELECT COUNT(*) AS n FROM audit_events{filter}");
     macro_rules! bind_filter {
         ($q:expr) => {
             $q.bind(f.actor_id.clone())
@@ -153,22 +154,6 @@ pub(crate) fn view_from_row(r: &sqlx::any::AnyRow) -> Result<AuditEventView, Sto
         details: serde_json::from_str(&details).unwrap_or(serde_json::Value::String(details)),
         hash: r.try_get("hash")?,
     })
-}
-
-fn concat_filter(head: &str, tail: &str) -> String {
-    format!("{head}{AUDIT_FILTER}{tail}")
-}
-
-fn pg_filter(head: &str, tail: &str) -> String {
-    let f = AUDIT_FILTER
-        .replace("$1 IS NULL", "$1::TEXT IS NULL")
-        .replace("$2 IS NULL", "$2::TEXT IS NULL")
-        .replace("$3 IS NULL", "$3::TEXT IS NULL")
-        .replace("$4 IS NULL", "$4::TEXT IS NULL")
-        .replace("$5 IS NULL", "$5::TEXT IS NULL")
-        .replace("$6 IS NULL", "$6::BIGINT IS NULL")
-        .replace("$7 IS NULL", "$7::BIGINT IS NULL");
-    format!("{head}{f}{tail}")
 }
 
 /// The outcome of walking the chain.

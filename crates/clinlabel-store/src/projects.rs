@@ -128,19 +128,26 @@ fn state_of(row: &AnyRow) -> Result<ProjectState, StoreError> {
     ProjectState::parse(&s).ok_or_else(|| StoreError::Internal(format!("unknown project state {s}")))
 }
 
+/// The specification from its stored JSON (kept without the guidelines,
+/// which are stored encrypted) and the guidelines to put back in.
+pub(crate) fn stored_spec(text: &str, guidelines: String) -> Result<Spec, StoreError> {
+    let mut spec: serde_json::Value = serde_json::from_str(text).map_err(|e| StoreError::Internal(e.to_string()))?;
+    spec["guidelines"] = serde_json::Value::String(guidelines);
+    serde_json::from_value(spec).map_err(|e| StoreError::Internal(e.to_string()))
+}
+
 fn project_from_row(row: &AnyRow, key: &DataKey, items: i64) -> Result<Project, StoreError> {
     let id: String = row.try_get("id")?;
     let version: i64 = row.try_get("spec_version")?;
-    let spec_text: String = row.try_get("spec")?;
-    let mut spec: serde_json::Value = serde_json::from_str(&spec_text).map_err(|e| StoreError::Internal(e.to_string()))?;
     let sealed: Vec<u8> = row.try_get("guidelines")?;
     let guidelines = clinlabel_crypto::decrypt_all(key, &guidelines_blob_id(&id, version), &sealed).map_err(|e| StoreError::Internal(format!("guidelines of {id}: {e}")))?;
-    spec["guidelines"] = serde_json::Value::String(String::from_utf8(guidelines).map_err(|e| StoreError::Internal(e.to_string()))?);
+    let guidelines = String::from_utf8(guidelines).map_err(|e| StoreError::Internal(e.to_string()))?;
+    let spec = stored_spec(&row.try_get::<String, _>("spec")?, guidelines)?;
     Ok(Project {
         id,
         org_id: row.try_get("org_id")?,
         state: state_of(row)?,
-        spec: serde_json::from_value(spec).map_err(|e| StoreError::Internal(e.to_string()))?,
+        spec,
         spec_version: version,
         created_by: row.try_get("created_by")?,
         created_at: row.try_get("created_at")?,
@@ -309,10 +316,7 @@ pub async fn step(db: &Db, keyring: &Keyring, who: &Principal, id: &str, step: S
     }
     set_state(&mut tx, who, &row, from, to, step, comment, None).await?;
     if step == Step::Start {
-        let spec_text: String = row.try_get("spec")?;
-        let mut spec: serde_json::Value = serde_json::from_str(&spec_text).map_err(|e| StoreError::Internal(e.to_string()))?;
-        spec["guidelines"] = serde_json::json!("");
-        let spec: Spec = serde_json::from_value(spec).map_err(|e| StoreError::Internal(e.to_string()))?;
+        let spec = stored_spec(&row.try_get::<String, _>("spec")?, String::new())?;
         let (batches, tasks) = crate::tasks::queue_project(&mut tx, id, &spec).await?;
         audit::append(&mut tx, &audit::event(Some(who), None, "project.queue", "project", id, serde_json::json!({ "batches": batches, "tasks": tasks }))).await?;
     }

@@ -213,7 +213,7 @@ async fn lock_user(tx: &mut Tx, backend: Backend, user_id: &str) -> Result<(), S
     Ok(())
 }
 
-/// Returns expired leases of the given kind to the queue.
+/// Returns expired annotate and review leases to the queue.
 async fn release_expired(tx: &mut Tx, now: i64) -> Result<u64, StoreError> {
     // Annotate and review tasks return to the pool; rework stays with its author.
     Ok(sqlx::query(
@@ -496,9 +496,7 @@ async fn held_task(tx: &mut Tx, backend: Backend, who: &Principal, task_id: &str
 
 async fn project_spec(tx: &mut Tx, project_id: &str) -> Result<(Spec, i64, String), StoreError> {
     let r = sqlx::query("SELECT spec, qa_seed, state FROM projects WHERE id = $1").bind(project_id.to_string()).fetch_one(&mut **tx).await?;
-    let mut spec: serde_json::Value = serde_json::from_str(&r.try_get::<String, _>("spec")?).map_err(|e| StoreError::Internal(e.to_string()))?;
-    spec["guidelines"] = serde_json::json!("");
-    Ok((serde_json::from_value(spec).map_err(|e| StoreError::Internal(e.to_string()))?, r.try_get("qa_seed")?, r.try_get("state")?))
+    Ok((projects::stored_spec(&r.try_get::<String, _>("spec")?, String::new())?, r.try_get("qa_seed")?, r.try_get("state")?))
 }
 
 /// What a tasker submits: for now classification answers; the workspaces of
