@@ -186,3 +186,35 @@ pub fn frame_order(meta: &ImageMeta) -> (Ordering, Vec<usize>) {
     }
     (Ordering::InstanceNumber, order)
 }
+
+/// The frames of one series in viewing order, as (index into `instances`,
+/// frame number within that instance): instances ordered as [`group`] orders
+/// them (along the slice normal, else by Instance Number), and the frames of
+/// an enhanced multi-frame instance by [`frame_order`] (per-frame positions);
+/// a classic multi-frame instance (cine, ultrasound) keeps its stored order.
+/// The [`Ordering`] is the instances' one.
+pub fn series_frames(instances: &[ImageMeta]) -> (Ordering, Vec<(usize, u32)>) {
+    let named: Vec<(String, ImageMeta)> = instances
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (format!("{i:020}"), m.clone()))
+        .collect();
+    let mut ordering = Ordering::InstanceNumber;
+    let mut out = Vec::new();
+    for study in group(&named) {
+        for series in study.series {
+            ordering = series.ordering;
+            for entry in series.instances {
+                let idx: usize = entry.name.parse().expect("names are indices");
+                let meta = &instances[idx];
+                let frames = if meta.per_frame.is_empty() {
+                    (0..meta.frames as usize).collect()
+                } else {
+                    frame_order(meta).1
+                };
+                out.extend(frames.into_iter().map(|f| (idx, f as u32)));
+            }
+        }
+    }
+    (ordering, out)
+}

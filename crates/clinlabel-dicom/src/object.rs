@@ -7,7 +7,7 @@ use dicom_dictionary_std::tags;
 use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
 use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{DicomError, Result};
 use crate::safe::{self, Limits};
@@ -80,14 +80,14 @@ pub(crate) fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>> {
 }
 
 /// A window preset (DICOM Window Center / Width, PS3.3 C.11.2).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Window {
     pub center: f64,
     pub width: f64,
 }
 
 /// Geometry and value transform of one frame.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FrameInfo {
     /// Image Position (Patient) of the frame's first pixel, mm.
     pub image_position: Option<[f64; 3]>,
@@ -102,7 +102,7 @@ pub struct FrameInfo {
 }
 
 /// What the viewer, the grouping and the reports need to know about an instance.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ImageMeta {
     pub transfer_syntax: String,
     pub transfer_syntax_name: String,

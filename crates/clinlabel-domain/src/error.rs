@@ -132,6 +132,10 @@ error_codes! {
     UploadInterrupted = ("upload_interrupted", 400, "The chunk's body ended early and was discarded; resume from the upload's offset."),
     /// The requested byte range lies outside the content.
     RangeNotSatisfiable = ("range_not_satisfiable", 416, "The requested byte range is outside the content."),
+    /// Frames are served for DICOM series items only.
+    NotASeries = ("not_a_series", 409, "This item is not a DICOM series: it has no frames to serve."),
+    /// The series has no frame with this number.
+    FrameOutOfRange = ("frame_out_of_range", 404, "The series has no frame with this number."),
 
     // -- server ------------------------------------------------------------------
     /// Stored data failed its integrity check (tampered or truncated ciphertext).

@@ -384,6 +384,31 @@ pub struct Spec {
     /// Share of gold items mixed in, 0–0.5.
     pub gold_rate: f64,
     pub qa: QaConfig,
+    /// How DICOM files are de-identified at ingest (image projects).
+    #[serde(default)]
+    pub deidentification: Deidentification,
+}
+
+/// The PS3.15 Annex E option for dates and times in DICOM attributes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DicomDates {
+    /// Basic Profile: dates removed, emptied or replaced per the table.
+    #[default]
+    Remove,
+    /// Retain Longitudinal Temporal Information, Modified Dates: every date
+    /// moves by one offset per project, so intervals are kept.
+    Shift,
+    /// Retain Longitudinal Temporal Information, Full Dates: kept.
+    Keep,
+}
+
+/// De-identification at ingest: taskers only ever receive its output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Deidentification {
+    #[serde(default)]
+    pub dates: DicomDates,
 }
 
 /// Collects the first problem with its path.

@@ -419,6 +419,7 @@ pub(crate) async fn unpack(
                     media_type: "application/octet-stream".into(),
                     purpose: u.purpose,
                     outcome: Err(reason),
+                    dicom: None,
                 };
                 files::record_file(&ing.db, who, u, &target.org_id, f).await?;
                 rejected += 1;
@@ -459,6 +460,7 @@ pub(crate) async fn unpack(
                                     media_type: "application/octet-stream".into(),
                                     purpose: u.purpose,
                                     outcome: Err(reason),
+                                    dicom: None,
                                 };
                                 files::record_file(&ing.db, who, u, &target.org_id, f).await?;
                                 rejected += 1;

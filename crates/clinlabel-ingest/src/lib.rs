@@ -87,7 +87,12 @@
 //! - Memory per upload is bounded whatever the size: a few 1 MiB chunks in
 //!   flight, one line for line formats, 1 MiB of header for header formats,
 //!   a 2 MiB read window plus the zip central directory for archives, and
-//!   the items of one file (capped).
+//!   the items of one file (capped) — except DICOM files, which are held
+//!   whole while de-identified: at most [`Limits::max_dicom_file`] bytes
+//!   each, [`Limits::dicom_parallel`] at a time (see [`dicom`]).
+//! - DICOM: only the de-identified file is stored past ingest; its
+//!   instance joins the project's item for its series (one item per
+//!   series, whichever upload brought the instance).
 //! - A part is recorded only if it starts where the upload stands (checked
 //!   in the UPDATE itself), so racing appends cannot both land.
 //! - Every state change goes through `clinlabel_store::files`, audited in
@@ -96,6 +101,7 @@
 
 pub mod archive;
 pub mod bench;
+pub mod dicom;
 pub mod scan;
 
 use std::pin::Pin;
@@ -121,6 +127,11 @@ pub struct Limits {
     pub max_expanded: u64,
     pub max_ratio: u64,
     pub max_items_per_file: usize,
+    /// Largest DICOM file de-identified at ingest (held in memory while parsed).
+    pub max_dicom_file: u64,
+    /// DICOM files parsed at once, across all uploads of the process (bounds
+    /// memory; the first `Ingest` made sets it).
+    pub dicom_parallel: usize,
 }
 
 impl Default for Limits {
@@ -134,6 +145,8 @@ impl Default for Limits {
             max_expanded: 64 << 30,
             max_ratio: 100,
             max_items_per_file: 100_000,
+            max_dicom_file: 512 << 20,
+            dicom_parallel: 2,
         }
     }
 }
@@ -528,7 +541,31 @@ impl Ingest {
             self.blobs.delete(&blob_id).await.map_err(blob_err)?;
             return Ok(Stored::ShaMismatch(info.sha256));
         }
-        let outcome = scan.finish();
+        let mut outcome = scan.finish();
+        let mut blob_id = blob_id;
+        let mut dicom = None;
+        if outcome.is_ok() && media == scan::DICOM_MEDIA_TYPE {
+            // Only the de-identified file is kept (see `dicom`).
+            let key = self.key(&target.key_scope).await?;
+            let done = self
+                .deidentify_stored(&key, target, name.expose(), &blob_id, info.size)
+                .await;
+            let done = match done {
+                Ok(d) => d,
+                Err(e) => {
+                    let _ = self.blobs.delete(&blob_id).await;
+                    return Err(e);
+                }
+            };
+            match done {
+                Ok(d) => {
+                    self.blobs.delete(&blob_id).await.map_err(blob_err)?;
+                    blob_id = d.blob_id;
+                    dicom = Some(d.instance);
+                }
+                Err(reason) => outcome = Err(reason),
+            }
+        }
         let accepted = outcome.is_ok();
         let f = NewFile {
             name,
@@ -538,6 +575,7 @@ impl Ingest {
             media_type: media,
             purpose: u.purpose,
             outcome,
+            dicom,
         };
         let rec = match files::record_file(&self.db, who, u, &target.org_id, f).await {
             Ok(r) => r,

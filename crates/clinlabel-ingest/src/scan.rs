@@ -92,7 +92,11 @@ pub fn choose(
     max_items: usize,
 ) -> (String, Scan) {
     let ext = ext_of(name);
-    let media = media_type(&ext).to_string();
+    let mut media = media_type(&ext).to_string();
+    // DICOM files often carry no extension (PACS exports, DICOMDIR folders).
+    if modality == Modality::Image && purpose == Purpose::Data && ext.is_empty() {
+        media = DICOM_MEDIA_TYPE.to_string();
+    }
     if purpose == Purpose::Guideline {
         return (media, Scan::new(Box::new(NoItems)));
     }
@@ -105,7 +109,7 @@ pub fn choose(
         (Modality::Genomic, "vcf") => Some(Box::new(Lines::new(LineKind::Vcf, max_items))),
         (Modality::Image, "png") => Some(Box::new(Header::new(HeaderKind::Png))),
         (Modality::Image, "jpg" | "jpeg") => Some(Box::new(Header::new(HeaderKind::Jpeg))),
-        (Modality::Image, "dcm") => Some(Box::new(Header::new(HeaderKind::Dicom))),
+        (Modality::Image, "dcm" | "dicom" | "") => Some(Box::new(Header::new(HeaderKind::Dicom))),
         (Modality::Audio, "wav") => Some(Box::new(Header::new(HeaderKind::Wav))),
         (Modality::Audio, "flac") => Some(Box::new(Header::new(HeaderKind::Flac))),
         (Modality::Audio, "mp3") => Some(Box::new(Header::new(HeaderKind::Mp3))),
@@ -117,7 +121,7 @@ pub fn choose(
         None => {
             let accepted = match modality {
                 Modality::Text => ".txt, .md, .jsonl",
-                Modality::Image => ".png, .jpg, .jpeg, .dcm",
+                Modality::Image => ".png, .jpg, .jpeg, .dcm (or DICOM files without an extension)",
                 Modality::Audio => ".wav, .flac, .mp3, .ogg",
                 Modality::Preference => ".jsonl",
                 Modality::Genomic => ".vcf",
@@ -139,6 +143,10 @@ pub fn choose(
 }
 
 /// The media type stored with a file (by extension).
+/// The media type of DICOM files; such files are de-identified and grouped
+/// into series after they are stored (`crate::dicom`).
+pub const DICOM_MEDIA_TYPE: &str = "application/dicom";
+
 pub fn media_type(ext: &str) -> &'static str {
     match ext {
         "txt" => "text/plain; charset=utf-8",
@@ -147,7 +155,7 @@ pub fn media_type(ext: &str) -> &'static str {
         "vcf" => "text/vcf",
         "png" => "image/png",
         "jpg" | "jpeg" => "image/jpeg",
-        "dcm" => "application/dicom",
+        "dcm" | "dicom" => DICOM_MEDIA_TYPE,
         "wav" => "audio/wav",
         "flac" => "audio/flac",
         "mp3" => "audio/mpeg",
@@ -583,21 +591,16 @@ impl Scanner for Header {
         let (kind, meta) = match self.kind {
             HeaderKind::Png => ("image", png(p, &self.tail)?),
             HeaderKind::Jpeg => ("image", jpeg(p, &self.tail)?),
-            // DICOM: one item per file for now. This is the place where
-            // clinlabel-dicom takes over: parse each accepted .dcm (its
-            // `ingest_bytes`, under its memory limits) and group the
-            // upload's instances into series (`group`), one item per series
-            // — a pass after every file of the upload is recorded, in
-            // `Ingest::process_claimed`.
+            // DICOM: checked for its marker here; parsed, de-identified and
+            // placed in its series' item after it is stored (`crate::dicom`).
             HeaderKind::Dicom => {
                 if p.len() < 132 || &p[128..132] != b"DICM" {
                     return Err(
-                        "not a DICOM Part 10 file: no DICM marker after the 128-byte preamble"
+                        "not_dicom: not a DICOM Part 10 file: no DICM marker after the 128-byte preamble"
                             .into(),
                     );
                 }
-                // One item per file for now; clinlabel-dicom groups files into series.
-                ("dicom", json!({}))
+                return Ok(Vec::new());
             }
             HeaderKind::Wav => ("audio", wav(p, total)?),
             HeaderKind::Flac => ("audio", flac(p)?),

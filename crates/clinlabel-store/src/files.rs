@@ -133,6 +133,8 @@ pub struct UploadTarget {
     pub modality: Modality,
     /// The data-key scope for the project's blobs.
     pub key_scope: String,
+    /// How DICOM files are de-identified (from the specification).
+    pub deidentification: clinlabel_domain::project::Deidentification,
 }
 
 fn is_client(who: &Principal) -> bool {
@@ -150,12 +152,15 @@ async fn uploadable(tx: &mut Tx, who: &Principal, project_id: &str) -> Result<Up
         return Err(DomainError::new(ErrorCode::SpecLocked).with_message("The quote is approved: no more data can be added to this project.").into());
     }
     crate::agreements::require_signed(tx, &org_id).await?;
-    let m: String = sqlx::query("SELECT modality FROM projects WHERE id = $1").bind(project_id.to_string()).fetch_one(&mut **tx).await?.try_get("modality")?;
+    let row = sqlx::query("SELECT modality, spec FROM projects WHERE id = $1").bind(project_id.to_string()).fetch_one(&mut **tx).await?;
+    let m: String = row.try_get("modality")?;
+    let spec = projects::stored_spec(&row.try_get::<String, _>("spec")?, String::new())?;
     Ok(UploadTarget {
         project_id: project_id.to_string(),
         org_id,
         modality: Modality::parse(&m).ok_or_else(|| StoreError::Internal(format!("modality {m}")))?,
         key_scope: key_scope(project_id),
+        deidentification: spec.deidentification,
     })
 }
 
@@ -484,6 +489,30 @@ pub struct NewFile {
     pub purpose: Purpose,
     /// `Ok(items)` accepted, `Err(reason)` rejected.
     pub outcome: Result<Vec<NewItem>, String>,
+    /// An accepted DICOM instance (already de-identified: `blob_id` holds
+    /// the de-identified file): it joins its series' item, created with
+    /// the series' first instance.
+    pub dicom: Option<NewDicomInstance>,
+}
+
+/// A de-identified DICOM instance as ingest read it. Every UID here is the
+/// de-identified one.
+#[derive(Debug, Clone)]
+pub struct NewDicomInstance {
+    pub study_uid: String,
+    pub series_uid: String,
+    pub sop_uid: Option<String>,
+    pub modality: Option<String>,
+    pub series_number: Option<i64>,
+    pub frames: i64,
+    /// Size of the de-identified file (what the blob holds).
+    pub stored_size: i64,
+    /// `clinlabel_dicom::ImageMeta` as JSON.
+    pub meta: serde_json::Value,
+    /// The de-identification report as JSON.
+    pub deid_report: serde_json::Value,
+    /// Why its pixels may carry burned-in text, if they may.
+    pub burned_in: Option<String>,
 }
 
 /// What recording a file did.
@@ -542,6 +571,11 @@ pub async fn record_file(db: &Db, who: &Principal, upload: &Upload, org_id: &str
             .await?;
         rec
     } else {
+        let mut items = items;
+        if let (Ok(_), Some(d)) = (&f.outcome, &f.dicom) {
+            items = join_series(&mut tx, &upload.project_id, &id, d, now).await?;
+            sqlx::query("UPDATE files SET items = $1 WHERE id = $2").bind(items).bind(id.clone()).execute(&mut *tx).await?;
+        }
         if let Ok(list) = &f.outcome {
             for (seq, it) in list.iter().enumerate() {
                 sqlx::query("INSERT INTO items (id, project_id, file_id, seq, kind, byte_start, byte_end, meta, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
@@ -575,6 +609,73 @@ pub async fn record_file(db: &Db, who: &Principal, upload: &Upload, org_id: &str
         .await?;
     tx.commit().await?;
     Ok(rec)
+}
+
+/// Adds a DICOM instance (file `file_id`) to its series' item, creating the
+/// series and its item with the first instance. Returns the items created (0 or 1).
+async fn join_series(tx: &mut Tx, project_id: &str, file_id: &str, d: &NewDicomInstance, now: i64) -> Result<i64, StoreError> {
+    let item_id = new_id();
+    let created = sqlx::query(
+        "INSERT INTO dicom_series (project_id, series_uid, item_id, study_uid, modality, instances, frames, burned_in, created_at) \
+         VALUES ($1, $2, $3, $4, $5, 0, 0, 0, $6) ON CONFLICT (project_id, series_uid) DO NOTHING",
+    )
+    .bind(project_id.to_string())
+    .bind(d.series_uid.clone())
+    .bind(item_id.clone())
+    .bind(d.study_uid.clone())
+    .bind(d.modality.clone())
+    .bind(now)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if created {
+        sqlx::query("INSERT INTO items (id, project_id, file_id, seq, kind, byte_start, byte_end, meta, created_at) VALUES ($1, $2, $3, 0, 'dicom_series', 0, $4, '{}', $5)")
+            .bind(item_id.clone())
+            .bind(project_id.to_string())
+            .bind(file_id.to_string())
+            .bind(d.stored_size)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+    }
+    // The series row is locked from here (PostgreSQL), so its counters and
+    // the item's description move together.
+    let row = sqlx::query(
+        "UPDATE dicom_series SET instances = instances + 1, frames = frames + $1, burned_in = burned_in + $2 \
+         WHERE project_id = $3 AND series_uid = $4 RETURNING item_id, study_uid, modality, instances, frames, burned_in",
+    )
+    .bind(d.frames)
+    .bind(d.burned_in.is_some() as i64)
+    .bind(project_id.to_string())
+    .bind(d.series_uid.clone())
+    .fetch_one(&mut **tx)
+    .await?;
+    let item_id: String = row.try_get("item_id")?;
+    sqlx::query("INSERT INTO dicom_instances (file_id, project_id, item_id, sop_uid, frames, meta, deid_report, burned_in, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+        .bind(file_id.to_string())
+        .bind(project_id.to_string())
+        .bind(item_id.clone())
+        .bind(d.sop_uid.clone())
+        .bind(d.frames)
+        .bind(d.meta.to_string())
+        .bind(d.deid_report.to_string())
+        .bind(d.burned_in.clone())
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    let burned: i64 = row.try_get("burned_in")?;
+    let meta = serde_json::json!({
+        "study_uid": row.try_get::<String, _>("study_uid")?,
+        "series_uid": d.series_uid,
+        "series_number": d.series_number,
+        "modality": row.try_get::<Option<String>, _>("modality")?,
+        "instances": row.try_get::<i64, _>("instances")?,
+        "frames": row.try_get::<i64, _>("frames")?,
+        "burned_in_instances": burned,
+    });
+    sqlx::query("UPDATE items SET meta = $1 WHERE id = $2").bind(meta.to_string()).bind(item_id).execute(&mut **tx).await?;
+    Ok(created as i64)
 }
 
 /// Closes a processed upload as complete with its summary (`upload.complete`)
@@ -691,7 +792,7 @@ pub struct ItemView {
     pub file_id: String,
     /// Position inside its file.
     pub seq: i64,
-    /// `note`, `image`, `dicom`, `audio`, `response_set` or `variant`.
+    /// `note`, `image`, `dicom_series` (one per DICOM series), `audio`, `response_set` or `variant`.
     pub kind: String,
     /// The item's bytes inside its file's plaintext: `[byte_start, byte_end)`.
     pub byte_start: i64,
@@ -762,4 +863,107 @@ pub async fn item_content(db: &Db, who: &Principal, item_id: &str) -> Result<Ite
     projects::visible(&mut conn, who, &item.project_id).await?;
     let f = sqlx::query("SELECT blob_id, media_type FROM files WHERE id = $1").bind(item.file_id.clone()).fetch_one(&mut *conn).await?;
     Ok(ItemContent { key_scope: key_scope(&item.project_id), blob_id: f.try_get("blob_id")?, media_type: f.try_get("media_type")?, item })
+}
+
+// -- DICOM series -------------------------------------------------------------------
+
+/// One de-identified instance of a series, as stored.
+#[derive(Debug, Clone)]
+pub struct StoredInstance {
+    pub file_id: String,
+    pub blob_id: String,
+    /// `clinlabel_dicom::ImageMeta` (JSON text).
+    pub meta: String,
+}
+
+/// Proof that the caller may read a DICOM series item: only [`item_series`]
+/// and [`task_series`] make one, and [`series_instances`] needs one.
+#[derive(Debug, Clone)]
+pub struct SeriesAccess {
+    pub item_id: String,
+    pub project_id: String,
+    /// The data-key scope of the instances' blobs.
+    pub key_scope: String,
+    /// Instances in the series now (a series grows while uploads arrive).
+    pub instances: i64,
+    _checked: (),
+}
+
+async fn series_access(conn: &mut sqlx::AnyConnection, project_id: String, item_id: &str) -> Result<SeriesAccess, StoreError> {
+    let n: i64 = sqlx::query("SELECT instances FROM dicom_series WHERE item_id = $1")
+        .bind(item_id.to_string())
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(ErrorCode::NotASeries)?
+        .try_get("instances")?;
+    Ok(SeriesAccess { item_id: item_id.to_string(), key_scope: key_scope(&project_id), project_id, instances: n, _checked: () })
+}
+
+/// Access to a series item the caller may see (project staff and the client).
+pub async fn item_series(db: &Db, who: &Principal, item_id: &str) -> Result<SeriesAccess, StoreError> {
+    let mut conn = db.pool.acquire().await?;
+    let project_id: String = sqlx::query("SELECT project_id FROM items WHERE id = $1")
+        .bind(item_id.to_string())
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(ErrorCode::NotFound)?
+        .try_get("project_id")?;
+    projects::visible(&mut conn, who, &project_id).await?;
+    series_access(&mut conn, project_id, item_id).await
+}
+
+/// Access to the series item behind a task the caller holds (a live lease or
+/// a rework): the tasker's and reviewer's way in.
+pub async fn task_series(db: &Db, who: &Principal, task_id: &str) -> Result<SeriesAccess, StoreError> {
+    let (project_id, item_id) = crate::tasks::held_item(db, who, task_id).await?;
+    let mut conn = db.pool.acquire().await?;
+    series_access(&mut conn, project_id, &item_id).await
+}
+
+/// The instances of a series, in arrival order (the caller orders them by
+/// geometry), with the blobs holding their de-identified files.
+pub async fn series_instances(db: &Db, access: &SeriesAccess) -> Result<Vec<StoredInstance>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT d.file_id, f.blob_id, d.meta FROM dicom_instances d JOIN files f ON f.id = d.file_id \
+         WHERE d.item_id = $1 ORDER BY d.created_at, d.file_id",
+    )
+    .bind(access.item_id.clone())
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| Ok(StoredInstance { file_id: r.try_get("file_id")?, blob_id: r.try_get("blob_id")?, meta: r.try_get("meta")? }))
+        .collect()
+}
+
+/// What de-identification did to one instance of a series.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct InstanceDeidentification {
+    pub file_id: String,
+    /// The de-identified SOP Instance UID.
+    pub sop_instance_uid: Option<String>,
+    /// Why the pixels may carry burned-in text (the PM checks these), if they may.
+    pub burned_in: Option<String>,
+    /// The per-file report: every profile attribute found and the action
+    /// applied (D, Z, X, K, C, U), counts, private tags removed, UIDs replaced.
+    #[schema(value_type = Object)]
+    pub report: serde_json::Value,
+}
+
+/// The de-identification reports of a series item's instances.
+pub async fn series_deidentification(db: &Db, access: &SeriesAccess) -> Result<Vec<InstanceDeidentification>, StoreError> {
+    let rows = sqlx::query("SELECT file_id, sop_uid, burned_in, deid_report FROM dicom_instances WHERE item_id = $1 ORDER BY created_at, file_id")
+        .bind(access.item_id.clone())
+        .fetch_all(&db.pool)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let report: String = r.try_get("deid_report")?;
+            Ok(InstanceDeidentification {
+                file_id: r.try_get("file_id")?,
+                sop_instance_uid: r.try_get("sop_uid")?,
+                burned_in: r.try_get("burned_in")?,
+                report: serde_json::from_str(&report).map_err(|e| StoreError::Internal(e.to_string()))?,
+            })
+        })
+        .collect()
 }

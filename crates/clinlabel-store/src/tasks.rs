@@ -407,10 +407,28 @@ pub struct HeldContent {
 /// The content location of the item of a task the caller holds under a live
 /// lease (annotate, review or rework); anything else is `not_found`.
 pub async fn held_content(db: &Db, who: &Principal, task_id: &str) -> Result<HeldContent, StoreError> {
-    let r = sqlx::query(
-        "SELECT t.project_id, t.assignee_id, t.state, t.kind, t.lease_expires_at, i.byte_start, i.byte_end, f.blob_id, f.media_type \
-         FROM tasks t JOIN items i ON i.id = t.item_id JOIN files f ON f.id = i.file_id WHERE t.id = $1",
-    )
+    let r = held_row(db, who, task_id, ", i.byte_start, i.byte_end, f.blob_id, f.media_type").await?;
+    let project_id: String = r.try_get("project_id")?;
+    Ok(HeldContent {
+        key_scope: projects::key_scope(&project_id),
+        blob_id: r.try_get("blob_id")?,
+        media_type: r.try_get("media_type")?,
+        byte_start: r.try_get("byte_start")?,
+        byte_end: r.try_get("byte_end")?,
+    })
+}
+
+/// (project id, item id) of a task the caller holds under a live lease.
+pub async fn held_item(db: &Db, who: &Principal, task_id: &str) -> Result<(String, String), StoreError> {
+    let r = held_row(db, who, task_id, ", t.item_id").await?;
+    Ok((r.try_get("project_id")?, r.try_get("item_id")?))
+}
+
+async fn held_row(db: &Db, who: &Principal, task_id: &str, columns: &'static str) -> Result<AnyRow, StoreError> {
+    let r = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT t.project_id, t.assignee_id, t.state, t.kind, t.lease_expires_at{columns} \
+         FROM tasks t JOIN items i ON i.id = t.item_id JOIN files f ON f.id = i.file_id WHERE t.id = $1"
+    )))
     .bind(task_id.to_string())
     .fetch_optional(&db.pool)
     .await?
@@ -423,14 +441,7 @@ pub async fn held_content(db: &Db, who: &Principal, task_id: &str) -> Result<Hel
     if assignee.as_deref() != Some(who.user_id.as_str()) || !live {
         return Err(ErrorCode::NotFound.into());
     }
-    let project_id: String = r.try_get("project_id")?;
-    Ok(HeldContent {
-        key_scope: projects::key_scope(&project_id),
-        blob_id: r.try_get("blob_id")?,
-        media_type: r.try_get("media_type")?,
-        byte_start: r.try_get("byte_start")?,
-        byte_end: r.try_get("byte_end")?,
-    })
+    Ok(r)
 }
 
 async fn annotation_view(db: &Db, project_id: &str, annotation_id: &str) -> Result<AnnotationView, StoreError> {

@@ -300,6 +300,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/items/{id}/deidentification": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What de-identification did to each instance of a DICOM series item, and
+         *     which instances may carry burned-in text (project staff and the client).
+         */
+        get: operations["item_deidentification"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/items/{id}/frames/{n}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Frame `n` (0-based, in the series' viewing order) of a DICOM series item:
+         *     raw little-endian stored values, or an 8-bit PNG with `format=png`.
+         */
+        get: operations["item_frame"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/items/{id}/gold": {
         parameters: {
             query?: never;
@@ -310,6 +350,26 @@ export interface paths {
         get?: never;
         /** Marks an item as gold with its reference answer (PMs, before the work starts). */
         put: operations["set_gold"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/items/{id}/series": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A DICOM series item in viewing order, with each frame's geometry and
+         *     display values (project staff and the client).
+         */
+        get: operations["item_series"];
+        put?: never;
         post?: never;
         delete?: never;
         options?: never;
@@ -674,6 +734,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/tasks/{id}/frames/{n}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Frame `n` of the DICOM series of a task the caller holds. */
+        get: operations["task_frame"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/tasks/{id}/review": {
         parameters: {
             query?: never;
@@ -685,6 +762,23 @@ export interface paths {
         put?: never;
         /** Accepts or rejects the annotation under review, with comments anchored to its elements. */
         post: operations["review_task"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tasks/{id}/series": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The DICOM series of a task the caller holds, in viewing order. */
+        get: operations["task_series"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1100,6 +1194,15 @@ export interface components {
             comment?: string | null;
             decision: components["schemas"]["QuoteDecision"];
         };
+        /** @description De-identification at ingest: taskers only ever receive its output. */
+        Deidentification: {
+            dates?: components["schemas"]["DicomDates"];
+        };
+        /**
+         * @description The PS3.15 Annex E option for dates and times in DICOM attributes.
+         * @enum {string}
+         */
+        DicomDates: "remove" | "shift" | "keep";
         /** @description The body of every error response. */
         ErrorBody: {
             /** @description A stable code from the registry, e.g. `not_found`. */
@@ -1111,7 +1214,7 @@ export interface components {
          * @description A stable, documented error code.
          * @enum {string}
          */
-        ErrorCode: "malformed_json" | "invalid_field" | "invalid_query" | "unsupported_media_type" | "payload_too_large" | "method_not_allowed" | "route_not_found" | "request_timeout" | "invalid_id" | "not_signed_in" | "session_expired" | "invalid_credentials" | "too_many_attempts" | "csrf_token_missing" | "csrf_token_invalid" | "forbidden" | "account_disabled" | "invalid_token" | "wrong_password" | "weak_password" | "setup_token_invalid" | "setup_already_done" | "not_found" | "email_taken" | "role_not_allowed_in_organisation" | "would_lock_out" | "track_slug_taken" | "not_a_tasker" | "invalid_transition" | "spec_locked" | "agreement_required" | "agreement_outdated" | "quote_outdated" | "upload_offset_mismatch" | "upload_too_large" | "task_not_held" | "quality_below_threshold" | "archive_rejected" | "upload_interrupted" | "range_not_satisfiable" | "integrity_error" | "internal" | "unavailable";
+        ErrorCode: "malformed_json" | "invalid_field" | "invalid_query" | "unsupported_media_type" | "payload_too_large" | "method_not_allowed" | "route_not_found" | "request_timeout" | "invalid_id" | "not_signed_in" | "session_expired" | "invalid_credentials" | "too_many_attempts" | "csrf_token_missing" | "csrf_token_invalid" | "forbidden" | "account_disabled" | "invalid_token" | "wrong_password" | "weak_password" | "setup_token_invalid" | "setup_already_done" | "not_found" | "email_taken" | "role_not_allowed_in_organisation" | "would_lock_out" | "track_slug_taken" | "not_a_tasker" | "invalid_transition" | "spec_locked" | "agreement_required" | "agreement_outdated" | "quote_outdated" | "upload_offset_mismatch" | "upload_too_large" | "task_not_held" | "quality_below_threshold" | "archive_rejected" | "upload_interrupted" | "range_not_satisfiable" | "not_a_series" | "frame_out_of_range" | "integrity_error" | "internal" | "unavailable";
         /** @description A file as the API shows it. */
         FileView: {
             /** Format: int64 */
@@ -1154,6 +1257,19 @@ export interface components {
         };
         /** @enum {string} */
         ImageTool: "bounding_box_2d" | "bounding_box_3d" | "polygon" | "freehand" | "spline" | "brush" | "keypoints";
+        /** @description What de-identification did to one instance of a series. */
+        InstanceDeidentification: {
+            /** @description Why the pixels may carry burned-in text (the PM checks these), if they may. */
+            burned_in?: string | null;
+            file_id: string;
+            /**
+             * @description The per-file report: every profile attribute found and the action
+             *     applied (D, Z, X, K, C, U), counts, private tags removed, UIDs replaced.
+             */
+            report: Record<string, never>;
+            /** @description The de-identified SOP Instance UID. */
+            sop_instance_uid?: string | null;
+        };
         /** @description A dataset item as the API shows it. */
         ItemView: {
             /** Format: int64 */
@@ -1167,7 +1283,7 @@ export interface components {
             created_at: number;
             file_id: string;
             id: string;
-            /** @description `note`, `image`, `dicom`, `audio`, `response_set` or `variant`. */
+            /** @description `note`, `image`, `dicom_series` (one per DICOM series), `audio`, `response_set` or `variant`. */
             kind: string;
             /** @description What ingest read: e.g. `chars`, `width`/`height`, `duration_ms`, `line`. */
             meta: Record<string, never>;
@@ -1388,7 +1504,7 @@ export interface components {
                 created_at: number;
                 file_id: string;
                 id: string;
-                /** @description `note`, `image`, `dicom`, `audio`, `response_set` or `variant`. */
+                /** @description `note`, `image`, `dicom_series` (one per DICOM series), `audio`, `response_set` or `variant`. */
                 kind: string;
                 /** @description What ingest read: e.g. `chars`, `width`/`height`, `duration_ms`, `line`. */
                 meta: Record<string, never>;
@@ -1709,6 +1825,66 @@ export interface components {
          * @enum {string}
          */
         Role: "client_admin" | "client_member" | "pm" | "qa_reviewer" | "tasker" | "admin";
+        /** @description One frame of the series, in viewing order. */
+        SeriesFrame: {
+            /** Format: int32 */
+            bits_stored: number;
+            /** Format: int32 */
+            columns: number;
+            /** @description numpy-style dtype of the raw frame: uint8, int8, uint16, int16, uint32, int32. */
+            dtype: string;
+            /**
+             * Format: int32
+             * @description Frame number within that instance (0-based).
+             */
+            frame: number;
+            /** @description Image Orientation (Patient): row then column direction cosines. */
+            image_orientation?: number[] | null;
+            /** @description Image Position (Patient) of the first pixel (mm). */
+            image_position?: number[] | null;
+            /** @description Index of the instance in `instances`. */
+            instance: number;
+            /** @description MONOCHROME1, MONOCHROME2, RGB, PALETTE COLOR… (YBR is served as RGB). */
+            photometric: string;
+            /** @description Row spacing, column spacing (mm). */
+            pixel_spacing?: number[] | null;
+            /** Format: double */
+            rescale_intercept: number;
+            /** Format: double */
+            rescale_slope: number;
+            /** Format: int32 */
+            rows: number;
+            /** Format: int32 */
+            samples_per_pixel: number;
+            /** Format: double */
+            slice_thickness?: number | null;
+            windows: components["schemas"]["WindowPreset"][];
+        };
+        /** @description One de-identified instance of the series. */
+        SeriesInstance: {
+            /** Format: int32 */
+            frames: number;
+            /** Format: int64 */
+            instance_number?: number | null;
+            sop_class_uid?: string | null;
+            sop_instance_uid?: string | null;
+            transfer_syntax: string;
+        };
+        /** @description A DICOM series item in viewing order. Every UID is the de-identified one. */
+        SeriesView: {
+            frame_of_reference_uid?: string | null;
+            frames: components["schemas"]["SeriesFrame"][];
+            instances: components["schemas"]["SeriesInstance"][];
+            item_id: string;
+            modality?: string | null;
+            /**
+             * @description How instances were ordered: `slice_normal` (Image Position along the
+             *     slice normal) or `instance_number`.
+             */
+            ordering: string;
+            series_instance_uid?: string | null;
+            study_instance_uid?: string | null;
+        };
         SetupRequest: {
             email: string;
             name: string;
@@ -1750,6 +1926,8 @@ export interface components {
              * @description Epoch milliseconds.
              */
             deadline: number;
+            /** @description How DICOM files are de-identified at ingest (image projects). */
+            deidentification?: components["schemas"]["Deidentification"];
             /**
              * Format: double
              * @description Share of gold items mixed in, 0–0.5.
@@ -1946,6 +2124,13 @@ export interface components {
             discount_pct: number;
             /** Format: int64 */
             min_units: number;
+        };
+        /** @description A window preset (centre / width in modality units). */
+        WindowPreset: {
+            /** Format: double */
+            center: number;
+            /** Format: double */
+            width: number;
         };
     };
     responses: never;
@@ -2636,6 +2821,108 @@ export interface operations {
             };
         };
     };
+    item_deidentification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InstanceDeidentification"][];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    item_frame: {
+        parameters: {
+            query?: {
+                /** @description Window centre for `png` (modality units). */
+                center?: number;
+                /** @description `raw` (default): little-endian stored values; `png`: 8-bit, windowed. */
+                format?: string;
+                /** @description Window width for `png`. */
+                width?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+                n: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The frame */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The requested byte range */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            416: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     set_gold: {
         parameters: {
             query?: never;
@@ -2674,6 +2961,43 @@ export interface operations {
                 };
             };
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    item_series: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SeriesView"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3707,6 +4031,71 @@ export interface operations {
             };
         };
     };
+    task_frame: {
+        parameters: {
+            query?: {
+                /** @description Window centre for `png` (modality units). */
+                center?: number;
+                /** @description `raw` (default): little-endian stored values; `png`: 8-bit, windowed. */
+                format?: string;
+                /** @description Window width for `png`. */
+                width?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+                n: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The frame */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The requested byte range */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            416: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     review_task: {
         parameters: {
             query?: never;
@@ -3747,6 +4136,43 @@ export interface operations {
                 };
             };
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    task_series: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SeriesView"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

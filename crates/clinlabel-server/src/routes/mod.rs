@@ -1,5 +1,6 @@
 pub mod admin;
 pub mod auth;
+pub mod imaging;
 pub mod projects;
 pub mod tasks;
 pub mod tracks;

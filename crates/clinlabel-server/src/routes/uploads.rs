@@ -192,7 +192,7 @@ async fn list_items(State(s): State<AppState>, a: Auth, Path(id): Path<String>, 
 
 /// Parses a single `bytes=` range against `len`: `Ok(None)` for no (or an
 /// ignorable) header, `Err` when unsatisfiable.
-fn parse_range(headers: &HeaderMap, len: u64) -> Result<Option<(u64, u64)>, ApiError> {
+pub(crate) fn parse_range(headers: &HeaderMap, len: u64) -> Result<Option<(u64, u64)>, ApiError> {
     let Some(v) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
         return Ok(None);
     };

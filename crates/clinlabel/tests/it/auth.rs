@@ -379,6 +379,11 @@ async fn the_openapi_document_covers_every_route() {
         ("/projects/{id}/files", "get"),
         ("/projects/{id}/items", "get"),
         ("/items/{id}/content", "get"),
+        ("/items/{id}/series", "get"),
+        ("/items/{id}/deidentification", "get"),
+        ("/items/{id}/frames/{n}", "get"),
+        ("/tasks/{id}/series", "get"),
+        ("/tasks/{id}/frames/{n}", "get"),
     ];
     let mut documented: Vec<(String, String)> =
         paths.iter().flat_map(|(p, ops)| ops.as_object().unwrap().keys().map(move |m| (p.clone(), m.clone()))).collect();
