@@ -342,6 +342,20 @@ function SpecEditor({ projectId, initial }: { projectId?: string; initial?: Draf
             <Fld label="Gold rate (0–0.5)" path="gold_rate" E={E}>
               <input id="f-gold_rate" type="number" step="0.01" min={0} max={0.5} aria-invalid={inv('gold_rate')} value={d.gold_rate} onChange={(e) => up((x) => void (x.gold_rate = e.target.valueAsNumber))} />
             </Fld>
+            {image ? (
+              <Fld label="DICOM dates (de-identification)" path="deidentification.dates" E={E}>
+                <select
+                  id="f-deidentification.dates"
+                  aria-invalid={inv('deidentification.dates')}
+                  value={d.deidentification?.dates ?? 'remove'}
+                  onChange={(e) => up((x) => void (x.deidentification = { dates: e.target.value as Schemas['DicomDates'] }))}
+                >
+                  <option value="remove">Remove (Basic Profile)</option>
+                  <option value="shift">Shift by one offset per project (keeps intervals)</option>
+                  <option value="keep">Keep (full dates)</option>
+                </select>
+              </Fld>
+            ) : null}
             <label className="mini check">
               <input type="checkbox" checked={d.qa.tier1} onChange={(e) => up((x) => void (x.qa.tier1 = e.target.checked))} /> Tier 1 peer review
             </label>
