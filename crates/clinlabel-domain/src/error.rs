@@ -132,6 +132,12 @@ error_codes! {
     UploadInterrupted = ("upload_interrupted", 400, "The chunk's body ended early and was discarded; resume from the upload's offset."),
     /// The requested byte range lies outside the content.
     RangeNotSatisfiable = ("range_not_satisfiable", 416, "The requested byte range is outside the content."),
+    /// A data-room link expired or was revoked.
+    LinkGone = ("link_gone", 410, "This download link has expired or was revoked."),
+    /// A delivery is built only when every batch of the project is approved.
+    BatchesNotApproved = ("batches_not_approved", 409, "Every batch of the project must be approved before the delivery is built."),
+    /// The specification requests an export format clinlabel cannot write yet.
+    ExportFormatUnavailable = ("export_format_unavailable", 409, "A requested export format is not available."),
     /// Frames are served for DICOM series items only.
     NotASeries = ("not_a_series", 409, "This item is not a DICOM series: it has no frames to serve."),
     /// The series has no frame with this number.

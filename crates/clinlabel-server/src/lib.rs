@@ -16,6 +16,7 @@
 //! invariant: every error leaves as `{code, message, details?}` from the
 //! registry in `clinlabel_domain::error`.
 
+pub mod delivery;
 pub mod error;
 pub mod extract;
 mod metrics;
@@ -85,13 +86,14 @@ pub struct AppState {
          (name = "projects", description = "NDA/DPA, project specifications, quotes and the rate card (lifecycle steps 1–2)"),
          (name = "tasks", description = "Task engine and QA pipeline: routing, gold, review tiers, rework, batches (steps 3, 5, 6)"),
          (name = "uploads", description = "Resumable uploads, files, dataset items and their content"),
-         (name = "imaging", description = "The frame service: DICOM series layouts and decoded frames"))
+         (name = "imaging", description = "The frame service: DICOM series layouts and decoded frames"),
+         (name = "deliveries", description = "Certified delivery: build, QA certification, completion report, data room, audit export (step 7)"))
 )]
 struct ApiDoc;
 
 /// The API routes and the OpenAPI document describing exactly them.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(routes::auth::router()).merge(routes::admin::router()).merge(routes::tracks::router()).merge(routes::projects::router()).merge(routes::tasks::router()).merge(routes::uploads::router()).merge(routes::imaging::router()).split_for_parts()
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(routes::auth::router()).merge(routes::admin::router()).merge(routes::tracks::router()).merge(routes::projects::router()).merge(routes::tasks::router()).merge(routes::uploads::router()).merge(routes::imaging::router()).merge(routes::deliveries::router()).split_for_parts()
 }
 
 /// The OpenAPI document (also served at `/api/v1/openapi.json`).
@@ -131,6 +133,7 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/v1", api)
         .route("/healthz", axum::routing::get(healthz))
         .route("/metrics", axum::routing::get(metrics::render))
+        .route("/.well-known/clinlabel-delivery-key", axum::routing::get(routes::deliveries::well_known_key))
         // Everything else is the web app (embedded; client-side routes fall back to index.html).
         .merge(clinlabel_web::router())
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
@@ -175,7 +178,7 @@ fn security_headers() -> tower::layer::util::Stack<
 
 /// Abandons API requests that take longer than the configured timeout.
 async fn timeout(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if routes::uploads::exempt_from_timeout(&req) {
+    if routes::uploads::exempt_from_timeout(&req) || routes::deliveries::exempt_from_timeout(&req) {
         return next.run(req).await;
     }
     match tokio::time::timeout(state.config.request_timeout, next.run(req)).await {

@@ -23,6 +23,7 @@ pub mod audit;
 pub mod auth;
 pub mod bench;
 pub mod db;
+pub mod deliveries;
 pub mod files;
 pub mod keys;
 pub mod orgs;

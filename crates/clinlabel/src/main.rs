@@ -7,6 +7,7 @@
 
 mod cmd_agreement;
 mod cmd_bench;
+mod cmd_delivery;
 mod cmd_dicom;
 mod config;
 mod demo;
@@ -54,6 +55,8 @@ enum Cmd {
     Agreement(cmd_agreement::AgreementArgs),
     /// DICOM de-identification and frame rendering.
     Dicom(cmd_dicom::DicomArgs),
+    /// Certified deliveries: verify a downloaded delivery offline.
+    Delivery(cmd_delivery::DeliveryArgs),
 }
 
 #[derive(Subcommand)]
@@ -110,6 +113,7 @@ fn main() -> ExitCode {
             Cmd::Bench(args) => cmd_bench::run(args, &settings).await,
             Cmd::Agreement(args) => cmd_agreement::run(args),
             Cmd::Dicom(args) => cmd_dicom::run(args),
+            Cmd::Delivery(args) => cmd_delivery::run(args),
         }
     });
     match result {

@@ -1,5 +1,6 @@
 pub mod admin;
 pub mod auth;
+pub mod deliveries;
 pub mod imaging;
 pub mod projects;
 pub mod tasks;

@@ -1,0 +1,127 @@
+//! `clinlabel delivery verify <folder or zip>`: checks a downloaded delivery
+//! against its manifest and signatures, offline (see `clinlabel-delivery`).
+//! Exit 0 when everything holds; exit 1 naming each file that does not.
+
+use clinlabel_delivery::PublicKey;
+use clinlabel_delivery::verify::{Source, ZipSource, verify};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct DeliveryArgs {
+    #[command(subcommand)]
+    what: DeliveryCmd,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum DeliveryCmd {
+    /// Check every file of a delivery (folder or .zip) against the signed manifest and the QA certification.
+    Verify {
+        /// The delivery: the unpacked folder or the downloaded zip.
+        path: PathBuf,
+        /// The service's public key to trust: a PEM file, or the JSON of
+        /// /.well-known/clinlabel-delivery-key. Without it, the key named in
+        /// the manifest is used and its id printed, to compare with the service's.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A delivery unpacked in a folder (a folder holding exactly one
+/// sub-folder with the manifest, as unzipping gives, works too).
+struct Folder {
+    root: PathBuf,
+}
+
+impl Folder {
+    fn new(path: &Path) -> Folder {
+        let manifest = clinlabel_delivery::manifest::MANIFEST;
+        if !path.join(manifest).exists()
+            && let Ok(entries) = std::fs::read_dir(path)
+        {
+            let dirs: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+            if dirs.len() == 1 && dirs[0].join(manifest).exists() {
+                return Folder { root: dirs[0].clone() };
+            }
+        }
+        Folder { root: path.to_path_buf() }
+    }
+
+    fn walk(&self, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
+        for e in std::fs::read_dir(dir)? {
+            let e = e?;
+            let t = e.file_type()?;
+            if t.is_dir() {
+                self.walk(&e.path(), out)?;
+            } else {
+                let rel = e.path().strip_prefix(&self.root).map_err(std::io::Error::other)?.to_path_buf();
+                out.push(rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Source for Folder {
+    fn paths(&mut self) -> std::io::Result<Vec<String>> {
+        let mut out = Vec::new();
+        self.walk(&self.root.clone(), &mut out)?;
+        out.sort();
+        Ok(out)
+    }
+    fn open(&mut self, path: &str) -> std::io::Result<Box<dyn Read + '_>> {
+        Ok(Box::new(std::io::BufReader::new(std::fs::File::open(self.root.join(path))?)))
+    }
+}
+
+fn read_key(path: &Path) -> anyhow::Result<PublicKey> {
+    let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("--key {}: {e}", path.display()))?;
+    if text.trim_start().starts_with('{') {
+        let k: PublicKey = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| serde_json::from_value(serde_json::json!({ "algorithm": v["algorithm"], "public_key": v["public_key"], "key_id": v["key_id"] })).ok())
+            .ok_or_else(|| anyhow::anyhow!("--key {}: not the JSON of /.well-known/clinlabel-delivery-key", path.display()))?;
+        k.raw().map_err(|e| anyhow::anyhow!("--key {}: {e}", path.display()))?;
+        Ok(k)
+    } else {
+        PublicKey::from_pem(&text).map_err(|e| anyhow::anyhow!("--key {}: {e}", path.display()))
+    }
+}
+
+pub fn run(args: DeliveryArgs) -> anyhow::Result<ExitCode> {
+    let DeliveryCmd::Verify { path, key, json } = args.what;
+    let trusted = key.as_deref().map(read_key).transpose()?;
+    let meta = std::fs::metadata(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let result = if meta.is_dir() {
+        verify(&mut Folder::new(&path), trusted.as_ref())
+    } else {
+        let f = std::fs::File::open(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let mut z = ZipSource::new(std::io::BufReader::new(f)).map_err(|e| anyhow::anyhow!("{}: not a zip archive: {e}", path.display()))?;
+        verify(&mut z, trusted.as_ref())
+    }
+    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+    } else if result.ok {
+        println!(
+            "OK: {} version {} — {} files match the manifest (SHA-256 {}), signed by key {}{}, certified by {}",
+            result.project_name.as_deref().unwrap_or("?"),
+            result.version.unwrap_or(0),
+            result.files_checked,
+            result.manifest_sha256.as_deref().unwrap_or("?"),
+            result.key_id.as_deref().unwrap_or("?"),
+            if trusted.is_some() { " (the trusted key)" } else { " (from the manifest: compare it with the service's /.well-known/clinlabel-delivery-key)" },
+            result.certified_by.as_deref().unwrap_or("?")
+        );
+    } else {
+        eprintln!("FAILED: {} problem(s) in {}", result.problems.len(), path.display());
+        for p in &result.problems {
+            eprintln!("  {p}");
+        }
+    }
+    Ok(if result.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
