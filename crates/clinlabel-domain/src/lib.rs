@@ -24,6 +24,7 @@ pub mod access;
 pub mod audit;
 pub mod certification;
 pub mod error;
+pub mod imaging;
 pub mod pricing;
 pub mod project;
 pub mod qa;

@@ -46,8 +46,9 @@ pub const LEASE_MS: i64 = 30 * 60 * 1000;
 pub const BATCH_SIZE: i64 = 50;
 
 /// A reviewer's comment anchored to one element of the annotation
-/// (`question:<id>` for a classification answer; spans, shapes and others add
-/// their own anchors as their workspaces land).
+/// (`question:<id>` for a classification answer, `shape:<id>` for a shape of
+/// an image annotation; both must exist; other kinds are free-form until
+/// their workspaces check them).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Comment {
@@ -510,14 +511,34 @@ async fn project_spec(tx: &mut Tx, project_id: &str) -> Result<(Spec, i64, Strin
     Ok((projects::stored_spec(&r.try_get::<String, _>("spec")?, String::new())?, r.try_get("qa_seed")?, r.try_get("state")?))
 }
 
-/// What a tasker submits: for now classification answers; the workspaces of
-/// later modalities add their own fields.
+/// What a tasker submits: answers to the item-level questions, and the part
+/// of the item's modality (checked against the schema on submit).
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnnotationBody {
     /// Question id → chosen option ids.
     #[serde(default)]
     pub answers: Answers,
+    /// Image items: shapes, label maps and per-frame answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<clinlabel_domain::imaging::ImageAnnotation>,
+}
+
+/// Checks the modality part of a submission against the schema and the item.
+async fn validate_body(tx: &mut Tx, spec: &Spec, item_id: &str, body: &AnnotationBody) -> Result<(), StoreError> {
+    qa::validate_answers(&spec.schema, &body.answers)?;
+    if let Some(image) = &body.image {
+        let r = sqlx::query("SELECT kind, meta FROM items WHERE id = $1").bind(item_id.to_string()).fetch_one(&mut **tx).await?;
+        let kind: String = r.try_get("kind")?;
+        let meta: serde_json::Value = serde_json::from_str(&r.try_get::<String, _>("meta")?).unwrap_or_default();
+        let frames = match kind.as_str() {
+            "dicom_series" => meta["frames"].as_u64().map(|n| n as u32),
+            "image" => Some(1),
+            _ => return Err(DomainError::field("image", "this item is not an image").into()),
+        };
+        clinlabel_domain::imaging::validate(&spec.schema, image, frames.map(|frames| clinlabel_domain::imaging::Extent { frames }))?;
+    }
+    Ok(())
 }
 
 /// The answer to a submission: the same for every task, gold or not.
@@ -544,7 +565,7 @@ async fn submit_in(tx: &mut Tx, backend: Backend, who: &Principal, task_id: &str
     let item_id: String = row.try_get("item_id")?;
     let gold = row.try_get::<i64, _>("gold")? != 0;
     let (spec, seed, _) = project_spec(tx, &project_id).await?;
-    qa::validate_answers(&spec.schema, &body.answers)?;
+    validate_body(tx, &spec, &item_id, &body).await?;
     let now = now_ms();
     let body_json = serde_json::to_string(&body).map_err(|e| StoreError::Internal(e.to_string()))?;
     sqlx::query("UPDATE tasks SET state = 'done', updated_at = $1 WHERE id = $2").bind(now).bind(task_id.to_string()).execute(&mut **tx).await?;
@@ -878,7 +899,8 @@ async fn review_in(tx: &mut Tx, backend: Backend, who: &Principal, task_id: &str
     let item_id: String = row.try_get("item_id")?;
     let annotation_id: String = row.try_get("annotation_id")?;
     let (spec, _, _) = project_spec(tx, &project_id).await?;
-    let a = sqlx::query("SELECT author_id, round, tier2, stage FROM annotations WHERE id = $1").bind(annotation_id.clone()).fetch_one(&mut **tx).await?;
+    let a = sqlx::query("SELECT author_id, round, tier2, stage, body FROM annotations WHERE id = $1").bind(annotation_id.clone()).fetch_one(&mut **tx).await?;
+    let body: Option<AnnotationBody> = serde_json::from_str(&a.try_get::<String, _>("body")?).ok();
     let author: String = a.try_get("author_id")?;
     let round: i64 = a.try_get("round")?;
     let tier2 = a.try_get::<i64, _>("tier2")? != 0;
@@ -893,6 +915,7 @@ async fn review_in(tx: &mut Tx, backend: Backend, who: &Principal, task_id: &str
         }
         let known = match c.anchor.split_once(':') {
             Some(("question", q)) => spec.schema.questions.iter().any(|x| x.id == q),
+            Some(("shape", id)) => body.as_ref().and_then(|b| b.image.as_ref()).is_some_and(|img| img.shapes.iter().any(|s| s.id == id)),
             Some((kind, id)) => !kind.is_empty() && !id.is_empty() && c.anchor.len() <= 200,
             None => false,
         };
