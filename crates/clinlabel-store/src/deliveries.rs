@@ -1088,3 +1088,119 @@ pub async fn set_downloader(db: &Db, who: &Principal, project_id: &str, user_id:
     tx.commit().await?;
     Ok(())
 }
+
+// -- benchmark world -------------------------------------------------------------------------
+
+/// The world of `clinlabel bench delivery`: a project in progress whose
+/// `items` items each have `overlap` accepted annotations (from 20 taskers,
+/// a tenth reworked once), in approved batches of 50, with gold results and
+/// tier reviews; seeded with set-based SQL. Returns (project id, the PM).
+pub async fn seed_bench(db: &Db, keyring: &Keyring, items: i64, overlap: i64) -> Result<(String, Principal), StoreError> {
+    use clinlabel_domain::OrgKind;
+    crate::tracks::ensure_defaults(db).await?;
+    let admin = crate::auth::create_user_system(db, None, "bench-admin@clinlabel.test", "Bench admin", Role::Admin, Secret::new("bench-password-not-used".into())).await?;
+    let admin = Principal { user_id: admin.id, org_id: admin.org_id, role: Role::Admin };
+    let client_org = crate::orgs::create(db, &admin, "Bench client", OrgKind::Client).await?;
+    let mk = |email: &str, name: &str, role: Role, org: &str| crate::users::NewUser { org_id: org.to_string(), email: email.into(), name: name.into(), role, password: Secret::new("bench-password-not-used".into()) };
+    let client = crate::users::create(db, &admin, mk("bench-client@clinlabel.test", "Bench client", Role::ClientAdmin, &client_org.id)).await?;
+    let client = Principal { user_id: client.id, org_id: client_org.id, role: Role::ClientAdmin };
+    let pm = crate::users::create(db, &admin, mk("bench-pm@clinlabel.test", "Bench PM", Role::Pm, &admin.org_id)).await?;
+    let pm = Principal { user_id: pm.id, org_id: admin.org_id.clone(), role: Role::Pm };
+    let qa = crate::users::create(db, &admin, mk("bench-qa@clinlabel.test", "Bench QA", Role::QaReviewer, &admin.org_id)).await?;
+    let track = crate::tracks::list(db, &admin, false).await?.into_iter().find(|t| t.slug == "clinical-nlp").ok_or_else(|| internal("no clinical-nlp track"))?;
+    let deadline = now_ms() + 90 * 86_400_000;
+    let spec: Spec = serde_json::from_value(serde_json::json!({
+        "name": "Delivery benchmark", "modality": "text", "task_types": ["classification"],
+        "schema": { "questions": [
+            { "id": "specialty", "text": "Clinical specialty", "kind": "single", "options": [{ "id": "cardiology", "name": "Cardiology" }, { "id": "oncology", "name": "Oncology" }, { "id": "neurology", "name": "Neurology" }] },
+            { "id": "urgent", "text": "Urgent follow-up", "kind": "single", "options": [{ "id": "yes", "name": "Yes" }, { "id": "no", "name": "No" }] }
+        ] },
+        "output_formats": ["native_jsonl"], "deadline": deadline, "track_id": track.id, "overlap": overlap, "gold_rate": 0.0,
+        "qa": { "tier1": true, "tier2_sampling_pct": 10, "tier3_spot_check_pct": 5, "quality_threshold": 0.5 }
+    }))
+    .map_err(internal)?;
+    let project = projects::create(db, keyring, &client, spec).await?;
+    let p = project.id.clone();
+    for i in 0..20 {
+        sqlx::query("INSERT INTO users (id, org_id, email, name, role, password_hash, disabled, created_at, password_changed_at) VALUES ($1, $2, $3, $4, 'tasker', 'x', 0, 0, 0)")
+            .bind(format!("bench-dlv-tasker-{i}"))
+            .bind(admin.org_id.clone())
+            .bind(format!("bench-dlv-tasker-{i}@clinlabel.test"))
+            .bind(format!("Bench tasker {i}"))
+            .execute(&db.pool)
+            .await?;
+    }
+    let file_id = new_id();
+    sqlx::query("INSERT INTO files (id, project_id, name, sha256, size, blob_id, media_type, purpose, status, items, uploaded_by, created_at) VALUES ($1, $2, 'notes.jsonl', $3, 0, 'bench', 'application/jsonl', 'data', 'accepted', $4, $5, 0)")
+        .bind(file_id.clone())
+        .bind(p.clone())
+        .bind(new_id())
+        .bind(items)
+        .bind(client.user_id.clone())
+        .execute(&db.pool)
+        .await?;
+    let t0 = now_ms() - 20 * 86_400_000;
+    let seq = "WITH RECURSIVE seq(n) AS (SELECT CAST(0 AS BIGINT) UNION ALL SELECT n + 1 FROM seq WHERE n + 1 < CAST($1 AS BIGINT))";
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{seq} INSERT INTO batches (id, project_id, seq, state, decided_by, decided_at, created_at) SELECT 'bench-batch-' || CAST(n AS TEXT), $2, n, 'approved', $3, $4, 0 FROM seq"
+    )))
+    .bind((items + 49) / 50)
+    .bind(p.clone())
+    .bind(qa.id.clone())
+    .bind(now_ms())
+    .execute(&db.pool)
+    .await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{seq} INSERT INTO items (id, project_id, file_id, seq, kind, byte_start, byte_end, meta, created_at, batch_id) \
+         SELECT 'bench-item-' || CAST(n AS TEXT), $2, $3, n, 'note', n * 400, n * 400 + 400, '{{\"id\":\"note-' || CAST(n AS TEXT) || '\"}}', 0, 'bench-batch-' || CAST(n / 50 AS TEXT) FROM seq"
+    )))
+    .bind(items)
+    .bind(p.clone())
+    .bind(file_id)
+    .execute(&db.pool)
+    .await?;
+    let options = ["cardiology", "oncology", "neurology"];
+    for k in 0..overlap {
+        // Annotator k of item n is tasker (n + 7k) mod 20; mostly agreeing answers, a tenth reworked once.
+        let body = format!(
+            "'{{\"answers\":{{\"specialty\":[\"' || CASE WHEN (n * 7 + {k} * 3) % 10 = 0 THEN '{}' WHEN n % 3 = 0 THEN '{}' WHEN n % 3 = 1 THEN '{}' ELSE '{}' END || '\"],\"urgent\":[\"' || CASE WHEN (n + {k}) % 5 = 0 THEN 'yes' ELSE 'no' END || '\"]}}}}'",
+            options[(k as usize + 1) % 3],
+            options[0],
+            options[1],
+            options[2]
+        );
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{seq} INSERT INTO annotations (id, project_id, item_id, task_id, author_id, round, body, stage, tier2, gold, score, created_at, updated_at) \
+             SELECT 'bench-ann-' || CAST(n AS TEXT) || '-{k}', $2, 'bench-item-' || CAST(n AS TEXT), 'bench-task', 'bench-dlv-tasker-' || CAST((n + 7 * {k}) % 20 AS TEXT), \
+                    CASE WHEN n % 10 = {k} THEN 1 ELSE 0 END, {body}, 'accepted', 0, 0, NULL, $3 + n * 1000, $3 + n * 1000 + (n % 19) * 86400000 / 19 FROM seq"
+        )))
+        .bind(items)
+        .bind(p.clone())
+        .bind(t0)
+        .execute(&db.pool)
+        .await?;
+    }
+    // Gold results (one per 100 items) and tier reviews (one per 10 annotations).
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{seq} INSERT INTO gold_results (id, user_id, track_id, project_id, item_id, score, at) \
+         SELECT 'bench-gold-' || CAST(n AS TEXT), 'bench-dlv-tasker-' || CAST(n % 20 AS TEXT), $2, $3, 'gold', CASE WHEN n % 7 = 0 THEN 0.5 ELSE 1.0 END, $4 + n * 100000 FROM seq"
+    )))
+    .bind(items / 100)
+    .bind(track.id.clone())
+    .bind(p.clone())
+    .bind(t0)
+    .execute(&db.pool)
+    .await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{seq} INSERT INTO reviews (id, annotation_id, task_id, tier, round, reviewer_id, decision, comments, overall, created_at) \
+         SELECT 'bench-rev-' || CAST(n AS TEXT), 'bench-ann-' || CAST(n * 10 AS TEXT) || '-0', 'bench-task', 1 + n % 3, 0, $2, CASE WHEN n % 9 = 0 THEN 'reject' ELSE 'accept' END, '[]', NULL, $3 + n FROM seq"
+    )))
+    .bind(items / 10)
+    .bind(qa.id.clone())
+    .bind(t0)
+    .execute(&db.pool)
+    .await?;
+    sqlx::query("UPDATE projects SET state = 'in_progress' WHERE id = $1").bind(p.clone()).execute(&db.pool).await?;
+    sqlx::query("ANALYZE").execute(&db.pool).await?;
+    Ok((p, pm))
+}

@@ -51,6 +51,15 @@ enum BenchWhat {
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
     },
+    /// Build a delivery of a project with N accepted annotations (seeded in the store): build time and peak memory.
+    Delivery {
+        /// Accepted annotations (two per item).
+        #[arg(long, default_value_t = 1_000_000)]
+        annotations: i64,
+        /// An EMPTY database to use; default: a temporary SQLite file.
+        #[arg(long)]
+        db: Option<String>,
+    },
     /// Stream a generated blob through the configured storage and back; report time and peak memory.
     Blob {
         /// Blob size in bytes [default: 1 GiB].
@@ -110,6 +119,7 @@ pub async fn run(args: BenchArgs, _settings: &Settings) -> anyhow::Result<ExitCo
             let s = clinlabel_ingest::bench::small_files(&dir, files, 2048).await.map_err(|e| anyhow::anyhow!(e))?;
             println!("{} small files of {} bytes: {:.1} s, {:.0} files/s, peak RSS {}", s.files, s.bytes_each, s.seconds, s.files_per_s, mib(s.peak_rss_bytes));
         }
+        BenchWhat::Delivery { annotations, db } => crate::cmd_delivery::bench(annotations, db).await?,
         BenchWhat::Blob { size, storage_url } => {
             let tmp = tempfile::tempdir()?;
             let store = match storage_url {

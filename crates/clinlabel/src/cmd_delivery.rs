@@ -125,3 +125,42 @@ pub fn run(args: DeliveryArgs) -> anyhow::Result<ExitCode> {
     }
     Ok(if result.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
+
+/// `clinlabel bench delivery`: seeds a project with `annotations` accepted
+/// annotations (two per item) and builds its delivery through the real
+/// builder into a temporary local blob store; prints the build time, the
+/// peak RSS of the build (the high-water mark is reset after seeding) and
+/// the sizes written.
+pub async fn bench(annotations: i64, db: Option<String>) -> anyhow::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let url = db.unwrap_or_else(|| format!("sqlite://{}/bench.db", tmp.path().display()));
+    let db = clinlabel_store::Db::connect(&url).await?;
+    let keyring = clinlabel_crypto::Keyring::new(clinlabel_crypto::MasterKey::generate());
+    let blobs = clinlabel_blob::BlobStore::local(&tmp.path().join("blobs"))?;
+    let t = std::time::Instant::now();
+    let (project, pm) = clinlabel_store::deliveries::seed_bench(&db, &keyring, annotations / 2, 2).await?;
+    println!("seeded {} items with {annotations} accepted annotations on {:?} in {:.1} s", annotations / 2, db.backend(), t.elapsed().as_secs_f64());
+    let baseline = clinlabel_blob::bench::peak_rss_bytes();
+    // Reset the peak-RSS high-water mark (Linux), so the figure is the build's.
+    let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
+    let t = std::time::Instant::now();
+    let d = clinlabel_server::delivery::build(&db, &blobs, &keyring, &pm, &project).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let secs = t.elapsed().as_secs_f64();
+    let peak = clinlabel_blob::bench::peak_rss_bytes();
+    let mib = |b: Option<u64>| b.map(|b| format!("{:.1} MiB", b as f64 / (1 << 20) as f64)).unwrap_or_else(|| "unknown".into());
+    println!(
+        "delivery v{} of {} items / {} annotations built in {:.1} s ({:.0} annotations/s); peak RSS during the build {}{} (after seeding: {})",
+        d.version,
+        d.items,
+        d.annotations,
+        secs,
+        d.annotations as f64 / secs,
+        mib(peak),
+        if reset { "" } else { " (high-water mark not reset: includes seeding)" },
+        mib(baseline)
+    );
+    for f in &d.files {
+        println!("  {:<28} {:>12} bytes", f.path, f.size);
+    }
+    Ok(())
+}

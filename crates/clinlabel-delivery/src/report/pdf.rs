@@ -134,9 +134,19 @@ impl Doc {
                 natural[i] = natural[i].max(width(c, size, false).min(220.0));
             }
         }
-        let total: f32 = natural.iter().map(|w| w + 10.0).sum();
-        let scale = BODY_W / total.max(1.0);
-        let cols: Vec<f32> = natural.iter().map(|w| (w + 10.0) * scale).collect();
+        // Too wide: the widest column gives way first (down to 90 pt), then all shrink alike.
+        let mut cols: Vec<f32> = natural.iter().map(|w| w + 10.0).collect();
+        let total: f32 = cols.iter().sum();
+        if total > BODY_W
+            && let Some((i, w)) = cols.iter().copied().enumerate().max_by(|a, b| a.1.total_cmp(&b.1))
+        {
+            cols[i] = (w - (total - BODY_W)).max(90.0f32.min(w));
+        }
+        let total: f32 = cols.iter().sum();
+        let scale = (BODY_W / total.max(1.0)).min(1.0);
+        let spare = if scale == 1.0 { BODY_W - total } else { 0.0 };
+        // Tables span the body: spare width goes to the first column.
+        let cols: Vec<f32> = cols.iter().enumerate().map(|(i, w)| w * scale + if i == 0 { spare } else { 0.0 }).collect();
         let draw_row = |doc: &mut Doc, cells: &[String], bold: bool| {
             doc.need(row_h);
             doc.y -= row_h;

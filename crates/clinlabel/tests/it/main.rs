@@ -5,6 +5,7 @@
 mod audit;
 mod auth;
 mod cli;
+mod deliveries;
 mod imaging;
 mod keys;
 mod projects;

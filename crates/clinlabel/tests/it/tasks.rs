@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 const DAY: i64 = 86_400_000;
 
 /// A classification project on the clinical-NLP track.
-fn classification_spec(track: &str, overlap: u32, gold_rate: f64, tier1: bool, tier2_pct: f64) -> Value {
+pub fn classification_spec(track: &str, overlap: u32, gold_rate: f64, tier1: bool, tier2_pct: f64) -> Value {
     json!({
         "name": "Note triage",
         "modality": "text",
@@ -38,7 +38,7 @@ fn admin_of(w: &World) -> Principal {
 }
 
 /// Creates `n` extra taskers, certified in `track` unless `certify` is false; returns (id, email).
-async fn taskers(db: &Db, w: &World, track: &str, n: usize, certify: bool, tag: &str) -> Vec<(String, String)> {
+pub async fn taskers(db: &Db, w: &World, track: &str, n: usize, certify: bool, tag: &str) -> Vec<(String, String)> {
     let admin = admin_of(w);
     let mut out = Vec::new();
     for i in 0..n {
@@ -56,7 +56,7 @@ async fn taskers(db: &Db, w: &World, track: &str, n: usize, certify: bool, tag: 
 
 /// A project of `items` items carried to `in_progress` through the store (the
 /// lifecycle has its own tests); `gold` items marked gold with answer "oncology".
-async fn running_project(app: &TestApp, w: &World, spec: Value, items: i64, gold: i64) -> String {
+pub async fn running_project(app: &TestApp, w: &World, spec: Value, items: i64, gold: i64) -> String {
     let db = app.db();
     let client = Principal { user_id: w.id(Role::ClientAdmin, &w.org_a).into(), org_id: w.org_a.clone(), role: Role::ClientAdmin };
     let pm = Principal { user_id: w.id(Role::Pm, &w.provider).into(), org_id: w.provider.clone(), role: Role::Pm };
