@@ -196,6 +196,12 @@ pub fn validate(schema: &LabelSchema, a: &ImageAnnotation, extent: Option<Extent
             return Err(DomainError::field(&format!("{p}.rle"), "run lengths must add up to rows × columns"));
         }
     }
+    // Image-level questions are answered per frame, none of them compulsory
+    // on every frame.
+    let per_frame = LabelSchema {
+        questions: schema.questions.iter().filter(|q| q.level == QuestionLevel::Image).map(|q| crate::project::Question { required: false, ..q.clone() }).collect(),
+        ..LabelSchema::default()
+    };
     for (f, answers) in &a.frame_answers {
         if !frame_ok(*f) {
             return Err(DomainError::field(&format!("image.frame_answers.{f}"), "is outside the item's frames"));
@@ -205,9 +211,15 @@ pub fn validate(schema: &LabelSchema, a: &ImageAnnotation, extent: Option<Extent
                 return Err(DomainError::field(&format!("image.frame_answers.{f}.{qid}"), "is not an image-level question"));
             }
         }
-        validate_answers(schema, answers).map_err(|e| DomainError::field(&format!("image.frame_answers.{f}"), e.message().to_string()))?;
+        validate_answers(&per_frame, answers).map_err(|e| DomainError::field(&format!("image.frame_answers.{f}"), e.message().to_string()))?;
     }
     Ok(())
+}
+
+/// The schema an image item's own `answers` are checked against: every
+/// question but the image-level ones (those go in `frame_answers`).
+pub fn item_level(schema: &LabelSchema) -> LabelSchema {
+    LabelSchema { questions: schema.questions.iter().filter(|q| q.level != QuestionLevel::Image).cloned().collect(), ..schema.clone() }
 }
 
 /// The closed centripetal Catmull-Rom curve through `control` as a polygon
@@ -255,7 +267,10 @@ mod tests {
                 { "tool": "keypoints", "keypoint_set": "spine" }
             ],
             "keypoint_sets": [{ "id": "spine", "name": "Spine", "points": ["C7", "T12", "L5"] }],
-            "questions": [{ "id": "finding", "text": "Finding", "kind": "single", "level": "image", "options": [{ "id": "none", "name": "None" }, { "id": "mass", "name": "Mass" }] }]
+            "questions": [
+                { "id": "finding", "text": "Finding", "kind": "single", "level": "image", "options": [{ "id": "none", "name": "None" }, { "id": "mass", "name": "Mass" }] },
+                { "id": "laterality", "text": "Laterality", "kind": "single", "level": "series", "options": [{ "id": "left", "name": "Left" }] }
+            ]
         }))
         .unwrap()
     }
@@ -285,6 +300,11 @@ mod tests {
         assert!(bad(serde_json::json!({ "shapes": [{ "id": "c", "label": "spine", "tool": "keypoints", "frame": 0, "points": [[1.0, 1.0]] }] })).starts_with("image.shapes[0].points"));
         assert!(bad(serde_json::json!({ "masks": [{ "frame": 0, "label": "liver", "rows": 2, "columns": 3, "rle": [2, 3] }] })).starts_with("image.masks[0].rle"));
         assert!(bad(serde_json::json!({ "frame_answers": { "0": { "finding": ["maybe"] } } })).starts_with("image.frame_answers.0"));
+        assert!(bad(serde_json::json!({ "frame_answers": { "0": { "laterality": ["left"] } } })).starts_with("image.frame_answers.0.laterality"));
+        // The series-level question is required of the item's answers, not of each frame.
+        assert_eq!(check(serde_json::json!({ "frame_answers": { "0": {} } }), 3), Ok(()));
+        let item = item_level(&schema());
+        assert_eq!(item.questions.iter().map(|q| q.id.as_str()).collect::<Vec<_>>(), ["laterality"]);
         let dup = serde_json::json!({ "id": "a", "label": "nodule", "tool": "bounding_box_2d", "frame": 0, "x0": 1.0, "y0": 1.0, "x1": 2.0, "y1": 2.0 });
         assert!(bad(serde_json::json!({ "shapes": [dup.clone(), dup] })).starts_with("image.shapes[1].id"));
     }

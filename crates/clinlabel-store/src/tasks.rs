@@ -526,7 +526,12 @@ pub struct AnnotationBody {
 
 /// Checks the modality part of a submission against the schema and the item.
 async fn validate_body(tx: &mut Tx, spec: &Spec, item_id: &str, body: &AnnotationBody) -> Result<(), StoreError> {
-    qa::validate_answers(&spec.schema, &body.answers)?;
+    if spec.modality == clinlabel_domain::project::Modality::Image {
+        // Image-level questions are answered per frame, in `image`.
+        qa::validate_answers(&clinlabel_domain::imaging::item_level(&spec.schema), &body.answers)?;
+    } else {
+        qa::validate_answers(&spec.schema, &body.answers)?;
+    }
     if let Some(image) = &body.image {
         let r = sqlx::query("SELECT kind, meta FROM items WHERE id = $1").bind(item_id.to_string()).fetch_one(&mut **tx).await?;
         let kind: String = r.try_get("kind")?;

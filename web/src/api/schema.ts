@@ -280,6 +280,185 @@ export interface paths {
         patch: operations["update_certification"];
         trace?: never;
     };
+    "/data-room/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Downloads through a link: the whole delivery as a zip (a file link: that
+         *     file). Resumable with `Range` (and `If-Range` on the `ETag`).
+         */
+        get: operations["download"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/data-room/{token}/files/{file_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Downloads one file through a whole-delivery link (`file_id` as listed,
+         *     or the name of a certifying file such as `manifest.json`).
+         */
+        get: operations["download_file"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/data-room/links/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revokes a link: it answers 410 from now on. */
+        delete: operations["revoke_link"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/deliveries/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["get_delivery"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/deliveries/{id}/certify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The QA reviewer in charge certifies a built delivery: the statement is
+         *     bound to the manifest's SHA-256 and signed by the service.
+         */
+        post: operations["certify"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/deliveries/{id}/downloads": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Who downloaded what and when. */
+        get: operations["download_log"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/deliveries/{id}/links": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A delivery's links with their status (active, expired, revoked). */
+        get: operations["list_links"];
+        put?: never;
+        /** Creates a data-room link to the whole delivery or one file (callers with the download right). */
+        post: operations["create_link"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/deliveries/{id}/report": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The completion report's data (everyone who sees the delivery). */
+        get: operations["report_json"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/deliveries/{id}/report.html": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The completion report as HTML with inline SVG charts. */
+        get: operations["report_html"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/deliveries/{id}/report.pdf": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The completion report as PDF. */
+        get: operations["report_pdf"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/items/{id}/content": {
         parameters: {
             query?: never;
@@ -483,6 +662,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/projects/{id}/audit.jsonl": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The project's audit trail as JSONL inside the whole hash chain (the
+         *     project's events in full, others as links only), streamed. The export
+         *     itself is audited first, so it is in it. Verification: README.
+         */
+        get: operations["audit_export"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/projects/{id}/batches": {
         parameters: {
             query?: never;
@@ -494,6 +694,62 @@ export interface paths {
         get: operations["list_batches"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/projects/{id}/data-room/downloaders": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Client members holding the download right on the project (client admin). */
+        get: operations["list_downloaders"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/projects/{id}/data-room/downloaders/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Grants a client member the download right on the project (client admin). */
+        put: operations["grant_downloader"];
+        post?: never;
+        /** Withdraws a client member's download right (client admin). */
+        delete: operations["withdraw_downloader"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/projects/{id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A project's delivery versions, newest first (clients see certified ones). */
+        get: operations["list"];
+        put?: never;
+        /**
+         * Builds a new delivery version from the approved batches (PM). The build
+         *     runs to its end even if the caller disconnects.
+         */
+        post: operations["build"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1011,12 +1267,13 @@ export interface components {
             version: number;
         };
         /**
-         * @description What a tasker submits: for now classification answers; the workspaces of
-         *     later modalities add their own fields.
+         * @description What a tasker submits: answers to the item-level questions, and the part
+         *     of the item's modality (checked against the schema on submit).
          */
         AnnotationBody: {
             /** @description Question id → chosen option ids. */
             answers?: components["schemas"]["BTreeMap"];
+            image?: components["schemas"]["ImageAnnotation"] | null;
         };
         /** @description An annotation as a reviewer sees it: the author is a pseudonym. */
         AnnotationView: {
@@ -1146,6 +1403,12 @@ export interface components {
          * @enum {string}
          */
         CertificationStatus: "active" | "suspended" | "expired";
+        CertifyRequest: {
+            /** @description The reviewer's password, re-entered to sign. */
+            password: string;
+            /** @description The certification statement, typed by the reviewer (20 to 2,000 characters). */
+            statement: string;
+        };
         /** @description Where and how the chain first breaks. */
         ChainBreak: {
             /** @enum {string} */
@@ -1174,12 +1437,21 @@ export interface components {
         };
         /**
          * @description A reviewer's comment anchored to one element of the annotation
-         *     (`question:<id>` for a classification answer; spans, shapes and others add
-         *     their own anchors as their workspaces land).
+         *     (`question:<id>` for a classification answer, `shape:<id>` for a shape of
+         *     an image annotation; both must exist; other kinds are free-form until
+         *     their workspaces check them).
          */
         Comment: {
             anchor: string;
             text: string;
+        };
+        /** @description A new link and its token (shown once). */
+        CreatedLink: {
+            link: components["schemas"]["Link"];
+            /** @description The link's token: `GET /api/v1/data-room/{token}` downloads. */
+            token: string;
+            /** @description The download path of the link. */
+            url: string;
         };
         Criterion: {
             id: string;
@@ -1198,11 +1470,77 @@ export interface components {
         Deidentification: {
             dates?: components["schemas"]["DicomDates"];
         };
+        /** @description A delivery version. */
+        Delivery: {
+            /** Format: int64 */
+            annotations: number;
+            /** Format: int64 */
+            built_at?: number | null;
+            built_by: string;
+            /** @description Whether the caller may download its data. */
+            can_download: boolean;
+            /** Format: int64 */
+            certified_at?: number | null;
+            certified_by?: string | null;
+            certified_by_name?: string | null;
+            /** Format: int64 */
+            created_at: number;
+            error?: string | null;
+            files: components["schemas"]["DeliveryFile"][];
+            /** @description The folder the delivery unpacks into. */
+            folder: string;
+            id: string;
+            /** Format: int64 */
+            items: number;
+            /** @description SHA-256 of manifest.json: what the certification is bound to. */
+            manifest_sha256?: string | null;
+            project_id: string;
+            /** @description `building`, `built` (signed by the service, awaiting QA), `certified` or `failed`. */
+            state: string;
+            /** @description The QA reviewer's statement, once certified. */
+            statement?: string | null;
+            /** Format: int64 */
+            version: number;
+        };
+        /** @description A delivered file as listed. */
+        DeliveryFile: {
+            format?: string | null;
+            id: string;
+            media_type: string;
+            path: string;
+            /** @description `export`, `report` or `audit`. */
+            role: string;
+            sha256: string;
+            /** Format: int64 */
+            size: number;
+        };
         /**
          * @description The PS3.15 Annex E option for dates and times in DICOM attributes.
          * @enum {string}
          */
         DicomDates: "remove" | "shift" | "keep";
+        /** @description A client member's download right on a project. */
+        Downloader: {
+            email: string;
+            /** Format: int64 */
+            granted_at: number;
+            granted_by: string;
+            name: string;
+            user_id: string;
+        };
+        /** @description A logged download as the data room shows it. */
+        DownloadEvent: {
+            /** Format: int64 */
+            at: number;
+            link_id: string;
+            /** Format: int64 */
+            range_end?: number | null;
+            /** Format: int64 */
+            range_start?: number | null;
+            user_id: string;
+            user_name: string;
+            what: string;
+        };
         /** @description The body of every error response. */
         ErrorBody: {
             /** @description A stable code from the registry, e.g. `not_found`. */
@@ -1214,7 +1552,7 @@ export interface components {
          * @description A stable, documented error code.
          * @enum {string}
          */
-        ErrorCode: "malformed_json" | "invalid_field" | "invalid_query" | "unsupported_media_type" | "payload_too_large" | "method_not_allowed" | "route_not_found" | "request_timeout" | "invalid_id" | "not_signed_in" | "session_expired" | "invalid_credentials" | "too_many_attempts" | "csrf_token_missing" | "csrf_token_invalid" | "forbidden" | "account_disabled" | "invalid_token" | "wrong_password" | "weak_password" | "setup_token_invalid" | "setup_already_done" | "not_found" | "email_taken" | "role_not_allowed_in_organisation" | "would_lock_out" | "track_slug_taken" | "not_a_tasker" | "invalid_transition" | "spec_locked" | "agreement_required" | "agreement_outdated" | "quote_outdated" | "upload_offset_mismatch" | "upload_too_large" | "task_not_held" | "quality_below_threshold" | "archive_rejected" | "upload_interrupted" | "range_not_satisfiable" | "not_a_series" | "frame_out_of_range" | "integrity_error" | "internal" | "unavailable";
+        ErrorCode: "malformed_json" | "invalid_field" | "invalid_query" | "unsupported_media_type" | "payload_too_large" | "method_not_allowed" | "route_not_found" | "request_timeout" | "invalid_id" | "not_signed_in" | "session_expired" | "invalid_credentials" | "too_many_attempts" | "csrf_token_missing" | "csrf_token_invalid" | "forbidden" | "account_disabled" | "invalid_token" | "wrong_password" | "weak_password" | "setup_token_invalid" | "setup_already_done" | "not_found" | "email_taken" | "role_not_allowed_in_organisation" | "would_lock_out" | "track_slug_taken" | "not_a_tasker" | "invalid_transition" | "spec_locked" | "agreement_required" | "agreement_outdated" | "quote_outdated" | "upload_offset_mismatch" | "upload_too_large" | "task_not_held" | "quality_below_threshold" | "archive_rejected" | "upload_interrupted" | "range_not_satisfiable" | "link_gone" | "batches_not_approved" | "export_format_unavailable" | "not_a_series" | "frame_out_of_range" | "integrity_error" | "internal" | "unavailable";
         /** @description A file as the API shows it. */
         FileView: {
             /** Format: int64 */
@@ -1237,6 +1575,57 @@ export interface components {
             status: string;
             uploaded_by: string;
         };
+        /** @description A shape's geometry, tagged by the tool that drew it. */
+        Geometry: {
+            /** Format: int32 */
+            frame: number;
+            /** @enum {string} */
+            tool: "bounding_box_2d";
+            /** Format: double */
+            x0: number;
+            /** Format: double */
+            x1: number;
+            /** Format: double */
+            y0: number;
+            /** Format: double */
+            y1: number;
+        } | {
+            frames: number[];
+            /** @enum {string} */
+            tool: "bounding_box_3d";
+            /** Format: double */
+            x0: number;
+            /** Format: double */
+            x1: number;
+            /** Format: double */
+            y0: number;
+            /** Format: double */
+            y1: number;
+        } | {
+            /** Format: int32 */
+            frame: number;
+            points: number[][];
+            /** @enum {string} */
+            tool: "polygon";
+        } | {
+            /** Format: int32 */
+            frame: number;
+            points: number[][];
+            /** @enum {string} */
+            tool: "freehand";
+        } | {
+            control_points: number[][];
+            /** Format: int32 */
+            frame: number;
+            /** @enum {string} */
+            tool: "spline";
+        } | {
+            /** Format: int32 */
+            frame: number;
+            points: (number[] | null)[];
+            /** @enum {string} */
+            tool: "keypoints";
+        };
         GoldRequest: {
             /** @description The reference answer: question id → option ids. */
             answer: components["schemas"]["BTreeMap"];
@@ -1254,6 +1643,15 @@ export interface components {
             score?: number | null;
             track_id: string;
             user_id: string;
+        };
+        /** @description The image part of an annotation. */
+        ImageAnnotation: {
+            /** @description Answers to image-level questions, per frame. */
+            frame_answers?: {
+                [key: string]: components["schemas"]["BTreeMap"];
+            };
+            masks?: components["schemas"]["MaskFrame"][];
+            shapes?: components["schemas"]["Shape"][];
         };
         /** @enum {string} */
         ImageTool: "bounding_box_2d" | "bounding_box_3d" | "polygon" | "freehand" | "spline" | "brush" | "keypoints";
@@ -1334,9 +1732,46 @@ export interface components {
         };
         /** @enum {string} */
         LineKind: "base" | "complexity" | "specialty" | "turnaround" | "volume" | "adjustment";
+        /** @description A data-room link as listed (never the token itself). */
+        Link: {
+            /** Format: int64 */
+            created_at: number;
+            created_by: string;
+            delivery_id: string;
+            /** Format: int64 */
+            expires_at: number;
+            /** @description `None`: the whole delivery. */
+            file_id?: string | null;
+            file_path?: string | null;
+            id: string;
+            label?: string | null;
+            /** @description The token's first characters, to tell links apart. */
+            prefix: string;
+            /** Format: int64 */
+            revoked_at?: number | null;
+            /** @description `active`, `expired` or `revoked`. */
+            status: string;
+        };
         LoginRequest: {
             email: string;
             password: string;
+        };
+        /**
+         * @description One label's pixels on one frame (semantic segmentation; `instance` > 0
+         *     separates instances of one label for instance segmentation).
+         */
+        MaskFrame: {
+            /** Format: int32 */
+            columns: number;
+            /** Format: int32 */
+            frame: number;
+            /** Format: int32 */
+            instance?: number;
+            label: string;
+            /** @description Run lengths, row-major, background first. */
+            rle: number[];
+            /** Format: int32 */
+            rows: number;
         };
         /** @description The signed-in user, their organisation and the CSRF token for the session. */
         Me: {
@@ -1358,6 +1793,17 @@ export interface components {
          * @enum {string}
          */
         Modality: "image" | "text" | "audio" | "preference" | "genomic";
+        /** @description A new link's request. */
+        NewLink: {
+            /**
+             * Format: int64
+             * @description Epoch ms; default 7 days from now, at most 90.
+             */
+            expires_at?: number | null;
+            /** @description One file of the delivery; omitted: the whole delivery. */
+            file_id?: string | null;
+            label?: string | null;
+        };
         NewOrganisation: {
             kind: components["schemas"]["OrgKind"];
             name: string;
@@ -1896,6 +2342,13 @@ export interface components {
         SetupStatus: {
             /** @description True while no account exists: the one-time setup link printed at start-up is needed. */
             needed: boolean;
+        };
+        /** @description A vector annotation. */
+        Shape: components["schemas"]["Geometry"] & {
+            /** @description Unique within the annotation; reviewers anchor comments to `shape:<id>`. */
+            id: string;
+            /** @description The label id (for keypoints: the keypoint set id). */
+            label: string;
         };
         SignAgreement: {
             /** @description The signer's full name, typed. */
@@ -2778,6 +3231,466 @@ export interface operations {
             };
         };
     };
+    download: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description application/zip */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The requested range */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description link_gone */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            416: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    download_file: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                file_id: string;
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The requested range */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            416: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    revoke_link: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Link"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_delivery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Delivery"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    certify: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CertifyRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Delivery"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    download_log: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DownloadEvent"][];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_links: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Link"][];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_link: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewLink"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedLink"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    report_json: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The report model */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    report_html: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description text/html */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    report_pdf: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description application/pdf */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     item_content: {
         parameters: {
             query?: never;
@@ -3345,6 +4258,42 @@ export interface operations {
             };
         };
     };
+    audit_export: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description application/jsonl */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list_batches: {
         parameters: {
             query?: {
@@ -3368,6 +4317,198 @@ export interface operations {
                 };
             };
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_downloaders: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Downloader"][];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    grant_downloader: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    withdraw_downloader: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Delivery"][];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    build: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Delivery"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description batches_not_approved, export_format_unavailable or invalid_transition */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -13,6 +13,7 @@ import { useShortcuts, type Shortcut } from '../../kit/shortcuts';
 import { useToast } from '../../kit/toast';
 import { Link, navigate, useParams } from '../../router';
 import { rememberReviewed } from '../qa';
+import { ImageViewer, emptyImage, imageOf, isImaging, type ImageAnnotation, type Shape } from './imaging';
 
 type Question = Schemas['Question'];
 type Answers = Record<string, string[]>;
@@ -273,7 +274,15 @@ function answersOf(task: TaskView): Answers {
 }
 
 function Classify({ task, onDone }: { task: TaskView; onDone: () => void }) {
-  const questions = task.schema.questions ?? [];
+  const imaging = isImaging(task);
+  const all = task.schema.questions ?? [];
+  // Image-level questions are answered per frame, next to the viewer.
+  const questions = imaging ? all.filter((x) => x.level !== 'image') : all;
+  const frameQuestions = imaging ? all.filter((x) => x.level === 'image') : [];
+  const [image, setImage] = useState<ImageAnnotation>(() => (task.kind === 'rework' ? imageOf(task.annotation?.body) : emptyImage()));
+  const [selected, setSelected] = useState<string | null>(null);
+  const [shown, setShown] = useState(0);
+  const onFrame = useCallback((n: number) => setShown(n), []);
   const [answers, setAnswers] = useState<Answers>(() => (task.kind === 'rework' ? answersOf(task) : {}));
   const [error, setError] = useState<ApiError | null>(null);
   const [busy, setBusy] = useState(false);
@@ -302,7 +311,7 @@ function Classify({ task, onDone }: { task: TaskView; onDone: () => void }) {
     setBusy(true);
     setError(null);
     try {
-      await call('post', '/tasks/{id}/submit', { path: { id: task.id }, body: { answers } });
+      await call('post', '/tasks/{id}/submit', { path: { id: task.id }, body: imaging ? { answers, image: image as never } : { answers } });
       toast.push('success', task.kind === 'rework' ? 'Rework submitted for review.' : 'Annotation submitted.');
       onDone();
     } catch (e) {
@@ -327,14 +336,45 @@ function Classify({ task, onDone }: { task: TaskView; onDone: () => void }) {
     <div className="workspace" data-testid="workspace" data-task-kind={task.kind} data-task-id={task.id}>
       <TaskHead task={task} />
       {task.kind === 'rework' ? <OverallFeedback reviews={task.reviews} /> : null}
-      <div className="workspace-grid">
+      <div className={imaging ? 'workspace-grid imaging' : 'workspace-grid'}>
         <div>
-          <ItemPanel task={task} />
+          {imaging ? (
+            <section className="card" aria-label="Image">
+              <ImageViewer task={task} value={image} onChange={setImage} selected={selected} onSelect={setSelected} onFrame={onFrame} />
+            </section>
+          ) : (
+            <ItemPanel task={task} />
+          )}
           <Guidelines text={task.guidelines} />
         </div>
         <section className="card" aria-label="Questions">
+          {imaging ? (
+            <>
+              <h2>Shapes</h2>
+              <ShapeList shapes={image.shapes} selected={selected} onSelect={setSelected} onDelete={(id) => setImage({ ...image, shapes: image.shapes.filter((x) => x.id !== id) })} feedback={shapeFeedback(task.reviews)} />
+              {image.masks.length ? <p className="muted" data-testid="mask-count">Label maps on {new Set(image.masks.map((m) => m.frame)).size} frame(s): {[...new Set(image.masks.map((m) => m.label))].join(', ')}</p> : null}
+              {frameQuestions.map((qq, qi) => (
+                <QuestionBlock
+                  key={qq.id}
+                  q={qq}
+                  index={qi}
+                  focused={false}
+                  chosen={image.frame_answers[String(shown)]?.[qq.id] ?? []}
+                  onFocus={() => {}}
+                  onPick={(o) => {
+                    const cur = image.frame_answers[String(shown)]?.[qq.id] ?? [];
+                    const next = qq.kind === 'multiple' ? (cur.includes(o) ? cur.filter((x) => x !== o) : [...cur, o]) : [o];
+                    setImage({ ...image, frame_answers: { ...image.frame_answers, [String(shown)]: { ...image.frame_answers[String(shown)], [qq.id]: next } } });
+                  }}
+                  refCb={() => {}}
+                >
+                  <p className="muted">On frame {shown + 1}.</p>
+                </QuestionBlock>
+              ))}
+            </>
+          ) : null}
           <h2>Questions</h2>
-          {questions.length === 0 ? <p className="notice">This project has no classification questions; its workspace is not available yet.</p> : null}
+          {questions.length === 0 && !imaging ? <p className="notice">This project has no classification questions; its workspace is not available yet.</p> : null}
           {questions.map((qq, qi) => (
             <QuestionBlock
               key={qq.id}
@@ -410,6 +450,60 @@ function QuestionBlock({ q, index, focused, chosen, onFocus, onPick, refCb, inva
   );
 }
 
+/** Reviewers' comments anchored to shapes (`shape:<id>`), by shape id. */
+function shapeFeedback(reviews: Schemas['ReviewView'][]): Record<string, { c: Comment; r: Schemas['ReviewView'] }[]> {
+  const out: Record<string, { c: Comment; r: Schemas['ReviewView'] }[]> = {};
+  for (const r of reviews) for (const c of r.comments) if (c.anchor.startsWith('shape:')) (out[c.anchor.slice('shape:'.length)] ??= []).push({ c, r });
+  return out;
+}
+
+const TOOL_NAMES: Record<Shape['tool'], string> = { bounding_box_2d: '2D box', bounding_box_3d: '3D box', polygon: 'Polygon', freehand: 'Freehand', spline: 'Spline', keypoints: 'Keypoints' };
+
+/** Where a shape is, in image pixels. */
+function where(s: Shape): string {
+  const r = Math.round;
+  switch (s.tool) {
+    case 'bounding_box_2d':
+    case 'bounding_box_3d':
+      return `(${r(s.x0)}, ${r(s.y0)})–(${r(s.x1)}, ${r(s.y1)})`;
+    case 'polygon':
+    case 'freehand':
+      return `${s.points.length} points`;
+    case 'spline':
+      return `${s.control_points.length} control points`;
+    case 'keypoints':
+      return `${s.points.filter(Boolean).length} of ${s.points.length} placed`;
+  }
+}
+
+/** The shapes of an image annotation: select one (it is highlighted in the viewer), delete it, or comment on it. */
+function ShapeList({ shapes, selected, onSelect, onDelete, comments, onComment, feedback }: { shapes: Shape[]; selected: string | null; onSelect: (id: string) => void; onDelete?: (id: string) => void; comments?: Record<string, string>; onComment?: (id: string, text: string) => void; feedback: Record<string, { c: Comment; r: Schemas['ReviewView'] }[]> }) {
+  if (!shapes.length) return <p className="muted" data-testid="no-shapes">No shapes yet: pick a tool above the image and draw.</p>;
+  return (
+    <ul className="shape-list" data-testid="shape-list">
+      {shapes.map((s) => {
+        const frames = s.tool === 'bounding_box_3d' ? `frames ${s.frames[0] + 1}–${s.frames[1] + 1}` : `frame ${s.frame + 1}`;
+        return (
+          <li key={s.id} data-testid={`shape-${s.tool}`} data-shape-id={s.id} aria-current={s.id === selected ? 'true' : undefined} className={s.id === selected ? 'selected' : undefined}>
+            <button type="button" className="link" onClick={() => onSelect(s.id)}>
+              {TOOL_NAMES[s.tool]} · {s.label} · {frames}
+            </button>{' '}
+            <span className="muted">{where(s)}</span>
+            {onDelete ? <button type="button" className="link danger" aria-label={`Delete ${TOOL_NAMES[s.tool]} ${s.label}`} onClick={() => onDelete(s.id)}>delete</button> : null}
+            {feedback[s.id]?.length ? <Feedback items={feedback[s.id]!} /> : null}
+            {onComment ? (
+              <label className="comment">
+                <span>Comment on this shape</span>
+                <textarea rows={1} value={comments?.[s.id] ?? ''} onFocus={() => onSelect(s.id)} onChange={(e) => onComment(s.id, e.target.value)} />
+              </label>
+            ) : null}
+          </li>
+        );
+      })}
+    </ul>
+  );
+}
+
 function Feedback({ items }: { items: { c: Comment; r: Schemas['ReviewView'] }[] }) {
   return (
     <ul className="feedback" aria-label="Reviewers' comments" data-testid="feedback">
@@ -424,7 +518,7 @@ function Feedback({ items }: { items: { c: Comment; r: Schemas['ReviewView'] }[]
 
 function OverallFeedback({ reviews }: { reviews: Schemas['ReviewView'][] }) {
   const general = reviews.filter((r) => r.overall);
-  const loose = reviews.flatMap((r) => r.comments.filter((c) => !c.anchor.startsWith('question:')).map((c) => ({ c, r })));
+  const loose = reviews.flatMap((r) => r.comments.filter((c) => !c.anchor.startsWith('question:') && !c.anchor.startsWith('shape:')).map((c) => ({ c, r })));
   if (!general.length && !loose.length) return null;
   return (
     <section className="card notice" aria-label="Reviewers' feedback" data-testid="overall-feedback">
@@ -481,8 +575,12 @@ function SkipDialog({ taskId, onCancel, onSkipped }: { taskId: string; onCancel:
 // -- review -------------------------------------------------------------------------
 
 function Review({ task, onDone }: { task: TaskView; onDone: () => void }) {
-  const questions = task.schema.questions ?? [];
+  const imaging = isImaging(task);
+  const questions = imaging ? (task.schema.questions ?? []).filter((x) => x.level !== 'image') : (task.schema.questions ?? []);
   const answers = answersOf(task);
+  const image = imaging ? imageOf(task.annotation?.body) : null;
+  const [selected, setSelected] = useState<string | null>(null);
+  const [shapeComments, setShapeComments] = useState<Record<string, string>>({});
   const [comments, setComments] = useState<Record<string, string>>({});
   const [overall, setOverall] = useState('');
   const [error, setError] = useState<ApiError | null>(null);
@@ -494,9 +592,14 @@ function Review({ task, onDone }: { task: TaskView; onDone: () => void }) {
 
   const decide = async (decision: 'accept' | 'reject') => {
     if (busy) return;
-    const list = Object.entries(comments)
-      .filter(([, t]) => t.trim())
-      .map(([q, text]) => ({ anchor: `question:${q}`, text: text.trim() }));
+    const list = [
+      ...Object.entries(comments)
+        .filter(([, t]) => t.trim())
+        .map(([q, text]) => ({ anchor: `question:${q}`, text: text.trim() })),
+      ...Object.entries(shapeComments)
+        .filter(([, t]) => t.trim())
+        .map(([id, text]) => ({ anchor: `shape:${id}`, text: text.trim() })),
+    ];
     if (decision === 'reject' && list.length === 0 && !overall.trim()) {
       setError(new ApiError(0, 'invalid_field', 'A rejection needs a comment: write one next to the question it is about.', { field: 'comments' }));
       const q = questions[focus];
@@ -529,12 +632,24 @@ function Review({ task, onDone }: { task: TaskView; onDone: () => void }) {
   return (
     <div className="workspace" data-testid="review-workspace" data-task-id={task.id}>
       <TaskHead task={task} />
-      <div className="workspace-grid">
+      <div className={imaging ? 'workspace-grid imaging' : 'workspace-grid'}>
         <div>
-          <ItemPanel task={task} />
+          {image ? (
+            <section className="card" aria-label="Image">
+              <ImageViewer task={task} value={image} readOnly selected={selected} onSelect={setSelected} />
+            </section>
+          ) : (
+            <ItemPanel task={task} />
+          )}
           <Guidelines text={task.guidelines} />
         </div>
         <section className="card" aria-label="Answers under review">
+          {image ? (
+            <>
+              <h2>Shapes under review</h2>
+              <ShapeList shapes={image.shapes} selected={selected} onSelect={setSelected} comments={shapeComments} onComment={(id, t) => setShapeComments({ ...shapeComments, [id]: t })} feedback={shapeFeedback(task.reviews)} />
+            </>
+          ) : null}
           <h2>Answers under review</h2>
           {questions.map((q, qi) => (
             <QuestionBlock key={q.id} q={q} index={qi} focused={qi === focus} chosen={answers[q.id] ?? []} onFocus={() => setFocus(qi)} refCb={(el) => void (refs.current[qi] = el)} readOnly>
