@@ -73,6 +73,8 @@ pub struct AppState {
     pub keyring: Arc<Keyring>,
     pub config: Arc<ServerConfig>,
     pub metrics: Arc<Metrics>,
+    /// The installation's code systems (bundled and imported), indexed on first use.
+    pub terminology: Arc<clinlabel_terminology::Terminology>,
 }
 
 #[derive(OpenApi)]
@@ -87,13 +89,14 @@ pub struct AppState {
          (name = "tasks", description = "Task engine and QA pipeline: routing, gold, review tiers, rework, batches (steps 3, 5, 6)"),
          (name = "uploads", description = "Resumable uploads, files, dataset items and their content"),
          (name = "imaging", description = "The frame service: DICOM series layouts and decoded frames"),
-         (name = "deliveries", description = "Certified delivery: build, QA certification, completion report, data room, audit export (step 7)"))
+         (name = "deliveries", description = "Certified delivery: build, QA certification, completion report, data room, audit export (step 7)"),
+         (name = "terminology", description = "Code systems (ICD-10-CM, ICD-10-PCS and imported licensed systems): versions, type-ahead search, concepts and hierarchy"))
 )]
 struct ApiDoc;
 
 /// The API routes and the OpenAPI document describing exactly them.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(routes::auth::router()).merge(routes::admin::router()).merge(routes::tracks::router()).merge(routes::projects::router()).merge(routes::tasks::router()).merge(routes::uploads::router()).merge(routes::imaging::router()).merge(routes::deliveries::router()).split_for_parts()
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(routes::auth::router()).merge(routes::admin::router()).merge(routes::tracks::router()).merge(routes::projects::router()).merge(routes::tasks::router()).merge(routes::uploads::router()).merge(routes::imaging::router()).merge(routes::deliveries::router()).merge(routes::terminology::router()).split_for_parts()
 }
 
 /// The OpenAPI document (also served at `/api/v1/openapi.json`).

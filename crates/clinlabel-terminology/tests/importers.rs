@@ -53,6 +53,9 @@ fn icd10cm_tabular_xml() {
     assert_eq!(get(&i, "T07.XXXS").display, "Unspecified multiple injuries, sequela");
     assert_eq!(get(&i, "T07.XXXS").parents, ["T07"]);
     assert_eq!(get(&i, "T07").billable, Some(false));
+    // A code's includes notes are synonyms; a chapter's describe its scope.
+    assert_eq!(get(&i, "T07").synonyms, ["multiple injuries NOS"]);
+    assert!(get(&i, "4").synonyms.is_empty());
     assert!(i.release.concepts.iter().all(|c| c.active));
     assert_eq!(i.dropped_parents, 0);
 }

@@ -69,6 +69,24 @@ enum BenchWhat {
         #[arg(long)]
         storage_url: Option<String>,
     },
+    /// Terminology: load time and type-ahead latency (p50/p99) over typed prefixes, typos and codes.
+    Terminology {
+        /// The system (bundled, or imported into this installation).
+        #[arg(long, default_value = "icd10cm")]
+        system: String,
+        /// Concepts drawn per query kind (each typed keystroke by keystroke).
+        #[arg(long, default_value_t = 400)]
+        concepts: usize,
+        /// Results per query.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Timed passes over the query set.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub async fn run(args: BenchArgs, _settings: &Settings) -> anyhow::Result<ExitCode> {
@@ -139,6 +157,7 @@ pub async fn run(args: BenchArgs, _settings: &Settings) -> anyhow::Result<ExitCo
                 r.peak_rss_bytes.map(|b| format!("{:.1} MiB", b as f64 / (1 << 20) as f64)).unwrap_or_else(|| "unknown".into())
             );
         }
+        BenchWhat::Terminology { system, concepts, limit, rounds, json } => crate::cmd_terminology::bench(_settings, &system, concepts, limit, rounds, json).await?,
     }
     Ok(ExitCode::SUCCESS)
 }

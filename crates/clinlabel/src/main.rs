@@ -9,6 +9,7 @@ mod cmd_agreement;
 mod cmd_bench;
 mod cmd_delivery;
 mod cmd_dicom;
+mod cmd_terminology;
 mod config;
 mod demo;
 
@@ -55,6 +56,8 @@ enum Cmd {
     Agreement(cmd_agreement::AgreementArgs),
     /// DICOM de-identification and frame rendering.
     Dicom(cmd_dicom::DicomArgs),
+    /// Code systems: import licensed releases, list, search, show concepts.
+    Terminology(cmd_terminology::TerminologyArgs),
     /// Certified deliveries: verify a downloaded delivery offline.
     Delivery(cmd_delivery::DeliveryArgs),
 }
@@ -113,6 +116,7 @@ fn main() -> ExitCode {
             Cmd::Bench(args) => cmd_bench::run(args, &settings).await,
             Cmd::Agreement(args) => cmd_agreement::run(args),
             Cmd::Dicom(args) => cmd_dicom::run(args),
+            Cmd::Terminology(args) => cmd_terminology::run(args, &settings).await,
             Cmd::Delivery(args) => cmd_delivery::run(args),
         }
     });
@@ -180,12 +184,15 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<ExitCode> {
         println!("clinlabel: no accounts yet. Create the first administrator within 24 hours at:");
         println!("  http://{addr}/setup#token={}", token.expose());
     }
+    let terminology = Arc::new(cmd_terminology::load(&settings, &db, &keyring).await?);
+    cmd_terminology::preload(terminology.clone());
     let state = clinlabel_server::AppState {
         db: db.clone(),
         blobs,
         keyring: Arc::new(keyring),
         config: Arc::new(clinlabel_server::ServerConfig { secure_cookies: settings.secure_cookies, ..Default::default() }),
         metrics: Default::default(),
+        terminology,
     };
     println!("clinlabel: serving on http://{addr}");
     tracing::info!(%addr, database = ?db.backend(), storage = %settings.storage_url, "serving");

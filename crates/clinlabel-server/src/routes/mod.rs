@@ -6,3 +6,4 @@ pub mod projects;
 pub mod tasks;
 pub mod tracks;
 pub mod uploads;
+pub mod terminology;

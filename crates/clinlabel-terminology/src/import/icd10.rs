@@ -15,8 +15,10 @@
 //! their dot back after the third character.
 //!
 //! **Tabular XML** (`icd10cm_tabular_YYYY.xml`): chapters, sections and
-//! nested `diag` elements with `name`, `desc`, `inclusionTerm/note`
-//! (synonyms) and `sevenChrDef/extension` (7th characters). A leaf under a
+//! nested `diag` elements with `name`, `desc`, `inclusionTerm/note` and a
+//! code's own `includes/note` (synonyms: "high blood pressure" under I10;
+//! chapter and section includes notes describe scope and are not read) and
+//! `sevenChrDef/extension` (7th characters). A leaf under a
 //! 7th-character definition (its own or its nearest ancestor's) gets one code
 //! per extension, padded with the placeholder `X` to six characters
 //! (`S01.01` + `A` → `S01.01XA`), described as `<leaf>, <extension>`; that
@@ -253,6 +255,7 @@ pub fn icd10cm_tabular(xml: &str, order: Option<&[OrderRow]>) -> Result<(Vec<Con
                                 (1, b"name") => Some(Capture::Name),
                                 (1, b"desc") => Some(Capture::Desc),
                                 (2, b"note") if path[top.depth] == b"inclusionTerm" => Some(Capture::Synonym),
+                                (2, b"note") if top.diag && path[top.depth] == b"includes" => Some(Capture::Synonym),
                                 (2, b"extension") if path[top.depth] == b"sevenChrDef" => {
                                     let ch = e
                                         .try_get_attribute("char")

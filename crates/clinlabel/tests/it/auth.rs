@@ -401,6 +401,9 @@ async fn the_openapi_document_covers_every_route() {
         ("/projects/{id}/data-room/downloaders/{user_id}", "put"),
         ("/projects/{id}/data-room/downloaders/{user_id}", "delete"),
         ("/projects/{id}/audit.jsonl", "get"),
+        ("/terminology/systems", "get"),
+        ("/terminology/{system}/search", "get"),
+        ("/terminology/{system}/concepts/{code}", "get"),
     ];
     let mut documented: Vec<(String, String)> =
         paths.iter().flat_map(|(p, ops)| ops.as_object().unwrap().keys().map(move |m| (p.clone(), m.clone()))).collect();

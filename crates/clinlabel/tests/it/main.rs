@@ -13,4 +13,5 @@ mod roles;
 mod tracks;
 mod support;
 mod tasks;
+mod terminology;
 mod uploads;

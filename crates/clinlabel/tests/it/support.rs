@@ -120,6 +120,7 @@ impl TestApp {
             keyring: keyring.clone(),
             config: Arc::new(config),
             metrics: Default::default(),
+            terminology: clinlabel_terminology::Terminology::shared_bundled(),
         };
         TestApp { router: clinlabel_server::app(state), keyring, tdb, _blobs: blobs_dir }
     }

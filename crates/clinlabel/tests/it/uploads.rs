@@ -64,7 +64,7 @@ impl App {
             other => panic!("backend {other}"),
         };
         let keyring = Arc::new(Keyring::new(MasterKey::generate()));
-        let state = AppState { db: tdb.db.clone(), blobs: blobs.clone(), keyring: keyring.clone(), config: Arc::new(ServerConfig::default()), metrics: Default::default() };
+        let state = AppState { db: tdb.db.clone(), blobs: blobs.clone(), keyring: keyring.clone(), config: Arc::new(ServerConfig::default()), metrics: Default::default(), terminology: clinlabel_terminology::Terminology::shared_bundled() };
         App { router: clinlabel_server::app(state), tdb, keyring, blobs, _tmp: tmp }
     }
 
