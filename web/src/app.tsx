@@ -13,6 +13,7 @@ import { UserDetail } from './pages/admin/UserDetail';
 import { Users } from './pages/admin/Users';
 import { Agreements } from './pages/agreements';
 import { BatchPage, RateCardPage, TrackHealth } from './pages/qa';
+import { DeliveriesPage } from './pages/deliveries';
 import { ProjectList, ProjectPage } from './pages/project';
 import { EditProject, NewProject } from './pages/spec';
 import { Link, ParamsContext, match, navigate, usePath } from './router';
@@ -35,6 +36,7 @@ const ROUTES: Route[] = [
   { path: '/projects/new', component: NewProject, roles: CLIENT },
   { path: '/projects/:id', component: ProjectPage, roles: PROJECTS },
   { path: '/projects/:id/edit', component: EditProject, roles: CLIENT },
+  { path: '/projects/:id/deliveries', component: DeliveriesPage, roles: PROJECTS },
   { path: '/work', component: AnnotatePage, roles: ['tasker'] },
   { path: '/work/tasks/:id', component: TaskPage, roles: ['tasker'] },
   { path: '/review/:tier', component: ReviewPage, roles: ['tasker', 'qa_reviewer', 'pm'] },

@@ -164,19 +164,24 @@ async fn run(db: &Db, blobs: &BlobStore, keyring: &Keyring, plan: &BuildPlan, st
         s.write(&buf).await?;
         buf.clear();
     }
-    let mut cursor: deliveries::ItemCursor = None;
-    loop {
-        let page = deliveries::export_page(db, plan, &cursor, PAGE).await?;
-        let Some(last) = page.last() else { break };
-        cursor = Some((last.seq, last.item_id.clone()));
-        for item in page.iter().filter(|i| !i.annotations.is_empty()) {
-            stats.push(item);
-            for (w, s) in writers.iter_mut().zip(sinks.iter_mut()) {
-                w.item(item, &mut buf).map_err(werr)?;
-                s.write(&buf).await?;
-                buf.clear();
+    // The next page is read while this one is written.
+    let mut page = deliveries::export_page(db, plan, &None, PAGE).await?;
+    while let Some(last) = page.last() {
+        let cursor = Some(last.item_id.clone());
+        let write = async {
+            for item in page.iter().filter(|i| !i.annotations.is_empty()) {
+                stats.push(item);
+                for (w, s) in writers.iter_mut().zip(sinks.iter_mut()) {
+                    w.item(item, &mut buf).map_err(werr)?;
+                    s.write(&buf).await?;
+                    buf.clear();
+                }
             }
-        }
+            Ok::<(), BuildError>(())
+        };
+        let (next, written) = futures::join!(deliveries::export_page(db, plan, &cursor, PAGE), write);
+        written?;
+        page = next?;
     }
     for (w, s) in writers.iter_mut().zip(sinks.iter_mut()) {
         w.finish(&mut buf).map_err(werr)?;

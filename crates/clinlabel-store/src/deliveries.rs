@@ -330,35 +330,34 @@ pub async fn begin_build(db: &Db, keyring: &Keyring, who: &Principal, project_id
     })
 }
 
-/// Keyset position in the project's item order.
-pub type ItemCursor = Option<(i64, String)>;
+/// Keyset position in the export's item order (the last item id of the previous page).
+pub type ItemCursor = Option<String>;
 
-/// The next page of delivered items (non-gold items with accepted
-/// annotations), after `after`, in item order, with their accepted
-/// annotations (authors as pseudonyms). Reads as many annotation rows as
-/// the page holds: memory is bounded by `limit`.
+/// The next page of delivered items (non-gold items, in item id order) after
+/// `after`, with their accepted annotations (authors as pseudonyms). Both
+/// queries walk `items_by_project_id` from the cursor: a page costs the same
+/// at the start and the end of a million items, and memory is bounded by
+/// `limit`.
 pub async fn export_page(db: &Db, plan: &BuildPlan, after: &ItemCursor, limit: i64) -> Result<Vec<ItemRecord>, StoreError> {
-    let (seq, id) = after.clone().unwrap_or((i64::MIN, String::new()));
-    // Page over items first (index items_by_project), then their annotations.
+    let after = after.clone().unwrap_or_default();
     let items = sqlx::query(
         "SELECT i.id, i.seq, i.kind, i.byte_start, i.byte_end, i.meta, f.name AS file_name FROM items i JOIN files f ON f.id = i.file_id \
-         WHERE i.project_id = $1 AND i.gold = 0 AND (i.seq > $2 OR (i.seq = $2 AND i.id > $3)) ORDER BY i.seq, i.id LIMIT $4",
+         WHERE i.project_id = $1 AND i.id > $2 AND i.gold = 0 ORDER BY i.id LIMIT $3",
     )
     .bind(plan.project_id.clone())
-    .bind(seq)
-    .bind(id)
+    .bind(after.clone())
     .bind(limit)
     .fetch_all(&db.pool)
     .await?;
     let Some(last) = items.last() else { return Ok(Vec::new()) };
-    let (first_seq, last_seq): (i64, i64) = (items[0].try_get("seq")?, last.try_get("seq")?);
+    let last_id: String = last.try_get("id")?;
     let anns = sqlx::query(
-        "SELECT a.id, a.item_id, a.author_id, a.round, a.body, a.updated_at FROM annotations a JOIN items i ON i.id = a.item_id \
-         WHERE i.project_id = $1 AND i.seq >= $2 AND i.seq <= $3 AND a.gold = 0 AND a.stage = 'accepted' ORDER BY a.item_id, a.created_at, a.id",
+        "SELECT a.id, a.item_id, a.author_id, a.round, a.body, a.updated_at FROM items i JOIN annotations a ON a.item_id = i.id \
+         WHERE i.project_id = $1 AND i.id > $2 AND i.id <= $3 AND a.gold = 0 AND a.stage = 'accepted' ORDER BY a.item_id, a.created_at, a.id",
     )
     .bind(plan.project_id.clone())
-    .bind(first_seq)
-    .bind(last_seq)
+    .bind(after)
+    .bind(last_id)
     .fetch_all(&db.pool)
     .await?;
     let mut by_item: std::collections::HashMap<String, Vec<AnnotationRecord>> = std::collections::HashMap::with_capacity(items.len());

@@ -88,6 +88,7 @@ function StepBar({ p, role, onDone }: { p: Project; role: string; onDone: () => 
   return (
     <div className="step-bar" data-testid="step-bar">
       {client && EDITABLE.includes(p.state) ? <Link to={`/projects/${p.id}/edit`}>Edit specification</Link> : null}
+      {['in_progress', 'in_qa', 'delivered'].includes(p.state) ? <Link to={`/projects/${p.id}/deliveries`} data-testid="deliveries-link">Delivery and data room</Link> : null}
       {actions.map(([s, label, done]) => (
         <button key={s} type="button" className="primary" disabled={busy} onClick={() => void step(s, done)}>{label}</button>
       ))}

@@ -3,6 +3,9 @@
 -- stored hashed), per-project download rights of client members, and the
 -- log of downloads (each also an audit event).
 
+-- The export pages through a project's items by id.
+CREATE INDEX items_by_project_id ON items (project_id, id);
+
 CREATE TABLE deliveries (
     id                 TEXT PRIMARY KEY,
     project_id         TEXT NOT NULL REFERENCES projects (id),
