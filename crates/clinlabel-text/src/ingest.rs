@@ -187,7 +187,7 @@ pub fn read_jsonl<R: Read>(name: &str, r: R) -> impl Iterator<Item = Result<Docu
 
 /// JSONL of [`AnnotatedDocument`]s (native format); see [`read_jsonl`].
 pub fn read_jsonl_annotated<R: Read>(name: &str, r: R) -> impl Iterator<Item = Result<AnnotatedDocument>> {
-    JsonLines { name: name.to_string(), r: BufReader::with_capacity(256 * 1024, Utf8Checked::new(r)), line: 0, done: false, buf: Vec::new() }
+    JsonLines::new(name, BufReader::with_capacity(256 * 1024, Utf8Checked::new(r)))
         .map(|item| item.and_then(|(name, line, v)| annotated_from_json(&name, line, v)))
 }
 

@@ -18,9 +18,10 @@ use crate::offsets::OffsetIndex;
 use clinlabel_domain::project::{AnswerKind, LabelSchema, QuestionLevel};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
+use utoipa::ToSchema;
 
 /// Assertion status of an entity (ConText / i2b2 2010).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Assertion {
     #[default]
@@ -71,7 +72,8 @@ impl std::fmt::Display for Assertion {
 }
 
 /// A code assigned to a span, with the release version it came from.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[schema(as = TextCode)]
 pub struct Code {
     /// Code system id (`icd10cm`, `snomedct`, `rxnorm`, …).
     pub system: String,
@@ -83,7 +85,8 @@ pub struct Code {
 }
 
 /// Who made an annotation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[schema(as = TextSource)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
     /// Proposed by pre-annotation.
@@ -94,7 +97,7 @@ pub enum Source {
 }
 
 /// What the person did with a suggestion.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SuggestionState {
     /// Not reviewed yet.
@@ -106,7 +109,8 @@ pub enum SuggestionState {
 }
 
 /// A suggestion as it was proposed, kept beside an edited span.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = TextSuggested)]
 pub struct Suggested {
     pub label: String,
     pub start: usize,
@@ -118,7 +122,8 @@ pub struct Suggested {
 }
 
 /// An entity mention: `text[start..end]` in chars, half-open.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = TextSpan)]
 pub struct Span {
     pub id: String,
     /// Entity type id from the schema.
@@ -166,7 +171,8 @@ impl Span {
 }
 
 /// A typed, directed link between two spans.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = TextRelation)]
 pub struct Relation {
     pub id: String,
     /// Relation type id from the schema.
@@ -183,14 +189,16 @@ pub struct Relation {
 }
 
 /// A char range (a sentence).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(as = TextRange)]
 pub struct Range {
     pub start: usize,
     pub end: usize,
 }
 
 /// The answer to a classification question, for the document or one sentence.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = TextClassification)]
 pub struct Classification {
     /// Question id from the schema.
     pub question: String,
@@ -254,21 +262,65 @@ impl AnnotatedDocument {
 
     /// Schema-independent checks; all problems, in order.
     pub fn check(&self) -> Vec<Problem> {
+        self.parts().check(Extent::Text(&self.text))
+    }
+
+    /// [`check`](Self::check) plus conformance to the project's label schema.
+    pub fn validate(&self, schema: &LabelSchema) -> Vec<Problem> {
+        self.parts().validate(schema, Extent::Text(&self.text))
+    }
+
+    fn parts(&self) -> Parts<'_> {
+        Parts { spans: &self.spans, relations: &self.relations, classifications: &self.classifications }
+    }
+}
+
+/// What offsets are checked against: the text itself (spans' `text` must
+/// equal their slice), or only its length in chars (when the caller does
+/// not hold the text; `text` is then not compared).
+#[derive(Debug, Clone, Copy)]
+pub enum Extent<'a> {
+    Text(&'a str),
+    Chars(usize),
+}
+
+/// The annotations of a document without the document: what
+/// [`AnnotatedDocument`] and a submitted task's text part share.
+#[derive(Debug, Clone, Copy)]
+pub struct Parts<'a> {
+    pub spans: &'a [Span],
+    pub relations: &'a [Relation],
+    pub classifications: &'a [Classification],
+}
+
+impl Parts<'_> {
+    /// Schema-independent checks against the text or its length; all problems, in order.
+    pub fn check(&self, extent: Extent<'_>) -> Vec<Problem> {
         let mut out = Vec::new();
         let mut p = |path: String, problem: String| out.push(Problem { path, problem });
-        let idx = OffsetIndex::new(&self.text);
+        let (text, idx) = match extent {
+            Extent::Text(t) => (Some(t), Some(OffsetIndex::new(t))),
+            Extent::Chars(_) => (None, None),
+        };
+        let chars = match (&idx, extent) {
+            (Some(i), _) => i.chars(),
+            (None, Extent::Chars(n)) => n,
+            (None, Extent::Text(t)) => t.chars().count(),
+        };
         let mut ids = HashSet::new();
         for (i, s) in self.spans.iter().enumerate() {
             if s.id.is_empty() || !ids.insert(s.id.as_str()) {
                 p(format!("spans[{i}].id"), format!("{:?} is empty or used twice", s.id));
             }
-            if s.start >= s.end || s.end > idx.chars() {
-                p(format!("spans[{i}]"), format!("[{}, {}) is empty, reversed or past the end ({} chars)", s.start, s.end, idx.chars()));
+            if s.start >= s.end || s.end > chars {
+                p(format!("spans[{i}]"), format!("[{}, {}) is empty, reversed or past the end ({} chars)", s.start, s.end, chars));
                 continue;
             }
-            let slice = &self.text[idx.byte(s.start).unwrap()..idx.byte(s.end).unwrap()];
-            if s.text != slice {
-                p(format!("spans[{i}].text"), format!("{:?} differs from the document's {:?} at [{}, {})", s.text, slice, s.start, s.end));
+            if let (Some(text), Some(idx)) = (text, &idx) {
+                let slice = &text[idx.byte(s.start).unwrap()..idx.byte(s.end).unwrap()];
+                if s.text != slice {
+                    p(format!("spans[{i}].text"), format!("{:?} differs from the document's {:?} at [{}, {})", s.text, slice, s.start, s.end));
+                }
             }
             if s.suggested.is_some() && s.state != Some(SuggestionState::Edited) {
                 p(format!("spans[{i}].suggested"), "only an edited suggestion keeps the original".into());
@@ -290,7 +342,7 @@ impl AnnotatedDocument {
         }
         for (i, c) in self.classifications.iter().enumerate() {
             if let Some(r) = c.sentence
-                && (r.start >= r.end || r.end > idx.chars())
+                && (r.start >= r.end || r.end > chars)
             {
                 p(format!("classifications[{i}].sentence"), format!("[{}, {}) is outside the text", r.start, r.end));
             }
@@ -299,8 +351,8 @@ impl AnnotatedDocument {
     }
 
     /// [`check`](Self::check) plus conformance to the project's label schema.
-    pub fn validate(&self, schema: &LabelSchema) -> Vec<Problem> {
-        let mut out = self.check();
+    pub fn validate(&self, schema: &LabelSchema, extent: Extent<'_>) -> Vec<Problem> {
+        let mut out = self.check(extent);
         let mut p = |path: String, problem: String| out.push(Problem { path, problem });
         let types: HashMap<&str, Option<&str>> = schema.entity_types.iter().map(|e| (e.id.as_str(), e.code_system.as_deref())).collect();
         let assertions: HashSet<&str> = schema.assertion_values.iter().map(String::as_str).collect();

@@ -48,7 +48,7 @@ impl Normalized {
                 n.tok_byte.push(n.hay.len() as u32);
                 while i < chars.len() {
                     let c = chars[i];
-                    if c.is_alphanumeric() {
+                    if c.is_alphanumeric() || crate::tokenize::is_continuation(c) {
                         n.hay.extend(c.to_lowercase());
                     } else if is_apostrophe(c) && i + 1 < chars.len() && chars[i + 1].is_alphanumeric() && i > start {
                         // dropped
