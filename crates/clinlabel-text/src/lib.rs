@@ -1,4 +1,5 @@
 //! clinlabel-text (documentation filled in below).
+pub mod annotation;
 pub mod context;
 pub mod error;
 pub mod eval;
