@@ -25,6 +25,7 @@ pub mod audit;
 pub mod certification;
 pub mod error;
 pub mod imaging;
+pub mod imaging_qa;
 pub mod pricing;
 pub mod project;
 pub mod qa;

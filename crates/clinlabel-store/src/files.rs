@@ -673,6 +673,10 @@ async fn join_series(tx: &mut Tx, project_id: &str, file_id: &str, d: &NewDicomI
         "instances": row.try_get::<i64, _>("instances")?,
         "frames": row.try_get::<i64, _>("frames")?,
         "burned_in_instances": burned,
+        // Geometry for QA in millimetres: the instance's pixel spacing (row,
+        // column) and slice thickness (the slice step used for 3D measures).
+        "pixel_spacing": d.meta["frame"]["pixel_spacing"],
+        "slice_spacing": d.meta["frame"]["slice_thickness"],
     });
     sqlx::query("UPDATE items SET meta = $1 WHERE id = $2").bind(meta.to_string()).bind(item_id).execute(&mut **tx).await?;
     Ok(created as i64)

@@ -533,17 +533,29 @@ async fn validate_body(tx: &mut Tx, spec: &Spec, item_id: &str, body: &Annotatio
         qa::validate_answers(&spec.schema, &body.answers)?;
     }
     if let Some(image) = &body.image {
-        let r = sqlx::query("SELECT kind, meta FROM items WHERE id = $1").bind(item_id.to_string()).fetch_one(&mut **tx).await?;
-        let kind: String = r.try_get("kind")?;
-        let meta: serde_json::Value = serde_json::from_str(&r.try_get::<String, _>("meta")?).unwrap_or_default();
-        let frames = match kind.as_str() {
-            "dicom_series" => meta["frames"].as_u64().map(|n| n as u32),
-            "image" => Some(1),
-            _ => return Err(DomainError::field("image", "this item is not an image").into()),
-        };
+        let frames = item_frames(tx, item_id).await?;
         clinlabel_domain::imaging::validate(&spec.schema, image, frames.map(|frames| clinlabel_domain::imaging::Extent { frames }))?;
     }
     Ok(())
+}
+
+/// An image item's frame count (`image` field error for other items).
+async fn item_frames(tx: &mut Tx, item_id: &str) -> Result<Option<u32>, StoreError> {
+    let r = sqlx::query("SELECT kind, meta FROM items WHERE id = $1").bind(item_id.to_string()).fetch_one(&mut **tx).await?;
+    let kind: String = r.try_get("kind")?;
+    let meta: serde_json::Value = serde_json::from_str(&r.try_get::<String, _>("meta")?).unwrap_or_default();
+    match kind.as_str() {
+        "dicom_series" => Ok(meta["frames"].as_u64().map(|n| n as u32)),
+        "image" => Ok(Some(1)),
+        _ => Err(DomainError::field("image", "this item is not an image").into()),
+    }
+}
+
+/// An image item's pixel and slice spacing (from its series' metadata), if known.
+fn item_spacing(meta: &serde_json::Value) -> Option<clinlabel_domain::imaging_qa::Spacing> {
+    let ps = meta["pixel_spacing"].as_array()?;
+    let (row, col) = (ps.first()?.as_f64()?, ps.get(1)?.as_f64()?);
+    Some(clinlabel_domain::imaging_qa::Spacing { row_mm: row, column_mm: col, slice_mm: meta["slice_spacing"].as_f64().filter(|v| *v > 0.0).unwrap_or(1.0) })
 }
 
 /// The answer to a submission: the same for every task, gold or not.
@@ -575,9 +587,22 @@ async fn submit_in(tx: &mut Tx, backend: Backend, who: &Principal, task_id: &str
     let body_json = serde_json::to_string(&body).map_err(|e| StoreError::Internal(e.to_string()))?;
     sqlx::query("UPDATE tasks SET state = 'done', updated_at = $1 WHERE id = $2").bind(now).bind(task_id.to_string()).execute(&mut **tx).await?;
     if gold {
-        let reference: String = sqlx::query("SELECT answer FROM gold_answers WHERE item_id = $1").bind(item_id.clone()).fetch_one(&mut **tx).await?.try_get("answer")?;
-        let reference: Answers = serde_json::from_str(&reference).map_err(|e| StoreError::Internal(e.to_string()))?;
-        let score = qa::score_answers(&spec.schema, &reference, &body.answers);
+        let g = sqlx::query("SELECT g.answer, g.image, i.meta FROM gold_answers g JOIN items i ON i.id = g.item_id WHERE g.item_id = $1").bind(item_id.clone()).fetch_one(&mut **tx).await?;
+        let reference: Answers = serde_json::from_str(&g.try_get::<String, _>("answer")?).map_err(|e| StoreError::Internal(e.to_string()))?;
+        let reference_image: Option<clinlabel_domain::imaging::ImageAnnotation> =
+            g.try_get::<Option<String>, _>("image")?.map(|t| serde_json::from_str(&t)).transpose().map_err(|e| StoreError::Internal(e.to_string()))?;
+        let mut parts = Vec::new();
+        if !reference.is_empty() || reference_image.is_none() {
+            parts.push(qa::score_answers(&spec.schema, &reference, &body.answers));
+        }
+        if let Some(ri) = &reference_image {
+            let meta: serde_json::Value = serde_json::from_str(&g.try_get::<String, _>("meta")?).unwrap_or_default();
+            let given = body.image.clone().unwrap_or_default();
+            if let Some(s) = clinlabel_domain::imaging_qa::gold_score(ri, &given, item_spacing(&meta)) {
+                parts.push(s);
+            }
+        }
+        let score = parts.iter().sum::<f64>() / parts.len().max(1) as f64;
         sqlx::query("INSERT INTO annotations (id, project_id, item_id, task_id, author_id, round, body, stage, tier2, gold, score, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 0, $6, 'accepted', 0, 1, $7, $8, $8)")
             .bind(new_id())
             .bind(project_id.clone())
@@ -744,6 +769,12 @@ async fn record_gold(tx: &mut Tx, who: &Principal, track_id: &str, project_id: &
 
 /// PMs mark an item as gold with its reference answer (before the project starts).
 pub async fn set_gold(db: &Db, who: &Principal, item_id: &str, answer: Answers) -> Result<(), StoreError> {
+    set_gold_reference(db, who, item_id, answer, None).await
+}
+
+/// [`set_gold`] with, for image items, the reference shapes, label maps and
+/// per-frame answers submissions are scored against (`imaging_qa::gold_score`).
+pub async fn set_gold_reference(db: &Db, who: &Principal, item_id: &str, answer: Answers, image: Option<clinlabel_domain::imaging::ImageAnnotation>) -> Result<(), StoreError> {
     if !matches!(who.role, Role::Pm | Role::Admin) {
         return Err(ErrorCode::Forbidden.into());
     }
@@ -754,15 +785,23 @@ pub async fn set_gold(db: &Db, who: &Principal, item_id: &str, answer: Answers) 
     if ProjectState::parse(&state).is_some_and(|s| !matches!(s, ProjectState::Draft | ProjectState::Submitted | ProjectState::Quoted | ProjectState::Rejected | ProjectState::Approved)) {
         return Err(DomainError::new(ErrorCode::InvalidTransition).with_message("Gold items are chosen before the work starts.").into());
     }
-    qa::validate_answers(&spec.schema, &answer).map_err(|e| {
+    let image_item = spec.modality == clinlabel_domain::project::Modality::Image;
+    let item_schema = if image_item { clinlabel_domain::imaging::item_level(&spec.schema) } else { spec.schema.clone() };
+    qa::validate_answers(&item_schema, &answer).map_err(|e| {
         let field = e.details.as_ref().and_then(|d| d["field"].as_str()).unwrap_or("answers").replacen("answers", "answer", 1);
         DomainError::field(&field, e.message().split_once(": ").map(|x| x.1).unwrap_or(e.message()))
     })?;
+    if let Some(img) = &image {
+        let frames = item_frames(&mut tx, item_id).await?;
+        clinlabel_domain::imaging::validate(&spec.schema, img, frames.map(|frames| clinlabel_domain::imaging::Extent { frames }))?;
+    }
     let text = serde_json::to_string(&answer).map_err(|e| StoreError::Internal(e.to_string()))?;
-    sqlx::query("INSERT INTO gold_answers (item_id, project_id, answer, created_by, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (item_id) DO UPDATE SET answer = excluded.answer")
+    let image_text = image.as_ref().map(|i| serde_json::to_string(i)).transpose().map_err(|e| StoreError::Internal(e.to_string()))?;
+    sqlx::query("INSERT INTO gold_answers (item_id, project_id, answer, image, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (item_id) DO UPDATE SET answer = excluded.answer, image = excluded.image")
         .bind(item_id.to_string())
         .bind(project_id.clone())
         .bind(text)
+        .bind(image_text)
         .bind(who.user_id.clone())
         .bind(now_ms())
         .execute(&mut *tx)
@@ -1077,6 +1116,52 @@ pub struct QuestionAgreement {
     pub gate_value: Option<f64>,
 }
 
+/// One image agreement measure of a batch.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ImageAgreement {
+    /// e.g. `bounding_box_2d F1`, `outline mean IoU`, `liver Dice`, `liver HD95 (mm)`.
+    pub measure: String,
+    /// Mean over annotator pairs; null when no pair defines it.
+    pub value: Option<f64>,
+    /// Annotator pairs that defined it.
+    pub pairs: usize,
+    /// Whether the quality gate compares it with the threshold (F1 and Dice do).
+    pub gated: bool,
+}
+
+/// Image agreement of a batch: every pair of annotators of each item compared.
+fn image_agreement(by_item: &std::collections::BTreeMap<String, Vec<clinlabel_domain::imaging::ImageAnnotation>>, spacing: &std::collections::HashMap<String, clinlabel_domain::imaging_qa::Spacing>) -> Vec<ImageAgreement> {
+    use clinlabel_domain::imaging_qa::compare;
+    let mut acc: std::collections::BTreeMap<(String, bool), Vec<f64>> = std::collections::BTreeMap::new();
+    let mut push = |m: String, gated: bool, v: Option<f64>| {
+        let e = acc.entry((m, gated)).or_default();
+        if let Some(v) = v {
+            e.push(v);
+        }
+    };
+    for (item, anns) in by_item {
+        for i in 0..anns.len() {
+            for j in i + 1..anns.len() {
+                let c = compare(&anns[i], &anns[j], spacing.get(item).copied());
+                for sm in &c.shapes {
+                    push(format!("{} F1", sm.kind), true, sm.f1);
+                    push(format!("{} mean IoU", sm.kind), false, sm.mean_iou);
+                }
+                for mm in &c.masks {
+                    push(format!("{} Dice", mm.label), true, mm.dice);
+                    push(format!("{} HD95 ({})", mm.label, mm.unit), false, mm.hausdorff95);
+                }
+                if let Some(k) = &c.keypoints {
+                    push(format!("keypoints mean distance ({})", k.unit), false, k.mean_distance);
+                }
+            }
+        }
+    }
+    acc.into_iter()
+        .map(|((measure, gated), v)| ImageAgreement { measure, value: (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64), pairs: v.len(), gated })
+        .collect()
+}
+
 /// A batch as the QA reviewer sees it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct BatchView {
@@ -1092,6 +1177,9 @@ pub struct BatchView {
     /// Mean gold accuracy of the taskers who annotated this batch, in this project.
     pub gold_accuracy: Option<f64>,
     pub agreement: Vec<QuestionAgreement>,
+    /// Image items: agreement on shapes, label maps and keypoints between the
+    /// annotators of each item (mean over pairs).
+    pub image_agreement: Vec<ImageAgreement>,
     pub quality_threshold: f64,
     /// Whether the batch meets the threshold (and may be approved once ready).
     pub meets_threshold: bool,
@@ -1135,6 +1223,8 @@ pub async fn batch(db: &Db, who: &Principal, batch_id: &str) -> Result<BatchView
     let mut accepted = 0;
     let mut authors = std::collections::BTreeSet::new();
     let mut rows: Vec<(String, String, Answers)> = Vec::new();
+    let mut images: std::collections::BTreeMap<String, Vec<clinlabel_domain::imaging::ImageAnnotation>> = std::collections::BTreeMap::new();
+    let mut frame_rows: Vec<(String, String, Answers)> = Vec::new();
     let mut annotation_list = Vec::with_capacity(anns.len());
     for r in &anns {
         let round: i64 = r.try_get("round")?;
@@ -1152,11 +1242,35 @@ pub async fn batch(db: &Db, who: &Principal, batch_id: &str) -> Result<BatchView
             stage: stage.clone(),
             answers: body.answers.clone(),
         });
-        rows.push((r.try_get("item_id")?, author, body.answers));
+        let item_id: String = r.try_get("item_id")?;
+        if let Some(img) = body.image {
+            for (f, a) in &img.frame_answers {
+                frame_rows.push((format!("{item_id}#{f}"), author.clone(), a.clone()));
+            }
+            images.entry(item_id.clone()).or_default().push(img);
+        }
+        rows.push((item_id, author, body.answers));
     }
+    // Units in order, as question_agreement expects them grouped.
+    frame_rows.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    let image_agreement = if images.is_empty() {
+        Vec::new()
+    } else {
+        let metas = sqlx::query("SELECT id, meta FROM items WHERE batch_id = $1").bind(batch_id.to_string()).fetch_all(&db.pool).await?;
+        let mut spacing = std::collections::HashMap::new();
+        for m in metas {
+            let meta: serde_json::Value = serde_json::from_str(&m.try_get::<String, _>("meta")?).unwrap_or_default();
+            if let Some(sp) = item_spacing(&meta) {
+                spacing.insert(m.try_get::<String, _>("id")?, sp);
+            }
+        }
+        image_agreement(&images, &spacing)
+    };
     let mut agreement = Vec::new();
     for q in &spec.schema.questions {
-        let records: Vec<(String, String, String)> = rows
+        // Image-level questions are answered per frame: each frame is a unit.
+        let source = if q.level == clinlabel_domain::project::QuestionLevel::Image && spec.modality == clinlabel_domain::project::Modality::Image { &frame_rows } else { &rows };
+        let records: Vec<(String, String, String)> = source
             .iter()
             .filter_map(|(item, author, answers)| {
                 answers.get(&q.id).map(|chosen| {
@@ -1181,7 +1295,9 @@ pub async fn batch(db: &Db, who: &Principal, batch_id: &str) -> Result<BatchView
         (!scores.is_empty()).then(|| scores.iter().sum::<f64>() / scores.len() as f64)
     };
     let threshold = spec.qa.quality_threshold;
-    let meets = agreement.iter().all(|q| q.gate_value.is_none_or(|v| v >= threshold)) && gold_accuracy.is_none_or(|g| g >= threshold);
+    let meets = agreement.iter().all(|q| q.gate_value.is_none_or(|v| v >= threshold))
+        && image_agreement.iter().filter(|m| m.gated).all(|m| m.value.is_none_or(|v| v >= threshold))
+        && gold_accuracy.is_none_or(|g| g >= threshold);
     let annotations = rows.len() as i64;
     let chosen: Option<String> = b.try_get("spot_check_items")?;
     Ok(BatchView {
@@ -1195,6 +1311,7 @@ pub async fn batch(db: &Db, who: &Principal, batch_id: &str) -> Result<BatchView
         rework_rate: if annotations > 0 { reworked as f64 / annotations as f64 } else { 0.0 },
         gold_accuracy,
         agreement,
+        image_agreement,
         quality_threshold: threshold,
         meets_threshold: meets,
         spot_check_seed: b.try_get("spot_check_seed")?,

@@ -129,14 +129,18 @@ async fn returned_work(State(s): State<AppState>, a: Auth) -> ApiResult<Json<Vec
 #[serde(deny_unknown_fields)]
 pub struct GoldRequest {
     /// The reference answer: question id → option ids.
+    #[serde(default)]
     pub answer: Answers,
+    /// Image items: the reference shapes, label maps and per-frame answers.
+    #[serde(default)]
+    pub image: Option<clinlabel_domain::imaging::ImageAnnotation>,
 }
 
 /// Marks an item as gold with its reference answer (PMs, before the work starts).
 #[utoipa::path(put, path = "/items/{id}/gold", tag = "tasks", params(("id" = String, Path)), request_body = GoldRequest,
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn set_gold(State(s): State<AppState>, a: Auth, Path(id): Path<String>, ApiJson(r): ApiJson<GoldRequest>) -> ApiResult<StatusCode> {
-    tasks::set_gold(&s.db, &a.principal, &id, r.answer).await?;
+    tasks::set_gold_reference(&s.db, &a.principal, &id, r.answer, r.image).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -290,3 +290,113 @@ async fn a_tasker_reads_the_frames_of_the_series_they_hold_and_nothing_else() {
     })
     .await;
 }
+
+/// A copy of `slice` in its own series (so it becomes its own item).
+fn in_series(slice: &[u8], series: u32) -> Vec<u8> {
+    let mut obj = dicom_object::OpenFileOptions::new().from_reader(&slice[128..]).unwrap();
+    let uid = format!("{}.{series}", obj.element(tags::SERIES_INSTANCE_UID).unwrap().to_str().unwrap().trim_end_matches('\0'));
+    obj.put(DataElement::new(tags::SERIES_INSTANCE_UID, VR::UI, PrimitiveValue::from(uid)));
+    let mut out = Vec::new();
+    obj.write_all(&mut out).unwrap();
+    out
+}
+
+fn boxed(x0: f64, y0: f64, x1: f64, y1: f64) -> Value {
+    json!({ "answers": {}, "image": { "shapes": [{ "id": "b1", "label": "lesion", "tool": "bounding_box_2d", "frame": 0, "x0": x0, "y0": y0, "x1": x1, "y1": y1 }] } })
+}
+
+#[tokio::test]
+async fn image_gold_is_scored_by_shape_overlap_and_batches_report_image_agreement() {
+    let ct = read(&reference("pydicom/CT_small.dcm"));
+    check_db(|t| {
+        let ct = ct.clone();
+        async move {
+            let w = world(&t.db).await;
+            let tr = track(&t.db).await;
+            sign_agreements(&t.db, &w).await;
+            let app = TestApp::new(t);
+            let db = app.db().clone();
+            let admin = Principal { user_id: w.id(Role::Admin, &w.provider).into(), org_id: w.provider.clone(), role: Role::Admin };
+            let mut people = Vec::new();
+            for i in 0..2 {
+                let email = format!("gold-reader-{i}@provider.test");
+                let u = clinlabel_store::users::create(&db, &admin, clinlabel_store::users::NewUser { org_id: w.provider.clone(), email: email.clone(), name: format!("Reader {i}"), role: Role::Tasker, password: Secret::new(PASSWORD.into()) }).await.unwrap();
+                clinlabel_store::tracks::grant(&db, &admin, &u.id, &tr, clinlabel_store::db::now_ms() + 86_400_000, None).await.unwrap();
+                people.push((u.id, email));
+            }
+            let mut client = app.login(w.email(Role::ClientAdmin, &w.org_a), PASSWORD).await;
+            let mut spec = serde_json::to_value(clinlabel_ingest::bench::spec_for(Modality::Image, &tr, clinlabel_store::db::now_ms() + 30 * 86_400_000)).unwrap();
+            spec["overlap"] = json!(2);
+            spec["gold_rate"] = json!(0.5);
+            spec["qa"] = json!({ "tier1": false, "tier2_sampling_pct": 0, "tier3_spot_check_pct": 5, "quality_threshold": 0.5 });
+            let p = client.post("/api/v1/projects", spec).await.body["id"].as_str().unwrap().to_string();
+            let slice = ct_slice(&ct, 0).0;
+            for k in 0..21 {
+                upload(&mut client, &p, &format!("series-{k}.dcm"), &in_series(&slice, k)).await;
+            }
+            let list = items(&mut client, &p).await;
+            assert_eq!(list.len(), 21);
+            let gold_item = list[0]["id"].as_str().unwrap().to_string();
+            let mut pm = app.login(w.email(Role::Pm, &w.provider), PASSWORD).await;
+            // The reference: one lesion box on frame 0. A reference outside the frames is refused.
+            let bad = pm.call(Method::PUT, &format!("/api/v1/items/{gold_item}/gold"), Some(json!({ "answer": {}, "image": { "shapes": [{ "id": "g", "label": "lesion", "tool": "bounding_box_2d", "frame": 1, "x0": 1.0, "y0": 1.0, "x1": 2.0, "y1": 2.0 }] } }))).await;
+            assert_eq!(bad.code(), "invalid_field", "{}", bad.body);
+            let r = pm.call(Method::PUT, &format!("/api/v1/items/{gold_item}/gold"), Some(json!({ "answer": {}, "image": boxed(10.0, 10.0, 50.0, 50.0)["image"] }))).await;
+            assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+            let ca = Principal { user_id: w.id(Role::ClientAdmin, &w.org_a).into(), org_id: w.org_a.clone(), role: Role::ClientAdmin };
+            let pmp = Principal { user_id: w.id(Role::Pm, &w.provider).into(), org_id: w.provider.clone(), role: Role::Pm };
+            clinlabel_store::projects::step(&db, &app.keyring, &ca, &p, clinlabel_domain::project::Step::Submit, None).await.unwrap();
+            let q = clinlabel_store::projects::issue_quote(&db, &app.keyring, &pmp, &p, &[]).await.unwrap();
+            clinlabel_store::projects::decide_quote(&db, &app.keyring, &ca, &p, &q.id, true, None).await.unwrap();
+            clinlabel_store::projects::step(&db, &app.keyring, &pmp, &p, clinlabel_domain::project::Step::Start, None).await.unwrap();
+
+            // Reader 0 draws what the reference has; reader 1 the real lesions 2 px
+            // to the right (IoU 0.905) but the gold lesion elsewhere (IoU 0).
+            let mut golds = [0, 0];
+            for (i, (_, email)) in people.iter().enumerate() {
+                let mut c = app.login(email, PASSWORD).await;
+                loop {
+                    let r = c.post("/api/v1/tasks/next", json!({})).await;
+                    if r.status == StatusCode::NO_CONTENT {
+                        break;
+                    }
+                    let is_gold = r.body["item_id"] == gold_item.as_str();
+                    golds[i] += is_gold as usize;
+                    let body = match (i, is_gold) {
+                        (0, _) => boxed(10.0, 10.0, 50.0, 50.0),
+                        (_, false) => boxed(12.0, 10.0, 52.0, 50.0),
+                        (_, true) => boxed(80.0, 80.0, 120.0, 120.0),
+                    };
+                    let s = c.post(&format!("/api/v1/tasks/{}/submit", r.body["id"].as_str().unwrap()), body).await;
+                    assert_eq!(s.status, StatusCode::OK, "{}", s.body);
+                }
+            }
+            assert_eq!(golds, [1, 1], "each reader met the gold item once");
+            let scores: Vec<(String, f64)> = sqlx::query("SELECT user_id, score FROM gold_results WHERE project_id = $1")
+                .bind(p.clone())
+                .fetch_all(db.pool())
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| (sqlx::Row::try_get(r, "user_id").unwrap(), sqlx::Row::try_get(r, "score").unwrap()))
+                .collect();
+            let of = |u: &str| scores.iter().find(|s| s.0 == u).unwrap().1;
+            assert_eq!(of(&people[0].0), 1.0);
+            assert_eq!(of(&people[1].0), 0.0);
+
+            // The batch: both readers matched every real lesion (F1 1) with IoU 1520/1680.
+            let batches = pm.get(&format!("/api/v1/projects/{p}/batches")).await;
+            assert_eq!(batches.status, StatusCode::OK, "{}", batches.body);
+            let b = pm.get(&format!("/api/v1/batches/{}", batches.body[0]["id"].as_str().unwrap())).await;
+            assert_eq!(b.status, StatusCode::OK, "{}", b.body);
+            let m = |name: &str| b.body["image_agreement"].as_array().unwrap().iter().find(|x| x["measure"] == name).cloned().unwrap_or_else(|| panic!("{name} in {}", b.body["image_agreement"]));
+            let f1 = m("bounding_box_2d F1");
+            assert_eq!(f1["value"], 1.0);
+            assert_eq!(f1["pairs"], 20);
+            assert_eq!(f1["gated"], true);
+            let iou = m("bounding_box_2d mean IoU")["value"].as_f64().unwrap();
+            assert!((iou - 1520.0 / 1680.0).abs() < 1e-9, "{iou}");
+        }
+    })
+    .await;
+}
