@@ -125,6 +125,7 @@ mod jpeg12;
 pub mod object;
 pub mod pixels;
 pub mod safe;
+pub mod synth;
 
 use std::path::Path;
 

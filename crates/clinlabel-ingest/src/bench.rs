@@ -314,3 +314,58 @@ pub async fn small_files(
         peak_rss_bytes: clinlabel_blob::bench::peak_rss_bytes(),
     })
 }
+
+/// One DICOM series uploaded file by file.
+#[derive(Debug, Clone)]
+pub struct DicomSeriesReport {
+    pub instances: u32,
+    pub bytes: u64,
+    pub seconds: f64,
+    pub mb_per_s: f64,
+    /// Items the series became (one).
+    pub items: i64,
+    pub peak_rss_bytes: Option<u64>,
+}
+
+/// Uploads a synthetic CT series of about `bytes` (512 × 512 slices, each its
+/// own upload, as a browser sends a folder) into `dir`: every slice is
+/// de-identified and joins the one series item. Memory stays that of one
+/// slice at a time, whatever the series' size.
+pub async fn dicom_series(dir: &Path, bytes: u64) -> Result<DicomSeriesReport, String> {
+    let db = Db::connect(&format!("sqlite://{}/bench-dicom.db", dir.display()))
+        .await
+        .map_err(|e| e.to_string())?;
+    let blobs = BlobStore::local(&dir.join("blobs-dicom")).map_err(|e| e.to_string())?;
+    let (ing, who, project) = fixture(db.clone(), blobs, Modality::Image).await?;
+    reset_peak_rss();
+    let start = Instant::now();
+    let (mut sent, mut n) = (0u64, 0u32);
+    while sent < bytes {
+        let body = clinlabel_dicom::synth::ct_slice(1, n, 512, 512).map_err(|e| e.to_string())?;
+        let len = body.len() as u64;
+        let u = ing
+            .start(
+                &who,
+                &project,
+                NewUpload { name: Phi::new(format!("IM{n:05}.dcm")), size: len as i64, declared_sha256: None, purpose: Purpose::Data },
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let done = ing
+            .append(&who, &u.id, 0, Some(len), stream::iter([Ok::<_, std::io::Error>(Bytes::from(body))]))
+            .await
+            .map_err(|e| e.to_string())?;
+        if done.state != "complete" || done.summary.as_ref().is_none_or(|s| s["accepted"] != 1) {
+            return Err(format!("slice {n} ended {} ({:?})", done.state, done.summary));
+        }
+        sent += len;
+        n += 1;
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let peak = clinlabel_blob::bench::peak_rss_bytes();
+    let items = clinlabel_store::files::list_items(&db, &who, &project, None, clinlabel_store::Page::default())
+        .await
+        .map_err(|e| e.to_string())?
+        .total;
+    Ok(DicomSeriesReport { instances: n, bytes: sent, seconds, mb_per_s: sent as f64 / seconds.max(1e-9) / 1e6, items, peak_rss_bytes: peak })
+}

@@ -51,6 +51,15 @@ enum BenchWhat {
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
     },
+    /// A DICOM series of SIZE bytes (512×512 CT slices, one upload each) de-identified into one series item: time and peak memory.
+    DicomIngest {
+        /// Bytes of DICOM to upload [default: 2 GiB].
+        #[arg(long, default_value_t = 2 << 30)]
+        size: u64,
+        /// Directory to write in [default: a temporary directory].
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
     /// Build a delivery of a project with N accepted annotations (seeded in the store): build time and peak memory.
     Delivery {
         /// Accepted annotations (two per item).
@@ -136,6 +145,20 @@ pub async fn run(args: BenchArgs, _settings: &Settings) -> anyhow::Result<ExitCo
             );
             let s = clinlabel_ingest::bench::small_files(&dir, files, 2048).await.map_err(|e| anyhow::anyhow!(e))?;
             println!("{} small files of {} bytes: {:.1} s, {:.0} files/s, peak RSS {}", s.files, s.bytes_each, s.seconds, s.files_per_s, mib(s.peak_rss_bytes));
+        }
+        BenchWhat::DicomIngest { size, dir } => {
+            let tmp = tempfile::tempdir()?;
+            let dir = dir.unwrap_or_else(|| tmp.path().to_path_buf());
+            let r = clinlabel_ingest::bench::dicom_series(&dir, size).await.map_err(|e| anyhow::anyhow!(e))?;
+            println!(
+                "DICOM series of {} slices ({:.0} MiB): {:.1} s, {:.0} MB/s through upload + de-identification + series grouping; {} item(s); peak RSS {}",
+                r.instances,
+                r.bytes as f64 / (1 << 20) as f64,
+                r.seconds,
+                r.mb_per_s,
+                r.items,
+                r.peak_rss_bytes.map(|b| format!("{:.1} MiB", b as f64 / (1 << 20) as f64)).unwrap_or_else(|| "unknown".into())
+            );
         }
         BenchWhat::Delivery { annotations, db } => crate::cmd_delivery::bench(annotations, db).await?,
         BenchWhat::Blob { size, storage_url } => {
