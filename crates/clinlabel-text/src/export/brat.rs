@@ -95,7 +95,8 @@ pub fn ann(doc: &AnnotatedDocument, pending: bool) -> io::Result<(String, Vec<&S
         }
         for c in &s.codes {
             n += 1;
-            let display = c.display.as_deref().unwrap_or("").replace(['\t', '\n', '\r'], " ");
+            // bratly needs a non-empty display; brat shows it as the reference's name.
+            let display = c.display.as_deref().filter(|d| !d.trim().is_empty()).unwrap_or(&c.code).replace(['\t', '\n', '\r'], " ");
             let _ = writeln!(out, "N{n}\tReference T{t} {}:{}\t{display}", brat_type(&c.system), c.code.replace(char::is_whitespace, "_"));
         }
     }
