@@ -19,14 +19,16 @@ pub(crate) struct Fuzzy {
 }
 
 /// Every word of `vocab` (sorted, unique) whose whole or a prefix is within
-/// `max` edits of `q`, with its best distance, sorted by word index.
-pub(crate) fn matches(vocab: &[Box<str>], q: &[u8], max: u8) -> Vec<Fuzzy> {
+/// `max` edits of `q`, with its best distance, sorted by word index. With
+/// `first_exact`, only words starting with `q`'s first byte are considered
+/// (typos rarely hit the first letter, and it divides the walk by the alphabet).
+pub(crate) fn matches(vocab: &[Box<str>], q: &[u8], max: u8, first_exact: bool) -> Vec<Fuzzy> {
     let m = q.len();
     let mut rows = vec![0u8; (m + 1) * 8];
     for (j, cell) in rows[..=m].iter_mut().enumerate() {
         *cell = j.min(255) as u8;
     }
-    let mut walk = Walk { vocab, q, max, width: m + 1, rows, ranges: Vec::new(), wholes: Vec::new() };
+    let mut walk = Walk { vocab, q, max, width: m + 1, rows, ranges: Vec::new(), wholes: Vec::new(), first: first_exact.then(|| q.first().copied()).flatten() };
     if !vocab.is_empty() {
         walk.node(0, 0, vocab.len());
     }
@@ -56,6 +58,8 @@ struct Walk<'a> {
     rows: Vec<u8>,
     ranges: Vec<(usize, usize, u8)>,
     wholes: Vec<(usize, u8)>,
+    /// Only this first byte, when set.
+    first: Option<u8>,
 }
 
 impl Walk<'_> {
@@ -74,6 +78,10 @@ impl Walk<'_> {
             let word = self.vocab[i].as_bytes();
             let c = word[depth];
             let j = i + self.vocab[i..hi].partition_point(|w| w.as_bytes()[depth] <= c);
+            if depth == 0 && self.first.is_some_and(|f| f != c) {
+                i = j;
+                continue;
+            }
             let prev_char = if depth > 0 { Some(word[depth - 1]) } else { None };
             let (head, tail) = self.rows.split_at_mut((depth + 1) * width);
             let prev = &head[depth * width..];
@@ -147,7 +155,7 @@ mod tests {
     fn finds_transpositions_insertions_and_prefixes() {
         let v = vocab(&["pneumonia", "pneumonitis", "pneumothorax", "pleura", "diabetes", "diabetic", "mellitus", "pneumonias"]);
         let found = |q: &str, max| -> Vec<(String, u8, bool)> {
-            matches(&v, q.as_bytes(), max).into_iter().map(|f| (v[f.word as usize].to_string(), f.dist, f.whole)).collect()
+            matches(&v, q.as_bytes(), max, false).into_iter().map(|f| (v[f.word as usize].to_string(), f.dist, f.whole)).collect()
         };
         let r = found("pneumonai", 1);
         assert!(r.contains(&("pneumonia".into(), 1, true)), "{r:?}");
@@ -170,7 +178,7 @@ mod tests {
         for q in ["abc", "acb", "ab", "abcd", "ba", "cba", "aacb", "bcd", "x"] {
             for max in 0..=2u8 {
                 let got: Vec<(String, u8)> =
-                    matches(&v, q.as_bytes(), max).into_iter().map(|f| (v[f.word as usize].to_string(), f.dist)).collect();
+                    matches(&v, q.as_bytes(), max, false).into_iter().map(|f| (v[f.word as usize].to_string(), f.dist)).collect();
                 let want: Vec<(String, u8)> = v
                     .iter()
                     .filter_map(|w| {

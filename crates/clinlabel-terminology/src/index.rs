@@ -17,7 +17,7 @@ const MAX_WORDS: usize = 12;
 const STOP_WORDS: [&str; 11] = ["of", "the", "and", "or", "in", "on", "at", "to", "for", "by", "an"];
 /// Most terms scored for one query: past this, a query whose rarest word is
 /// everywhere ("unspecified f") is ranked among the lightest terms holding it.
-const MAX_SCORED: usize = 6000;
+const MAX_SCORED: usize = 3000;
 
 /// How a hit matched the query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -550,7 +550,8 @@ impl TextIndex {
             5..=8 => 1,
             _ => 2,
         };
-        let mut fuzzy = if max > 0 { fuzzy::matches(&self.vocab, word.as_bytes(), max) } else { Vec::new() };
+        // Two typos only after a correct first letter.
+        let mut fuzzy = if max > 0 { fuzzy::matches(&self.vocab, word.as_bytes(), max, max > 1) } else { Vec::new() };
         fuzzy.retain(|f| f.dist > 0 && (f.word < lo as u32 || f.word >= hi as u32));
         let fuzzy_lo = fuzzy.first().map(|f| f.word).unwrap_or(u32::MAX);
         let fuzzy_hi = fuzzy.last().map(|f| f.word).unwrap_or(0);

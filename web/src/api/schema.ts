@@ -1109,6 +1109,60 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/terminology/{system}/concepts/{code}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One concept (dots and case in the code do not matter) with its parents and children. */
+        get: operations["concept"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/terminology/{system}/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Type-ahead search: the exact code, codes starting with the query, then ranked matches on
+         *     displays and synonyms (word prefixes, small typos).
+         */
+        get: operations["search"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/terminology/systems": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Lists the installation's code systems and their release versions. */
+        get: operations["list_systems"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/tracks": {
         parameters: {
             query?: never;
@@ -1435,6 +1489,28 @@ export interface components {
             /** Format: int64 */
             last_seq: number;
         };
+        /** @description A code system loaded in this installation. */
+        CodeSystemInfo: {
+            /**
+             * Format: int32
+             * @description Number of concepts (active or not).
+             */
+            concepts: number;
+            /** @description Licensed content, imported by the installation. */
+            licensed: boolean;
+            /** @description E.g. `ICD-10-CM`. */
+            name: string;
+            /** @description `bundled` (shipped with clinlabel) or `imported` (into this installation). */
+            origin: string;
+            /** @description Where the release came from. */
+            source: string;
+            /** @description The id used in URLs: icd10cm, icd10pcs, snomed, loinc, rxnorm, meddra, cpt, hcpcs. */
+            system: string;
+            /** @description The canonical system URI. */
+            uri: string;
+            /** @description The release version; store it with every code assigned from this system. */
+            version: string;
+        };
         /**
          * @description A reviewer's comment anchored to one element of the annotation
          *     (`question:<id>` for a classification answer, `shape:<id>` for a shape of
@@ -1444,6 +1520,30 @@ export interface components {
         Comment: {
             anchor: string;
             text: string;
+        };
+        /** @description A concept in a list (parents, children). */
+        ConceptBrief: {
+            billable?: boolean | null;
+            code: string;
+            display: string;
+        };
+        /** @description A concept with its hierarchy. */
+        ConceptDetail: {
+            active: boolean;
+            /** @description Valid for billing / a leaf, where the system defines it (ICD-10-CM/PCS). */
+            billable?: boolean | null;
+            /** @description At most 500, in release order; `children_total` counts them all. */
+            children: components["schemas"]["ConceptBrief"][];
+            children_total: number;
+            code: string;
+            display: string;
+            /** @description The node's kind in its system (ICD chapter/section/category, SNOMED semantic tag, ...). */
+            kind?: string | null;
+            parents: components["schemas"]["ConceptBrief"][];
+            synonyms: string[];
+            system: string;
+            /** @description The release version. */
+            version: string;
         };
         /** @description A new link and its token (shown once). */
         CreatedLink: {
@@ -2271,6 +2371,31 @@ export interface components {
          * @enum {string}
          */
         Role: "client_admin" | "client_member" | "pm" | "qa_reviewer" | "tasker" | "admin";
+        /** @description One search result. */
+        SearchHit: {
+            active: boolean;
+            /** @description Valid for billing / a leaf, where the system defines it. */
+            billable?: boolean | null;
+            code: string;
+            display: string;
+            /** @description `code` (exact code), `code_prefix` or `text`. */
+            match_kind: string;
+            /** @description The synonym that matched, when it was not the display. */
+            matched?: string | null;
+            /**
+             * Format: float
+             * @description Higher is better; comparable within one response only.
+             */
+            score: number;
+        };
+        /** @description Search results. */
+        SearchResponse: {
+            query: string;
+            results: components["schemas"]["SearchHit"][];
+            system: string;
+            /** @description The release version searched. */
+            version: string;
+        };
         /** @description One frame of the series, in viewing order. */
         SeriesFrame: {
             /** Format: int32 */
@@ -5467,6 +5592,124 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TaskView"][];
+                };
+            };
+        };
+    };
+    concept: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                code: string;
+                system: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConceptDetail"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    search: {
+        parameters: {
+            query: {
+                /** @description Most results, 1–100 (default 20). */
+                limit?: number;
+                /**
+                 * @description What the user typed: a code, a code prefix (with or without ICD's dot) or words
+                 *     (prefixes and small typos allowed). At most 200 characters.
+                 */
+                q: string;
+            };
+            header?: never;
+            path: {
+                system: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SearchResponse"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_systems: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CodeSystemInfo"][];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
