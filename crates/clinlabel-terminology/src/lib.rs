@@ -7,7 +7,7 @@
 //!
 //! | [`System`] | release format read by [`import`] | shipped? |
 //! |---|---|---|
-//! | ICD-10-CM | CMS tabular XML (`icd10cm_tabular_YYYY.xml`) and/or order file (`icd10cm_order_YYYY.txt`) | yes, 2026 (April 1 update) |
+//! | ICD-10-CM | CMS tabular XML (`icd10cm_tabular_YYYY.xml`; inclusion terms and a code's includes notes are synonyms) and/or order file (`icd10cm_order_YYYY.txt`) | yes, 2026 (April 1 update) |
 //! | ICD-10-PCS | CMS order file (`icd10pcs_order_YYYY.txt`) | yes, FY2025, section 0 only (see below) |
 //! | HCPCS Level II | CMS fixed-width release file (`HCPCYYYY_JAN_ANWEB_*.txt`, 320-byte records) | no |
 //! | SNOMED CT | RF2 snapshot: `sct2_Concept_Snapshot`, `sct2_Description_Snapshot` (FSN, synonyms, active flags), `sct2_Relationship_Snapshot` (IS-A, 116680003), optional `der2_cRefset_LanguageSnapshot` for preferred terms | no (licensed) |
@@ -40,23 +40,42 @@
 //! ## Search
 //!
 //! [`CodeSystem::search`] answers a type-ahead query with, in this order:
-//! the exact code, codes starting with the query (with or without ICD's dot,
-//! shortest first), then ranked text matches over displays and synonyms.
-//! Text search is an inverted index over normalised words (lower case,
-//! Latin accents folded, split on anything not a letter or digit). Every
-//! query word must match a word of the term, as the word itself, as a
-//! prefix ("diab mel typ 2"), or within 1 typo from 5 letters and 2 from 9
-//! ("pneumonai"), counting transpositions as one; typo matches are found by
-//! walking the sorted vocabulary as a trie with a Damerau–Levenshtein row per
-//! node, pruned as soon as the row exceeds the budget. The word with the
-//! fewest postings supplies the candidates; the others are checked against
-//! each candidate's words. A candidate's score adds per-word quality (exact
-//! > prefix > typo), IDF-weighted coverage of the term (so "Type 2 diabetes
-//! mellitus" ranks before its longer children), a bonus when the first query
-//! word starts the term and when words come in order, and a small bonus for
-//! the display over a synonym; ties go to the shorter code. The hierarchy
-//! ([`CodeSystem::parents`], [`CodeSystem::children`],
-//! [`CodeSystem::ancestors`]) is held as index arrays.
+//! the exact code, codes starting with the query (when it holds a digit or
+//! is a code; with or without ICD's dot, shortest first), then ranked text
+//! matches over the displays and synonyms of active concepts.
+//!
+//! - **Words.** Text is normalised (lower case, Latin accents folded,
+//!   apostrophes dropped, split on anything not a letter or digit). Every
+//!   query word must match a word of the term: as the word itself, as a
+//!   prefix ("diab mel typ 2"), or within 1 typo from 5 letters and 2 from 9
+//!   ("pneumonai"; two only after a correct first letter), a transposition
+//!   counting as one. A few stop words ("of", "the", "and", ...) restrict
+//!   nothing unless the query is only stop words.
+//! - **Typos** are found by walking the sorted vocabulary as a trie with a
+//!   Damerau–Levenshtein (optimal string alignment) row per node, pruned as
+//!   soon as the whole row exceeds the budget (`fuzzy.rs`).
+//! - **Candidates** come from the query word with the fewest postings; the
+//!   other words are checked against each candidate's own words.
+//! - **Score** = 3 × mean word quality (exact 1, prefix 0.6–0.9 by how much
+//!   of the word is typed, typo 0.3–0.55) + 2 × coverage (IDF of the matched
+//!   words over the term's, so "Type 2 diabetes mellitus" ranks before its
+//!   longer children) + 0.3 when the first query word starts the term + 0.2
+//!   when the words come in order + 0.1 for the display over a synonym. Ties
+//!   go to the shorter code, then release order.
+//! - **Speed.** Terms are numbered lightest (smallest IDF sum) first, so each
+//!   posting list runs from the terms that can score highest; a list stops
+//!   as soon as even a perfect match of the remaining words could not enter
+//!   the current top results, and whole words are skipped the same way. At
+//!   most 3,000 terms are scored per query: a query whose rarest word is in
+//!   tens of thousands of terms ("unspecified f") is ranked among the
+//!   lightest of them. The benchmark ([`mod@bench`]) types descriptions
+//!   keystroke by keystroke, with typos, and codes.
+//! - **Nothing matches every word:** the best terms missing one word follow,
+//!   scored 3 lower.
+//!
+//! The hierarchy ([`CodeSystem::parents`], [`CodeSystem::children`],
+//! [`CodeSystem::ancestors`]) is held as index arrays; [`ConceptRef`] reads
+//! one concept.
 //!
 //! ## Using the dictionary from other crates
 //!
