@@ -198,6 +198,12 @@ test('the PM builds, the QA reviewer certifies, the client downloads and the dow
   await expect(member.getByTestId('report-agreement')).toBeVisible();
   await expect(member.getByTestId('no-download-right')).toBeVisible();
   expect((await member.request.get(`${server.url}${zipHref}`)).status()).toBe(403);
+  // The client admin grants the member the download right: the data room opens for them.
+  await client.getByTestId('download-rights').getByLabel('may download').check();
+  await expect(client.getByTestId('download-rights').getByLabel('may download')).toBeChecked();
+  await member.reload();
+  await expect(member.getByTestId('data-room')).toBeVisible();
+  expect((await member.request.get(`${server.url}${zipHref}`, { headers: { Range: 'bytes=0-1' } })).status()).toBe(206);
 });
 
 async function deliveryId(page: Page): Promise<string> {

@@ -43,6 +43,8 @@ use utoipa::ToSchema;
 pub const SIGNING_KEY_SCOPE: &str = "service-delivery-signing";
 /// Longest a data-room link may live.
 pub const MAX_LINK_MS: i64 = 90 * 86_400_000;
+/// A build still `building` after this long was interrupted (its process stopped).
+pub const STALE_BUILD_MS: i64 = 6 * 3_600_000;
 /// A link's life when none is asked for.
 pub const DEFAULT_LINK_MS: i64 = 7 * 86_400_000;
 
@@ -286,6 +288,12 @@ pub async fn begin_build(db: &Db, keyring: &Keyring, who: &Principal, project_id
             .with_details(serde_json::json!({ "batches": n, "approved": approved }))
             .into());
     }
+    // A build whose process stopped (no build of a million annotations takes hours) no longer blocks.
+    sqlx::query("UPDATE deliveries SET state = 'failed', error = 'interrupted: the build did not finish' WHERE project_id = $1 AND state = 'building' AND created_at < $2")
+        .bind(project_id.to_string())
+        .bind(now_ms() - STALE_BUILD_MS)
+        .execute(&mut *tx)
+        .await?;
     if sqlx::query("SELECT 1 AS x FROM deliveries WHERE project_id = $1 AND state = 'building'").bind(project_id.to_string()).fetch_optional(&mut *tx).await?.is_some() {
         return Err(DomainError::new(ErrorCode::InvalidTransition).with_message("A delivery of this project is being built.").into());
     }
@@ -642,10 +650,6 @@ pub async fn fail_build(db: &Db, plan: &BuildPlan, reason: &str) -> Result<(), S
     Ok(())
 }
 
-/// Builds left `building` by a stopped process are failed on start-up.
-pub async fn fail_interrupted(db: &Db) -> Result<u64, StoreError> {
-    Ok(sqlx::query("UPDATE deliveries SET state = 'failed', error = 'interrupted: the server stopped during the build' WHERE state = 'building'").execute(&db.pool).await?.rows_affected())
-}
 
 // -- certification ----------------------------------------------------------------------------
 

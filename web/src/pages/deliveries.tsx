@@ -86,6 +86,15 @@ export function DeliveriesPage() {
               {ds.map((d) => (
                 <DeliveryCard key={d.id} d={d} onChange={list.reload} />
               ))}
+              {role === 'client_admin' || role === 'pm' || role === 'admin' ? (
+                <Section title="Audit trail" testId="audit-export">
+                  <p>
+                    <a href={`/api/v1/projects/${id}/audit.jsonl`} download>Download the project’s audit trail (JSONL with the hash chain)</a>; the README of clinlabel
+                    describes how to verify it without clinlabel.
+                  </p>
+                </Section>
+              ) : null}
+              {role === 'client_admin' ? <DownloadRights projectId={id!} orgId={me.user.org_id} /> : null}
             </>
           )
         }
@@ -302,5 +311,58 @@ function DataRoom({ d }: { d: Delivery }) {
         )}
       </Show>
     </div>
+  );
+}
+
+function DownloadRights({ projectId, orgId }: { projectId: string; orgId: string }) {
+  const members = useLoad(() => call('get', '/users', { query: { org_id: orgId, role: 'client_member', per_page: 200 } }), [orgId]);
+  const granted = useLoad(() => call('get', '/projects/{id}/data-room/downloaders', { path: { id: projectId } }), [projectId]);
+  const [err, setErr] = useState<ApiError | null>(null);
+  // What the admin just chose shows at once; a failure puts it back.
+  const [chosen, setChosen] = useState<Record<string, boolean>>({});
+  const set = async (userId: string, grant: boolean) => {
+    setErr(null);
+    setChosen((c) => ({ ...c, [userId]: grant }));
+    try {
+      await call(grant ? 'put' : 'delete', '/projects/{id}/data-room/downloaders/{user_id}', { path: { id: projectId, user_id: userId } });
+      granted.reload();
+    } catch (e) {
+      setChosen((c) => ({ ...c, [userId]: !grant }));
+      setErr(asApiError(e));
+    }
+  };
+  return (
+    <Section title="Download rights" testId="download-rights">
+      <p className="muted">Client admins always download; members download only with this right. Everyone in your organisation reads the report.</p>
+      <ErrorLine error={err} />
+      <Show l={members}>
+        {(ms) =>
+          ms.items.length === 0 ? (
+            <Empty>Your organisation has no members.</Empty>
+          ) : (
+            <table aria-label="Download rights">
+              <thead>
+                <tr><th scope="col">Member</th><th scope="col">Download right</th></tr>
+              </thead>
+              <tbody>
+                {ms.items.map((u) => {
+                  const has = chosen[u.id] ?? (granted.data ?? []).some((g) => g.user_id === u.id);
+                  return (
+                    <tr key={u.id}>
+                      <td>{u.name}</td>
+                      <td>
+                        <label>
+                          <input type="checkbox" checked={has} onChange={(e) => void set(u.id, e.target.checked)} /> may download
+                        </label>
+                      </td>
+                    </tr>
+                  );
+                })}
+              </tbody>
+            </table>
+          )
+        }
+      </Show>
+    </Section>
   );
 }

@@ -325,6 +325,23 @@ async fn a_delivery_needs_every_batch_approved_and_the_formats_it_asks_for() {
         // Nothing was left behind.
         let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM deliveries").fetch_one(db.pool()).await.unwrap().try_get("n").unwrap();
         assert_eq!(n, 0);
+        // One build at a time; a build whose process stopped no longer blocks after a while.
+        spec["output_formats"] = json!(["native_jsonl"]);
+        sqlx::query("UPDATE projects SET spec = $1 WHERE id = $2").bind(spec.to_string()).bind(project.clone()).execute(db.pool()).await.unwrap();
+        sqlx::query("INSERT INTO deliveries (id, project_id, version, state, built_by, created_at) VALUES ('stuck', $1, 1, 'building', $2, $3)")
+            .bind(project.clone())
+            .bind(w.id(Role::Pm, &w.provider).to_string())
+            .bind(clinlabel_store::db::now_ms())
+            .execute(db.pool())
+            .await
+            .unwrap();
+        let r = pm.post(&format!("/api/v1/projects/{project}/deliveries"), json!({})).await;
+        assert_eq!(r.code(), "invalid_transition", "{}", r.body);
+        sqlx::query("UPDATE deliveries SET created_at = $1 WHERE id = 'stuck'").bind(clinlabel_store::db::now_ms() - clinlabel_store::deliveries::STALE_BUILD_MS - 1).execute(db.pool()).await.unwrap();
+        let r = pm.post(&format!("/api/v1/projects/{project}/deliveries"), json!({})).await;
+        assert_eq!((r.status, r.body["version"].as_i64()), (StatusCode::CREATED, Some(2)), "{}", r.body);
+        let stuck: String = sqlx::query("SELECT state FROM deliveries WHERE id = 'stuck'").fetch_one(db.pool()).await.unwrap().try_get("state").unwrap();
+        assert_eq!(stuck, "failed");
     })
     .await;
 }
