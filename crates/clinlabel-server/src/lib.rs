@@ -96,7 +96,7 @@ struct ApiDoc;
 
 /// The API routes and the OpenAPI document describing exactly them.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(routes::auth::router()).merge(routes::admin::router()).merge(routes::tracks::router()).merge(routes::projects::router()).merge(routes::tasks::router()).merge(routes::uploads::router()).merge(routes::imaging::router()).merge(routes::deliveries::router()).merge(routes::terminology::router()).split_for_parts()
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(routes::auth::router()).merge(routes::admin::router()).merge(routes::tracks::router()).merge(routes::projects::router()).merge(routes::tasks::router()).merge(routes::uploads::router()).merge(routes::imaging::router()).merge(routes::deliveries::router()).merge(routes::terminology::router()).merge(routes::text::router()).split_for_parts()
 }
 
 /// The OpenAPI document (also served at `/api/v1/openapi.json`).

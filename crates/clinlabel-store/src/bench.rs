@@ -126,7 +126,7 @@ pub async fn run_routing(db: &Db, keyring: &Keyring, world: &RoutingWorld, total
         let (db, keyring, made) = (db.clone(), keyring.clone(), made.clone());
         handles.push(tokio::spawn(async move {
             let mut lat = Vec::new();
-            let body = tasks::AnnotationBody { answers: [("specialty".to_string(), vec!["a".to_string()])].into_iter().collect(), image: None };
+            let body = tasks::AnnotationBody { answers: [("specialty".to_string(), vec!["a".to_string()])].into_iter().collect(), image: None, text: None };
             while made.load(std::sync::atomic::Ordering::Relaxed) < total && start.elapsed() < max {
                 let t0 = Instant::now();
                 let Some(task) = tasks::next_task(&db, &keyring, &who).await? else { break };

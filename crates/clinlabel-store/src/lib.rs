@@ -29,6 +29,7 @@ pub mod keys;
 pub mod orgs;
 pub mod projects;
 pub mod tasks;
+pub mod text;
 pub mod tracks;
 pub mod users;
 

@@ -47,8 +47,9 @@ pub const BATCH_SIZE: i64 = 50;
 
 /// A reviewer's comment anchored to one element of the annotation
 /// (`question:<id>` for a classification answer, `shape:<id>` for a shape of
-/// an image annotation; both must exist; other kinds are free-form until
-/// their workspaces check them).
+/// an image annotation, `span:<id>` / `relation:<id>` for a note's span or
+/// relation; these must exist; other kinds are free-form until their
+/// workspaces check them).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Comment {
@@ -522,10 +523,17 @@ pub struct AnnotationBody {
     /// Image items: shapes, label maps and per-frame answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<clinlabel_domain::imaging::ImageAnnotation>,
+    /// Notes: spans, relations and sentence classifications (offsets in
+    /// Unicode scalar values of the stored note; see `crate::text`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<clinlabel_text::annotation::TextAnnotation>,
 }
 
 /// Checks the modality part of a submission against the schema and the item.
 async fn validate_body(tx: &mut Tx, spec: &Spec, item_id: &str, body: &AnnotationBody) -> Result<(), StoreError> {
+    if crate::text::applies(spec, body) {
+        return crate::text::validate_body(tx, spec, item_id, body).await;
+    }
     if spec.modality == clinlabel_domain::project::Modality::Image {
         // Image-level questions are answered per frame, in `image`.
         qa::validate_answers(&clinlabel_domain::imaging::item_level(&spec.schema), &body.answers)?;
@@ -960,6 +968,8 @@ async fn review_in(tx: &mut Tx, backend: Backend, who: &Principal, task_id: &str
         let known = match c.anchor.split_once(':') {
             Some(("question", q)) => spec.schema.questions.iter().any(|x| x.id == q),
             Some(("shape", id)) => body.as_ref().and_then(|b| b.image.as_ref()).is_some_and(|img| img.shapes.iter().any(|s| s.id == id)),
+            Some(("span", id)) => body.as_ref().and_then(|b| b.text.as_ref()).is_some_and(|t| t.spans.iter().any(|s| s.id == id)),
+            Some(("relation", id)) => body.as_ref().and_then(|b| b.text.as_ref()).is_some_and(|t| t.relations.iter().any(|r| r.id == id)),
             Some((kind, id)) => !kind.is_empty() && !id.is_empty() && c.anchor.len() <= 200,
             None => false,
         };

@@ -7,3 +7,4 @@ pub mod tasks;
 pub mod tracks;
 pub mod uploads;
 pub mod terminology;
+pub mod text;

@@ -88,7 +88,8 @@ async fn task_content(State(s): State<AppState>, a: Auth, Path(id): Path<String>
 /// Submits an annotation (or its rework).
 #[utoipa::path(post, path = "/tasks/{id}/submit", tag = "tasks", params(("id" = String, Path)), request_body = AnnotationBody,
     responses((status = 200, body = Submitted), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn submit_task(State(s): State<AppState>, a: Auth, Path(id): Path<String>, ApiJson(body): ApiJson<AnnotationBody>) -> ApiResult<Json<Submitted>> {
+async fn submit_task(State(s): State<AppState>, a: Auth, Path(id): Path<String>, ApiJson(mut body): ApiJson<AnnotationBody>) -> ApiResult<Json<Submitted>> {
+    super::text::check_submission(&s, &a.principal, &id, &mut body).await?;
     Ok(Json(tasks::submit(&s.db, &a.principal, &id, body).await?))
 }
 

@@ -404,6 +404,8 @@ async fn the_openapi_document_covers_every_route() {
         ("/terminology/systems", "get"),
         ("/terminology/{system}/search", "get"),
         ("/terminology/{system}/concepts/{code}", "get"),
+        ("/tasks/{id}/suggestions", "get"),
+        ("/projects/{id}/suggestion-quality", "get"),
     ];
     let mut documented: Vec<(String, String)> =
         paths.iter().flat_map(|(p, ops)| ops.as_object().unwrap().keys().map(move |m| (p.clone(), m.clone()))).collect();

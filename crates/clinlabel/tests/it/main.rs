@@ -14,4 +14,5 @@ mod tracks;
 mod support;
 mod tasks;
 mod terminology;
+mod text;
 mod uploads;
