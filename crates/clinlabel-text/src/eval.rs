@@ -15,6 +15,9 @@
 use crate::model::Assertion;
 use serde::Serialize;
 
+/// The shipped labelled set (`data/assertion_sentences.tsv`, [`parse_marked`] format).
+pub const SHIPPED_SET: &str = include_str!("../data/assertion_sentences.tsv");
+
 /// One labelled target.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Labelled {
@@ -171,6 +174,15 @@ mod tests {
         assert_eq!(skipped, 1);
         assert_eq!((v[0].start, v[0].end, v[0].gold), (26, 31, Assertion::Absent));
         assert_eq!((&v[1].text[v[1].start..v[1].end], v[1].gold), ("PAIN IN  CHEST", Assertion::Historical));
+    }
+
+    #[test]
+    fn the_shipped_set_parses_and_covers_every_class() {
+        let v = parse_marked("assertion_sentences.tsv", SHIPPED_SET).unwrap();
+        assert!(v.len() >= 200, "{}", v.len());
+        for c in Assertion::ALL {
+            assert!(v.iter().filter(|l| l.gold == c).count() >= 20, "{c}");
+        }
     }
 
     #[test]

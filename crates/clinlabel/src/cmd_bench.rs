@@ -78,6 +78,8 @@ enum BenchWhat {
         #[arg(long)]
         storage_url: Option<String>,
     },
+    /// Clinical text: assertion precision/recall per class beside medspaCy 1.3.1, pre-annotation MB/s.
+    Text(crate::cmd_text::BenchTextArgs),
     /// Terminology: load time and type-ahead latency (p50/p99) over typed prefixes, typos and codes.
     Terminology {
         /// The system (bundled, or imported into this installation).
@@ -180,6 +182,7 @@ pub async fn run(args: BenchArgs, _settings: &Settings) -> anyhow::Result<ExitCo
                 r.peak_rss_bytes.map(|b| format!("{:.1} MiB", b as f64 / (1 << 20) as f64)).unwrap_or_else(|| "unknown".into())
             );
         }
+        BenchWhat::Text(a) => return tokio::task::spawn_blocking(move || crate::cmd_text::bench(a)).await?,
         BenchWhat::Terminology { system, concepts, limit, rounds, json } => crate::cmd_terminology::bench(_settings, &system, concepts, limit, rounds, json).await?,
     }
     Ok(ExitCode::SUCCESS)

@@ -10,6 +10,7 @@ mod cmd_bench;
 mod cmd_delivery;
 mod cmd_dicom;
 mod cmd_terminology;
+mod cmd_text;
 mod config;
 mod demo;
 
@@ -58,6 +59,8 @@ enum Cmd {
     Dicom(cmd_dicom::DicomArgs),
     /// Code systems: import licensed releases, list, search, show concepts.
     Terminology(cmd_terminology::TerminologyArgs),
+    /// Clinical text: pre-annotation (dictionary + ConText), exports, imports.
+    Text(cmd_text::TextArgs),
     /// Certified deliveries: verify a downloaded delivery offline.
     Delivery(cmd_delivery::DeliveryArgs),
 }
@@ -117,6 +120,7 @@ fn main() -> ExitCode {
             Cmd::Agreement(args) => cmd_agreement::run(args),
             Cmd::Dicom(args) => cmd_dicom::run(args),
             Cmd::Terminology(args) => cmd_terminology::run(args, &settings).await,
+            Cmd::Text(args) => cmd_text::run(args),
             Cmd::Delivery(args) => cmd_delivery::run(args),
         }
     });
