@@ -445,10 +445,12 @@ export function ImageViewer({ task, value, onChange, readOnly, selected, onSelec
     c.width = loaded.columns;
     c.height = loaded.rows;
     const ctx = c.getContext('2d')!;
+    const t0 = performance.now();
     const data = ctx.createImageData(loaded.columns, loaded.rows);
-    const ms = renderFrame(loaded, win, meta.rescale_slope, meta.rescale_intercept, meta.photometric === 'MONOCHROME1', data.data);
+    renderFrame(loaded, win, meta.rescale_slope, meta.rescale_intercept, meta.photometric === 'MONOCHROME1', data.data);
     ctx.putImageData(data, 0, 0);
-    setDrawMs(ms);
+    // The frame through the window onto its layer (what `clinlabel`'s viewer benchmark reports).
+    setDrawMs(performance.now() - t0);
     setTick((t) => t + 1);
   }, [loaded, meta, win]);
 
