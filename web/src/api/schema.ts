@@ -876,6 +876,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/projects/{id}/suggestion-quality": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Pre-annotation quality of a project: of the suggestions made, how many taskers
+         *     accepted, edited or rejected, and how many spans they added by hand — precision and
+         *     recall overall and per entity type, what edits changed (QA reviewers, PMs, admins).
+         */
+        get: operations["suggestion_quality"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/projects/{id}/uploads": {
         parameters: {
             query?: never;
@@ -1069,6 +1090,27 @@ export interface paths {
         put?: never;
         /** Submits an annotation (or its rework). */
         post: operations["submit_task"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tasks/{id}/suggestions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Pre-annotation of the note of a task the caller holds: dictionary matches over the
+         *     code systems the schema binds (with candidate codes and their release), ConText
+         *     assertions, and the note's sentences.
+         */
+        get: operations["suggestions"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1328,6 +1370,7 @@ export interface components {
             /** @description Question id → chosen option ids. */
             answers?: components["schemas"]["BTreeMap"];
             image?: components["schemas"]["ImageAnnotation"] | null;
+            text?: components["schemas"]["TextAnnotation"] | null;
         };
         /** @description An annotation as a reviewer sees it: the author is a pseudonym. */
         AnnotationView: {
@@ -1355,6 +1398,11 @@ export interface components {
             /** Format: int64 */
             revoked_at?: number | null;
         };
+        /**
+         * @description Assertion status of an entity (ConText / i2b2 2010).
+         * @enum {string}
+         */
+        Assertion: "present" | "absent" | "possible" | "historical" | "family_history" | "hypothetical";
         /** @description An event as the API shows it. */
         AuditEventView: {
             action: string;
@@ -1401,6 +1449,11 @@ export interface components {
              */
             gold_accuracy?: number | null;
             id: string;
+            /**
+             * @description Image items: agreement on shapes, label maps and keypoints between the
+             *     annotators of each item (mean over pairs).
+             */
+            image_agreement: components["schemas"]["ImageAgreement"][];
             /** Format: int64 */
             items: number;
             /** @description Whether the batch meets the threshold (and may be approved once ready). */
@@ -1514,8 +1567,9 @@ export interface components {
         /**
          * @description A reviewer's comment anchored to one element of the annotation
          *     (`question:<id>` for a classification answer, `shape:<id>` for a shape of
-         *     an image annotation; both must exist; other kinds are free-form until
-         *     their workspaces check them).
+         *     an image annotation, `span:<id>` / `relation:<id>` for a note's span or
+         *     relation; these must exist; other kinds are free-form until their
+         *     workspaces check them).
          */
         Comment: {
             anchor: string;
@@ -1641,6 +1695,17 @@ export interface components {
             user_name: string;
             what: string;
         };
+        /** @description What people changed in the suggestions they edited. */
+        EditCounts: {
+            /** Format: int64 */
+            assertion: number;
+            /** Format: int64 */
+            bounds: number;
+            /** Format: int64 */
+            codes: number;
+            /** Format: int64 */
+            label: number;
+        };
         /** @description The body of every error response. */
         ErrorBody: {
             /** @description A stable code from the registry, e.g. `not_found`. */
@@ -1728,7 +1793,8 @@ export interface components {
         };
         GoldRequest: {
             /** @description The reference answer: question id → option ids. */
-            answer: components["schemas"]["BTreeMap"];
+            answer?: components["schemas"]["BTreeMap"];
+            image?: components["schemas"]["ImageAnnotation"] | null;
         };
         GrantRequest: {
             /**
@@ -1743,6 +1809,20 @@ export interface components {
             score?: number | null;
             track_id: string;
             user_id: string;
+        };
+        /** @description One image agreement measure of a batch. */
+        ImageAgreement: {
+            /** @description Whether the quality gate compares it with the threshold (F1 and Dice do). */
+            gated: boolean;
+            /** @description e.g. `bounding_box_2d F1`, `outline mean IoU`, `liver Dice`, `liver HD95 (mm)`. */
+            measure: string;
+            /** @description Annotator pairs that defined it. */
+            pairs: number;
+            /**
+             * Format: double
+             * @description Mean over annotator pairs; null when no pair defines it.
+             */
+            value?: number | null;
         };
         /** @description The image part of an annotation. */
         ImageAnnotation: {
@@ -2559,6 +2639,90 @@ export interface components {
             status: string;
             task_id: string;
         };
+        /** @description Counts for one label (or all). */
+        SuggestionCounts: {
+            /**
+             * Format: int64
+             * @description Accepted as proposed.
+             */
+            accepted: number;
+            /**
+             * Format: int64
+             * @description Accepted after a change.
+             */
+            edited: number;
+            /**
+             * Format: int64
+             * @description Spans made by hand (by their label): what pre-annotation missed.
+             */
+            manual: number;
+            /**
+             * Format: double
+             * @description (accepted + edited) / suggested; null without suggestions.
+             */
+            precision?: number | null;
+            /**
+             * Format: double
+             * @description (accepted + edited) / (accepted + edited + manual); null without kept spans.
+             */
+            recall?: number | null;
+            /** Format: int64 */
+            rejected: number;
+            /**
+             * Format: double
+             * @description accepted / suggested.
+             */
+            strict_precision?: number | null;
+            /**
+             * Format: double
+             * @description accepted / (accepted + edited + manual).
+             */
+            strict_recall?: number | null;
+            /**
+             * Format: int64
+             * @description Suggestions made (by the label suggested).
+             */
+            suggested: number;
+        };
+        /** @description Pre-annotation quality over a set of submitted annotations. */
+        SuggestionQuality: {
+            /**
+             * Format: int64
+             * @description Annotations counted.
+             */
+            annotations: number;
+            /**
+             * Format: double
+             * @description Of the kept suggestions that proposed an assertion: the share whose assertion was kept.
+             */
+            assertion_kept?: number | null;
+            /** @description By entity type id. */
+            by_label: {
+                [key: string]: components["schemas"]["SuggestionCounts"];
+            };
+            /**
+             * Format: double
+             * @description Of the kept suggestions that proposed a code: the share whose first proposed code was kept.
+             */
+            code_kept?: number | null;
+            edits: components["schemas"]["EditCounts"];
+            overall: components["schemas"]["SuggestionCounts"];
+        };
+        /** @description Where an entity type's suggestions come from. */
+        SuggestionSource: {
+            entity_type: string;
+            /** @description The code system the schema binds to it. */
+            system: string;
+            /** @description Distinct dictionary terms. */
+            terms: number;
+            /** @description The release matched against (stored with every suggested code); null when not loaded here. */
+            version?: string | null;
+        };
+        /**
+         * @description What the person did with a suggestion.
+         * @enum {string}
+         */
+        SuggestionState: "pending" | "accepted" | "edited" | "rejected";
         /** @description The work handed to a tasker or reviewer. */
         TaskView: {
             annotation?: components["schemas"]["AnnotationView"] | null;
@@ -2584,6 +2748,93 @@ export interface components {
              * @description Review tier (1, 2, 3), 0 otherwise.
              */
             tier: number;
+        };
+        /** @description The text part of a submitted annotation. */
+        TextAnnotation: {
+            /** @description Answers to sentence-level questions, each with its sentence (char range). */
+            classifications?: components["schemas"]["TextClassification"][];
+            /** @description Typed links between spans. */
+            relations?: components["schemas"]["TextRelation"][];
+            /** @description Entity spans, manual and suggested (rejected suggestions included, for quality). */
+            spans?: components["schemas"]["TextSpan"][];
+        };
+        /** @description The answer to a classification question, for the document or one sentence. */
+        TextClassification: {
+            /** @description Option ids. */
+            answers: string[];
+            /** @description Question id from the schema. */
+            question: string;
+            sentence?: components["schemas"]["TextRange"] | null;
+        };
+        /** @description A code assigned to a span, with the release version it came from. */
+        TextCode: {
+            code: string;
+            display?: string | null;
+            /** @description Code system id (`icd10cm`, `snomedct`, `rxnorm`, …). */
+            system: string;
+            version?: string | null;
+        };
+        /** @description A char range (a sentence). */
+        TextRange: {
+            end: number;
+            start: number;
+        };
+        /** @description A typed, directed link between two spans. */
+        TextRelation: {
+            /** @description Head span id. */
+            from: string;
+            id: string;
+            source?: components["schemas"]["TextSource"];
+            state?: components["schemas"]["SuggestionState"] | null;
+            /** @description Tail span id. */
+            to: string;
+            /** @description Relation type id from the schema. */
+            type: string;
+        };
+        /**
+         * @description Who made an annotation.
+         * @enum {string}
+         */
+        TextSource: "suggested" | "manual";
+        /** @description An entity mention: `text[start..end]` in chars, half-open. */
+        TextSpan: {
+            assertion?: components["schemas"]["Assertion"] | null;
+            codes?: components["schemas"]["TextCode"][];
+            end: number;
+            id: string;
+            /** @description Entity type id from the schema. */
+            label: string;
+            source?: components["schemas"]["TextSource"];
+            start: number;
+            state?: components["schemas"]["SuggestionState"] | null;
+            suggested?: components["schemas"]["TextSuggested"] | null;
+            /** @description The covered text (checked against the document). */
+            text?: string;
+        };
+        /** @description A suggestion as it was proposed, kept beside an edited span. */
+        TextSuggested: {
+            assertion?: components["schemas"]["Assertion"] | null;
+            codes?: components["schemas"]["TextCode"][];
+            end: number;
+            label: string;
+            start: number;
+        };
+        /** @description Pre-annotation of a note. */
+        TextSuggestions: {
+            /** @description Candidate codes per suggested span id, best first. */
+            candidates: {
+                [key: string]: components["schemas"]["TextCode"][];
+            };
+            /** @description The note's length in chars (Unicode scalar values): the unit of every offset. */
+            chars: number;
+            /** @description The note's sentences (for sentence-level questions), in order. */
+            sentences: components["schemas"]["TextRange"][];
+            sources: components["schemas"]["SuggestionSource"][];
+            /**
+             * @description Suggested spans (`source: suggested`, `state: pending`), ids `S1`, `S2`… in text order,
+             *     each with its first candidate code assigned and ConText's assertion.
+             */
+            spans: components["schemas"]["TextSpan"][];
         };
         ToolDef: {
             /** @description For `keypoints`: the keypoint set to place. */
@@ -4964,6 +5215,43 @@ export interface operations {
             };
         };
     };
+    suggestion_quality: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SuggestionQuality"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list_uploads: {
         parameters: {
             query?: {
@@ -5527,6 +5815,46 @@ export interface operations {
                 };
             };
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    suggestions: {
+        parameters: {
+            query?: {
+                /** @description `false`: only the note's length and sentences (reviews, rework). Default true. */
+                suggest?: boolean;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TextSuggestions"];
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

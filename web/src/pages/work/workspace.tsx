@@ -4,8 +4,10 @@
 // hotkeys), Tab / ↓ / ↑ move between questions, Enter submits, `s` skips with
 // a reason; in reviews `a` accepts, `r` rejects, `c` comments on the focused
 // question. Reviewers' comments are shown next to the question they anchor.
+// Notes (items of kind `note`) get the text workspace (./text.tsx): the note
+// has the keyboard until `q` moves it to the questions (and back); `S` submits.
 // This module is loaded on demand (not part of the first load).
-import { useCallback, useEffect, useRef, useState, type ReactNode } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
 import { ApiError, call, type Schemas, type TaskView } from '../../api/client';
 import { ErrorLine, asApiError } from '../../kit/load';
 import { Page, formatTime } from '../../kit/page';
@@ -14,6 +16,7 @@ import { useToast } from '../../kit/toast';
 import { Link, navigate, useParams } from '../../router';
 import { rememberReviewed } from '../qa';
 import { ImageViewer, emptyImage, imageOf, isImaging, type ImageAnnotation, type Shape } from './imaging';
+import { NotePanel, SentenceQuestions, TextSidePanel, anchoredFeedback, emptyText, isText, labelKey, textOf, useTextShortcuts, useTextWorkspace, type TextValue } from './text';
 
 type Question = Schemas['Question'];
 type Answers = Record<string, string[]>;
@@ -275,9 +278,17 @@ function answersOf(task: TaskView): Answers {
 
 function Classify({ task, onDone }: { task: TaskView; onDone: () => void }) {
   const imaging = isImaging(task);
+  const textMode = isText(task);
   const all = task.schema.questions ?? [];
-  // Image-level questions are answered per frame, next to the viewer.
-  const questions = imaging ? all.filter((x) => x.level !== 'image') : all;
+  // Image-level questions are answered per frame, next to the viewer; a note's
+  // sentence-level questions per sentence, next to the note.
+  const questions = imaging ? all.filter((x) => x.level !== 'image') : textMode ? all.filter((x) => x.level !== 'sentence') : all;
+  const sentenceQuestions = textMode ? all.filter((x) => x.level === 'sentence') : [];
+  const [text, setText] = useState<TextValue>(() => (task.kind === 'rework' ? textOf(task.annotation?.body) : emptyText()));
+  const [area, setArea] = useState<'note' | 'questions'>('note');
+  const commentedSpans = useMemo(() => new Set(Object.keys(anchoredFeedback(task.reviews, 'span'))), [task.reviews]);
+  const tw = useTextWorkspace({ task, value: text, onChange: setText, enabled: textMode, commented: commentedSpans });
+  useTextShortcuts(tw, textMode && area === 'note');
   const frameQuestions = imaging ? all.filter((x) => x.level === 'image') : [];
   const [image, setImage] = useState<ImageAnnotation>(() => (task.kind === 'rework' ? imageOf(task.annotation?.body) : emptyImage()));
   const [selected, setSelected] = useState<string | null>(null);
@@ -308,10 +319,15 @@ function Classify({ task, onDone }: { task: TaskView; onDone: () => void }) {
       setError(new ApiError(0, 'invalid_field', `Answer “${questions[missing]!.text}” before submitting.`, { field: `answers.${questions[missing]!.id}` }));
       return;
     }
+    if (textMode && tw.pending) {
+      setArea('note');
+      setError(new ApiError(0, 'invalid_field', `Accept, edit or reject the ${tw.pending} pending suggestion${tw.pending === 1 ? '' : 's'} first (} goes to the next).`, { field: 'text' }));
+      return;
+    }
     setBusy(true);
     setError(null);
     try {
-      await call('post', '/tasks/{id}/submit', { path: { id: task.id }, body: imaging ? { answers, image: image as never } : { answers } });
+      await call('post', '/tasks/{id}/submit', { path: { id: task.id }, body: imaging ? { answers, image: image as never } : textMode ? { answers, text } : { answers } });
       toast.push('success', task.kind === 'rework' ? 'Rework submitted for review.' : 'Annotation submitted.');
       onDone();
     } catch (e) {
@@ -321,15 +337,30 @@ function Classify({ task, onDone }: { task: TaskView; onDone: () => void }) {
     }
   };
 
+  const labelKeys = new Set((task.schema.entity_types ?? []).map(labelKey));
+  const toQuestions = () => {
+    setArea('questions');
+    setFocus(0);
+  };
+  const toNote = () => {
+    setArea('note');
+    tw.noteRef.current?.focus();
+  };
   useShortcuts(
     skipping
       ? []
-      : [
-          ...(q ? q.options.map((o, i) => ({ keys: optionKey(o, i), description: `${o.name} — ${q.text}`, run: () => pick(focus, o.id) })).filter((s) => s.keys) : []),
-          ...nav,
-          { keys: 'Enter', description: 'Submit the answers', run: () => void submit() },
-          ...(task.kind === 'annotate' ? [{ keys: 's', description: 'Skip this task (with a reason)', run: () => setSkipping(true) }] : []),
-        ],
+      : textMode && area === 'note'
+        ? [
+            { keys: 'q', description: 'Answer the questions about the note', run: toQuestions },
+            { keys: 'S', description: 'Submit the annotation', run: () => void submit() },
+          ].filter((s) => !labelKeys.has(s.keys))
+        : [
+            ...(q ? q.options.map((o, i) => ({ keys: optionKey(o, i), description: `${o.name} — ${q.text}`, run: () => pick(focus, o.id) })).filter((s) => s.keys) : []),
+            ...nav,
+            { keys: 'Enter', description: 'Submit the answers', run: () => void submit() },
+            ...(textMode ? [{ keys: 'q', description: 'Back to the note', run: toNote }] : []),
+            ...(task.kind === 'annotate' ? [{ keys: 's', description: 'Skip this task (with a reason)', run: () => setSkipping(true) }] : []),
+          ],
   );
 
   return (
@@ -342,12 +373,22 @@ function Classify({ task, onDone }: { task: TaskView; onDone: () => void }) {
             <section className="card" aria-label="Image">
               <ImageViewer task={task} value={image} onChange={setImage} selected={selected} onSelect={setSelected} onFrame={onFrame} />
             </section>
+          ) : textMode ? (
+            <section className={`card note-card${area === 'note' ? ' active' : ''}`} aria-label="Note">
+              <NotePanel tw={tw} onFocus={() => setArea('note')} />
+            </section>
           ) : (
             <ItemPanel task={task} />
           )}
           <Guidelines text={task.guidelines} />
         </div>
         <section className="card" aria-label="Questions">
+          {textMode ? (
+            <>
+              <h2>Annotations</h2>
+              <TextSidePanel tw={tw} feedback={{ spans: anchoredFeedback(task.reviews, 'span'), relations: anchoredFeedback(task.reviews, 'relation') }} sentenceQuestions={<SentenceQuestions tw={tw} questions={sentenceQuestions} />} />
+            </>
+          ) : null}
           {imaging ? (
             <>
               <h2>Shapes</h2>
@@ -374,15 +415,19 @@ function Classify({ task, onDone }: { task: TaskView; onDone: () => void }) {
             </>
           ) : null}
           <h2>Questions</h2>
-          {questions.length === 0 && !imaging ? <p className="notice">This project has no classification questions; its workspace is not available yet.</p> : null}
+          {questions.length === 0 && !imaging && !textMode ? <p className="notice">This project has no classification questions; its workspace is not available yet.</p> : null}
+          {textMode && questions.length ? <p className="muted">{area === 'note' ? <>Press <kbd>q</kbd> to answer these with the keyboard.</> : <>Press <kbd>q</kbd> to go back to the note.</>}</p> : null}
           {questions.map((qq, qi) => (
             <QuestionBlock
               key={qq.id}
               q={qq}
               index={qi}
-              focused={qi === focus}
+              focused={qi === focus && (!textMode || area === 'questions')}
               chosen={answers[qq.id] ?? []}
-              onFocus={() => setFocus(qi)}
+              onFocus={() => {
+                setFocus(qi);
+                if (textMode) setArea('questions');
+              }}
               onPick={(o) => pick(qi, o)}
               refCb={(el) => void (refs.current[qi] = el)}
               invalid={error?.field === `answers.${qq.id}` || !!error?.field?.startsWith(`answers.${qq.id}[`)}
@@ -393,7 +438,7 @@ function Classify({ task, onDone }: { task: TaskView; onDone: () => void }) {
           <ErrorLine error={error} />
           <div className="form-actions">
             <button type="button" className="primary" disabled={busy} onClick={() => void submit()}>
-              Submit <kbd>Enter</kbd>
+              Submit <kbd>{textMode && area === 'note' ? 'S' : 'Enter'}</kbd>
             </button>
             {task.kind === 'annotate' ? (
               <button type="button" onClick={() => setSkipping(true)}>
@@ -518,7 +563,7 @@ function Feedback({ items }: { items: { c: Comment; r: Schemas['ReviewView'] }[]
 
 function OverallFeedback({ reviews }: { reviews: Schemas['ReviewView'][] }) {
   const general = reviews.filter((r) => r.overall);
-  const loose = reviews.flatMap((r) => r.comments.filter((c) => !c.anchor.startsWith('question:') && !c.anchor.startsWith('shape:')).map((c) => ({ c, r })));
+  const loose = reviews.flatMap((r) => r.comments.filter((c) => !['question:', 'shape:', 'span:', 'relation:'].some((k) => c.anchor.startsWith(k))).map((c) => ({ c, r })));
   if (!general.length && !loose.length) return null;
   return (
     <section className="card notice" aria-label="Reviewers' feedback" data-testid="overall-feedback">
@@ -576,7 +621,14 @@ function SkipDialog({ taskId, onCancel, onSkipped }: { taskId: string; onCancel:
 
 function Review({ task, onDone }: { task: TaskView; onDone: () => void }) {
   const imaging = isImaging(task);
-  const questions = imaging ? (task.schema.questions ?? []).filter((x) => x.level !== 'image') : (task.schema.questions ?? []);
+  const textMode = isText(task);
+  const questions = imaging ? (task.schema.questions ?? []).filter((x) => x.level !== 'image') : textMode ? (task.schema.questions ?? []).filter((x) => x.level !== 'sentence') : (task.schema.questions ?? []);
+  const [noteText] = useState<TextValue>(() => (textMode ? textOf(task.annotation?.body) : emptyText()));
+  const [textComments, setTextComments] = useState<Record<string, string>>({});
+  const onTextComment = useCallback((anchor: string, t: string) => setTextComments((c) => ({ ...c, [anchor]: t })), []);
+  const commentedNow = useMemo(() => new Set(Object.entries(textComments).filter(([k, v]) => k.startsWith('span:') && v.trim()).map(([k]) => k.slice(5))), [textComments]);
+  const rtw = useTextWorkspace({ task, value: noteText, onChange: () => {}, readOnly: true, enabled: textMode, commented: commentedNow });
+  useTextShortcuts(rtw, textMode);
   const answers = answersOf(task);
   const image = imaging ? imageOf(task.annotation?.body) : null;
   const [selected, setSelected] = useState<string | null>(null);
@@ -599,6 +651,9 @@ function Review({ task, onDone }: { task: TaskView; onDone: () => void }) {
       ...Object.entries(shapeComments)
         .filter(([, t]) => t.trim())
         .map(([id, text]) => ({ anchor: `shape:${id}`, text: text.trim() })),
+      ...Object.entries(textComments)
+        .filter(([, t]) => t.trim())
+        .map(([anchor, text]) => ({ anchor, text: text.trim() })),
     ];
     if (decision === 'reject' && list.length === 0 && !overall.trim()) {
       setError(new ApiError(0, 'invalid_field', 'A rejection needs a comment: write one next to the question it is about.', { field: 'comments' }));
@@ -626,7 +681,16 @@ function Review({ task, onDone }: { task: TaskView; onDone: () => void }) {
     ...nav,
     { keys: 'a', description: 'Accept the annotation', run: () => void decide('accept') },
     { keys: 'r', description: 'Reject the annotation (needs a comment)', run: () => void decide('reject') },
-    { keys: 'c', description: 'Comment on the focused question', run: () => { const q = questions[focus]; if (q) commentRefs.current[q.id]?.focus(); } },
+    {
+      keys: 'c',
+      description: textMode ? 'Comment on the selected span (else the focused question)' : 'Comment on the focused question',
+      run: () => {
+        const box = textMode && rtw.selected ? document.querySelector<HTMLTextAreaElement>(`[data-testid="span"][data-span-id="${CSS.escape(rtw.selected)}"] textarea`) : null;
+        if (box) return box.focus();
+        const q = questions[focus];
+        if (q) commentRefs.current[q.id]?.focus();
+      },
+    },
   ]);
 
   return (
@@ -638,6 +702,10 @@ function Review({ task, onDone }: { task: TaskView; onDone: () => void }) {
             <section className="card" aria-label="Image">
               <ImageViewer task={task} value={image} readOnly selected={selected} onSelect={setSelected} />
             </section>
+          ) : textMode ? (
+            <section className="card note-card active" aria-label="Note">
+              <NotePanel tw={rtw} />
+            </section>
           ) : (
             <ItemPanel task={task} />
           )}
@@ -648,6 +716,12 @@ function Review({ task, onDone }: { task: TaskView; onDone: () => void }) {
             <>
               <h2>Shapes under review</h2>
               <ShapeList shapes={image.shapes} selected={selected} onSelect={setSelected} comments={shapeComments} onComment={(id, t) => setShapeComments({ ...shapeComments, [id]: t })} feedback={shapeFeedback(task.reviews)} />
+            </>
+          ) : null}
+          {textMode ? (
+            <>
+              <h2>Annotations under review</h2>
+              <TextSidePanel tw={rtw} feedback={{ spans: anchoredFeedback(task.reviews, 'span'), relations: anchoredFeedback(task.reviews, 'relation') }} comments={textComments} onComment={onTextComment} sentenceQuestions={<SentenceQuestions tw={rtw} questions={(task.schema.questions ?? []).filter((x) => x.level === 'sentence')} />} />
             </>
           ) : null}
           <h2>Answers under review</h2>
