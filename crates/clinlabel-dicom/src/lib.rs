@@ -17,6 +17,7 @@
 //! | [`pixels`] | [`decode_frame`] → [`Frame`]; window/level lookup table; PNG |
 //! | [`ingest`] | an upload file by file: DICOM, PNG or JPEG accepted, the rest rejected by name with a code and reason, the upload continues |
 //! | [`deid`] | PS3.15 Basic Application Level Confidentiality Profile, UID remapping, date options, burned-in flag, per-file report |
+//! | [`bench`] | `clinlabel bench dicom`: decode + window/level of one frame, p50 / p99, beside pydicom + numpy in the same run |
 //!
 //! ## The memory hazard and the defence
 //!
@@ -117,6 +118,7 @@
 //!   [`deidentify_bytes`] per accepted DICOM file (what taskers may receive)
 //! - the frame service → [`frame_raw`] (raw little-endian frame + [`FrameMeta`])
 
+pub mod bench;
 pub mod deid;
 pub mod error;
 pub mod group;

@@ -808,6 +808,35 @@ fn window_value(x: f64, w: Window) -> u8 {
     }
 }
 
+/// `window_value(v × slope + intercept)` for every v in `lo..=hi`. The
+/// function is monotone in v (every step of it is), so the runs of 0 and 255
+/// at either end are found by bisection and filled, and only the values in
+/// between — about the window's width — are computed: for a CT window of 400
+/// over int16 that is ~400 evaluations instead of 65,536, with the same result.
+fn window_table(lo: i64, hi: i64, slope: f64, intercept: f64, window: Window) -> Vec<u8> {
+    let f = |v: i64| window_value(v as f64 * slope + intercept, window);
+    let (first, last) = (f(lo), f(hi));
+    // Smallest v with f(v) != first (prefix of `first`), largest with f(v) != last.
+    let (mut a, mut b) = (lo, hi + 1);
+    while a < b {
+        let m = a + (b - a) / 2;
+        if f(m) == first { a = m + 1 } else { b = m }
+    }
+    let (mut c, mut d) = (lo - 1, hi);
+    while c < d {
+        let m = d - (d - c) / 2;
+        if f(m) == last { d = m - 1 } else { c = m }
+    }
+    let mut table = vec![first; (hi - lo + 1) as usize];
+    if a <= hi {
+        for v in a..=c.max(a - 1) {
+            table[(v - lo) as usize] = f(v);
+        }
+        table[((c + 1).max(a) - lo) as usize..].fill(last);
+    }
+    table
+}
+
 impl WindowLut {
     /// Builds the table over every value the sample type can hold (8/16-bit), or
     /// over the frame's actual range for 32-bit samples.
@@ -828,12 +857,10 @@ impl WindowLut {
             }
         };
         let invert = frame.photometric == "MONOCHROME1";
-        let table = (lo..=hi)
-            .map(|v| {
-                let d = window_value(v as f64 * slope + intercept, window);
-                if invert { 255 - d } else { d }
-            })
-            .collect();
+        let mut table = window_table(lo, hi, slope, intercept, window);
+        if invert {
+            table.iter_mut().for_each(|d| *d = 255 - *d);
+        }
         WindowLut { offset: lo, table }
     }
 
@@ -930,4 +957,25 @@ pub fn encode_png(width: u32, height: u32, pixels: &[u8], rgb: bool) -> Result<V
             .map_err(|e| DicomError::Write(format!("png: {e}")))?;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod window_tests {
+    use super::*;
+
+    #[test]
+    fn the_bisected_window_table_equals_evaluating_every_value() {
+        let windows = [(40.0, 400.0), (40.0, 100.0), (-600.0, 1500.0), (0.0, 1.0), (0.5, 2.0), (1e6, 10.0), (-1e6, 10.0), (300.0, 1.0), (127.5, 256.0)];
+        let transforms = [(1.0, -1024.0), (1.0, 0.0), (0.5, 3.25), (-1.0, 0.0), (-2.5, 100.0), (0.0, 50.0), (1e-3, 0.0), (7.0, -9.0)];
+        let ranges = [(0i64, 255i64), (-128, 127), (0, 65535), (-32768, 32767), (5, 5), (-7, 3000)];
+        for &(center, width) in &windows {
+            for &(slope, intercept) in &transforms {
+                for &(lo, hi) in &ranges {
+                    let w = Window { center, width };
+                    let want: Vec<u8> = (lo..=hi).map(|v| window_value(v as f64 * slope + intercept, w)).collect();
+                    assert!(window_table(lo, hi, slope, intercept, w) == want, "window {center}/{width}, slope {slope}, intercept {intercept}, range {lo}..={hi}");
+                }
+            }
+        }
+    }
 }

@@ -51,6 +51,17 @@ enum BenchWhat {
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
     },
+    /// Decode + window/level to 8-bit of one 512×512 CT frame (p50/p99) beside pydicom + numpy on the same file.
+    Dicom {
+        /// DICOM file [default: pydicom-data's 693_UNCI.dcm, found through the pydicom virtualenv].
+        #[arg(long)]
+        file: Option<std::path::PathBuf>,
+        #[arg(long, default_value_t = 500)]
+        iterations: usize,
+        /// Python with pydicom and numpy [default: ci/testdata/dicom.sh's virtualenv].
+        #[arg(long)]
+        python: Option<std::path::PathBuf>,
+    },
     /// A DICOM series of SIZE bytes (512×512 CT slices, one upload each) de-identified into one series item: time and peak memory.
     DicomIngest {
         /// Bytes of DICOM to upload [default: 2 GiB].
@@ -147,6 +158,11 @@ pub async fn run(args: BenchArgs, _settings: &Settings) -> anyhow::Result<ExitCo
             );
             let s = clinlabel_ingest::bench::small_files(&dir, files, 2048).await.map_err(|e| anyhow::anyhow!(e))?;
             println!("{} small files of {} bytes: {:.1} s, {:.0} files/s, peak RSS {}", s.files, s.bytes_each, s.seconds, s.files_per_s, mib(s.peak_rss_bytes));
+        }
+        BenchWhat::Dicom { file, iterations, python } => {
+            let python = python.unwrap_or_else(clinlabel_dicom::bench::default_python);
+            let r = tokio::task::spawn_blocking(move || clinlabel_dicom::bench::run(file.as_deref(), iterations, &python, None)).await?;
+            println!("{}", r.map_err(|e| anyhow::anyhow!(e))?);
         }
         BenchWhat::DicomIngest { size, dir } => {
             let tmp = tempfile::tempdir()?;
