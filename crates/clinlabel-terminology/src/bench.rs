@@ -36,6 +36,9 @@ pub struct Latency {
 /// The benchmark's result.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// Latencies by the thread's CPU clock: the search's own cost, without
+    /// time spent preempted by other processes (unix; wall time elsewhere).
+    pub cpu: Latency,
     pub system: System,
     pub version: String,
     pub concepts: usize,
@@ -129,6 +132,24 @@ pub fn queries(cs: &CodeSystem, per_kind: usize, seed: u64) -> Vec<(Category, St
     out
 }
 
+/// This thread's CPU time.
+#[cfg(unix)]
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec through a valid pointer.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+#[cfg(not(unix))]
+fn thread_cpu() -> Duration {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed()
+}
+
 fn latency(mut samples: Vec<(Duration, bool)>) -> Latency {
     samples.sort_by_key(|s| s.0);
     let n = samples.len();
@@ -145,17 +166,22 @@ fn latency(mut samples: Vec<(Duration, bool)>) -> Latency {
     }
 }
 
-/// Runs every query once to warm up, then `rounds` times timed (each run one sample).
+/// Runs every query once to warm up, then `rounds` times timed (each run one
+/// sample), by the wall clock and by the thread's CPU clock.
 pub fn run(cs: &CodeSystem, load_ms: Vec<f64>, queries: &[(Category, String)], limit: usize, rounds: usize) -> Report {
     for (_, q) in queries {
         std::hint::black_box(cs.search(q, limit));
     }
     let mut samples: Vec<(Category, Duration, bool)> = Vec::with_capacity(queries.len() * rounds);
+    let mut cpu: Vec<(Duration, bool)> = Vec::with_capacity(queries.len() * rounds);
     for _ in 0..rounds.max(1) {
         for (cat, q) in queries {
+            let c = thread_cpu();
             let t = Instant::now();
             let hits = std::hint::black_box(cs.search(q, limit));
-            samples.push((*cat, t.elapsed(), !hits.is_empty()));
+            let wall = t.elapsed();
+            cpu.push((thread_cpu().saturating_sub(c), !hits.is_empty()));
+            samples.push((*cat, wall, !hits.is_empty()));
         }
     }
     let of = |c: Option<Category>| latency(samples.iter().filter(|s| c.is_none_or(|c| s.0 == c)).map(|s| (s.1, s.2)).collect());
@@ -165,6 +191,7 @@ pub fn run(cs: &CodeSystem, load_ms: Vec<f64>, queries: &[(Category, String)], l
         concepts: cs.len(),
         load_ms,
         limit,
+        cpu: latency(cpu),
         all: of(None),
         typing: of(Some(Category::Typing)),
         typos: of(Some(Category::Typo)),

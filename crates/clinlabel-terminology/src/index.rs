@@ -542,7 +542,9 @@ impl TextIndex {
         TextIndex { entry_concept, entry_term, entry_word_off, entry_words, entry_weight, vocab, word_len, post_off, postings, idf, idf_ceiling }
     }
 
-    fn token(&self, word: &str) -> TokenMatch {
+    /// What a query word matches. `last`: the word being typed, which may be
+    /// a typo'd prefix; earlier words are finished, so their typos must be whole words.
+    fn token(&self, word: &str, last: bool) -> TokenMatch {
         let lo = self.vocab.partition_point(|v| **v < *word);
         let hi = lo + self.vocab[lo..].partition_point(|v| v.starts_with(word));
         let max = match word.len() {
@@ -550,9 +552,10 @@ impl TextIndex {
             5..=8 => 1,
             _ => 2,
         };
-        // Two typos only after a correct first letter.
-        let mut fuzzy = if max > 0 { fuzzy::matches(&self.vocab, word.as_bytes(), max, max > 1) } else { Vec::new() };
-        fuzzy.retain(|f| f.dist > 0 && (f.word < lo as u32 || f.word >= hi as u32));
+        // Typos only after a correct first letter: first-letter typos are
+        // rare, and the walk shrinks by the size of the alphabet.
+        let mut fuzzy = if max > 0 { fuzzy::matches(&self.vocab, word.as_bytes(), max, true) } else { Vec::new() };
+        fuzzy.retain(|f| f.dist > 0 && (f.whole || last) && (f.word < lo as u32 || f.word >= hi as u32));
         let fuzzy_lo = fuzzy.first().map(|f| f.word).unwrap_or(u32::MAX);
         let fuzzy_hi = fuzzy.last().map(|f| f.word).unwrap_or(0);
         TokenMatch { len: word.len(), lo: lo as u32, hi: hi as u32, fuzzy, fuzzy_lo, fuzzy_hi }
@@ -591,7 +594,7 @@ impl TextIndex {
         // Stop words ("fracture of femur") restrict nothing, unless they are all there is.
         let content: Vec<&str> = words.iter().copied().filter(|w| !STOP_WORDS.contains(w)).collect();
         let words = if content.is_empty() { words } else { content };
-        let tokens: Vec<TokenMatch> = words.iter().map(|w| self.token(w)).collect();
+        let tokens: Vec<TokenMatch> = words.iter().enumerate().map(|(i, w)| self.token(w, i + 1 == words.len())).collect();
         let all: Vec<&TokenMatch> = tokens.iter().collect();
         let found = self.search_all(&all, limit, codes);
         if !found.is_empty() || tokens.len() < 2 || tokens.len() > 6 {
@@ -618,14 +621,18 @@ impl TextIndex {
         let rest_q = n - 1.0;
         let d = tokens[driver];
         // The driver's words with the best score any of their terms could reach.
-        let bound = |w: u32, weight: f32| -> f32 {
-            let q = (d.quality(w, &self.word_len) + rest_q) / n;
+        // The best score a term holding driver word w (of quality q) and weighing `weight` could reach.
+        let bound = |q: f32, w: u32, weight: f32| -> f32 {
+            let q = (q + rest_q) / n;
             let cov = if weight > 0.0 { ((self.idf[w as usize] + rest_idf) / weight).min(1.0) } else { 1.0 };
             3.0 * q + 2.0 * cov + BONUS_MAX
         };
-        let mut words: Vec<(f32, u32)> = (d.lo..d.hi)
+        let mut words: Vec<(f32, u32, f32)> = (d.lo..d.hi)
             .chain(d.fuzzy.iter().map(|f| f.word))
-            .filter_map(|w| self.postings_of(w).first().map(|&e| (bound(w, self.entry_weight[e as usize]), w)))
+            .filter_map(|w| {
+                let q = d.quality(w, &self.word_len);
+                self.postings_of(w).first().map(|&e| (bound(q, w, self.entry_weight[e as usize]), w, q))
+            })
             .collect();
         words.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
         let mut top = TopK::new(limit, codes);
@@ -644,7 +651,7 @@ impl TextIndex {
             let g = *generation;
             let mut best = vec![(0f32, 0f32, 0usize, 0u32); tokens.len()];
             let mut scored = 0usize;
-            'words: for &(potential, w) in &words {
+            'words: for &(potential, w, q) in &words {
                 if potential < top.threshold() {
                     break;
                 }
@@ -652,7 +659,7 @@ impl TextIndex {
                     if scored == MAX_SCORED {
                         break 'words;
                     }
-                    if bound(w, self.entry_weight[e as usize]) < top.threshold() {
+                    if bound(q, w, self.entry_weight[e as usize]) < top.threshold() {
                         break;
                     }
                     if stamps[e as usize] == g {

@@ -48,8 +48,9 @@
 //!   apostrophes dropped, split on anything not a letter or digit). Every
 //!   query word must match a word of the term: as the word itself, as a
 //!   prefix ("diab mel typ 2"), or within 1 typo from 5 letters and 2 from 9
-//!   ("pneumonai"; two only after a correct first letter), a transposition
-//!   counting as one. A few stop words ("of", "the", "and", ...) restrict
+//!   ("pneumonai"), a transposition counting as one, after a correct first
+//!   letter; only the last word (the one being typed) may be a typo'd
+//!   prefix. A few stop words ("of", "the", "and", ...) restrict
 //!   nothing unless the query is only stop words.
 //! - **Typos** are found by walking the sorted vocabulary as a trie with a
 //!   Damerau–Levenshtein (optimal string alignment) row per node, pruned as
