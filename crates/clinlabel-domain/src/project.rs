@@ -387,7 +387,15 @@ pub struct Spec {
     /// How DICOM files are de-identified at ingest (image projects).
     #[serde(default)]
     pub deidentification: Deidentification,
+    /// Text projects: the header of the CSV column that holds each note's
+    /// text (default [`DEFAULT_TEXT_COLUMN`]); the other columns become the
+    /// note's metadata, an `id` column its id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_column: Option<String>,
 }
+
+/// The CSV text column when the specification names none.
+pub const DEFAULT_TEXT_COLUMN: &str = "text";
 
 /// The PS3.15 Annex E option for dates and times in DICOM attributes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
@@ -452,6 +460,11 @@ fn check_labels(c: &mut Check, path: &str, labels: &[LabelDef], ids: &mut HashSe
 }
 
 impl Spec {
+    /// The CSV column holding each note's text (text projects).
+    pub fn text_column(&self) -> &str {
+        self.text_column.as_deref().unwrap_or(DEFAULT_TEXT_COLUMN)
+    }
+
     /// Validates everything; the error names the path of the first offending field.
     /// `now` is epoch ms; `track_exists` says whether the track id names an active track.
     pub fn validate(&self, now: i64, track_exists: bool) -> Result<(), DomainError> {
@@ -477,6 +490,11 @@ impl Spec {
         c.ensure(q.tier3_spot_check_pct.is_finite() && (5.0..=10.0).contains(&q.tier3_spot_check_pct), || "qa.tier3_spot_check_pct".into(), "must be 5 to 10");
         c.ensure(q.quality_threshold.is_finite() && (0.0..=1.0).contains(&q.quality_threshold), || "qa.quality_threshold".into(), "must be 0 to 1");
         c.ensure((1..=10).contains(&q.max_rework_rounds), || "qa.max_rework_rounds".into(), "must be 1 to 10");
+        if let Some(col) = &self.text_column {
+            c.ensure(self.modality == Modality::Text, || "text_column".into(), "applies to text projects only");
+            c.ensure((1..=200).contains(&col.chars().count()), || "text_column".into(), "must be 1 to 200 characters");
+            c.ensure(!col.chars().any(char::is_control), || "text_column".into(), "must not contain control characters (tabs, line breaks)");
+        }
         self.validate_schema(&mut c);
         match c.problem {
             None => Ok(()),
@@ -646,6 +664,33 @@ mod tests {
         check(|s| s.schema.questions.push(Question { id: "q".into(), text: "Specialty?".into(), kind: AnswerKind::Single, level: QuestionLevel::Document, options: vec![], required: true, ordinal: false }), "schema.questions[0].options");
         let e = text_spec().validate(NOW, false).unwrap_err();
         assert_eq!(e.details.unwrap()["field"], "track_id");
+    }
+
+    #[test]
+    fn the_csv_text_column_defaults_and_is_checked() {
+        let s = text_spec();
+        assert_eq!((s.text_column.as_deref(), s.text_column()), (None, DEFAULT_TEXT_COLUMN));
+        // Older specifications (without the field) still parse, and it is not written when unset.
+        assert!(serde_json::to_value(&s).unwrap().get("text_column").is_none());
+        let mut named = text_spec();
+        named.text_column = Some("note body".into());
+        named.validate(NOW, true).unwrap();
+        assert_eq!(named.text_column(), "note body");
+        let back: Spec = serde_json::from_value(serde_json::to_value(&named).unwrap()).unwrap();
+        assert_eq!(back.text_column(), "note body");
+        check(|s| s.text_column = Some(String::new()), "text_column");
+        check(|s| s.text_column = Some("a\tb".into()), "text_column");
+        check(|s| s.text_column = Some("x".repeat(201)), "text_column");
+        let mut image: Spec = serde_json::from_value(serde_json::json!({
+            "name": "CT", "modality": "image", "task_types": ["bounding_box"],
+            "schema": { "image_tools": [{ "tool": "bounding_box_2d", "labels": [{ "id": "lesion", "name": "Lesion" }] }] },
+            "output_formats": ["coco"], "deadline": NOW + 1, "track_id": "t1", "overlap": 1, "gold_rate": 0.0,
+            "qa": { "tier1": true, "tier2_sampling_pct": 20, "tier3_spot_check_pct": 5, "quality_threshold": 0.8 }
+        }))
+        .unwrap();
+        image.validate(NOW, true).unwrap();
+        image.text_column = Some("text".into());
+        assert_eq!(image.validate(NOW, true).unwrap_err().details.unwrap()["field"], "text_column");
     }
 
     #[test]
