@@ -336,7 +336,23 @@ function GoldItems({ p }: { p: Project }) {
         columns={[
           { key: 'seq', header: '#', render: (i) => i.seq + 1 },
           { key: 'kind', header: 'Kind', render: (i) => i.kind },
-          { key: 'meta', header: 'Details', render: (i) => metaText(i.meta) },
+          {
+            key: 'meta',
+            header: 'Details',
+            render: (i) => {
+              const burned = Number((i.meta as { burned_in_instances?: number } | null)?.burned_in_instances ?? 0);
+              return (
+                <>
+                  {burned > 0 ? (
+                    <span className="notice" data-testid="burned-in-flag" title="Burned In Annotation is YES, or the modality commonly burns in text: check the pixels for identifying text before the work starts.">
+                      ⚠ {burned} instance(s) may show burned-in text{' '}
+                    </span>
+                  ) : null}
+                  {metaText(i.meta)}
+                </>
+              );
+            },
+          },
           {
             key: 'gold',
             header: 'Gold',
