@@ -31,6 +31,25 @@
 //! | [`rle`] | COCO's column-major run lengths and pycocotools' compressed string |
 //! | [`native`] | the lossless per-item JSON document |
 //!
+//! ## Using it
+//!
+//! ```ignore
+//! // The item's instances as the store keeps them (ImageMeta JSON per
+//! // de-identified instance), and one instance's bytes for the study attributes.
+//! let series = SourceSeries::from_instances(&metas, StudyContext::from_file(&one_instance))?;
+//! let opts = SegOptions::new(&format!("{delivery_id}/{item_id}"), now_ms);
+//! write_seg(&series, &spec.schema, &body.image, &opts, &mut seg_out)?;
+//! write_nifti(&series, &spec.schema, &body.image, NiftiContent::Semantic, &mut GzEncoder::new(nii_out, Compression::default()))?;
+//! let mut coco = CocoWriter::new(&spec.schema, info, coco_out)?;
+//! coco.add_item(&item_id, &series, &body.image, &body.answers)?; // per item
+//! coco.finish()?;
+//! serde_json::to_writer(native_out, &native_item(&item_id, &series, &spec.schema, &annotations))?;
+//! ```
+//!
+//! Each writer fails with an [`ExportError`] naming the problem (a series that
+//! is not a volume for NIfTI, a label the schema does not have, a mask of the
+//! wrong size, nothing to segment); [`ExportError::code`] is stable.
+//!
 //! ## Coordinates
 //!
 //! Image coordinates put (0, 0) at the top-left corner of the first pixel and
