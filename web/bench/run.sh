@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Browser benchmarks of the web app against the real binary in Debian's
-# Chromium: the image viewer's window/level redraw of a 512×512 CT frame.
+# Chromium: the image viewer's window/level redraw of a 512×512 CT frame;
+# the text workspace on a 200,000-character note.
 # Prints figures; asserts nothing about speed.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"

@@ -108,12 +108,14 @@ export class Offsets {
 
 // -- the note's blocks ------------------------------------------------------------------------
 
-interface BlockRange { start: number; end: number }
+/** `cont`: the block continues the line of the block before it. */
+interface BlockRange { start: number; end: number; cont: boolean }
 
-/** Lines (a block ends after each \n), long lines cut at a space near 1,500 units. */
-export function blocksOf(text: string, max = 1500): BlockRange[] {
+/** Lines (a block ends after each \n), long lines cut at a space near `max` units. */
+export function blocksOf(text: string, max = 2000): BlockRange[] {
   const out: BlockRange[] = [];
   let start = 0;
+  let cont = false;
   while (start < text.length) {
     const nl = text.indexOf('\n', start);
     let end = nl < 0 ? text.length : nl + 1;
@@ -122,7 +124,8 @@ export function blocksOf(text: string, max = 1500): BlockRange[] {
       end = sp > start ? sp + 1 : start + max;
       if (isLow(text.charCodeAt(end)) && end > start + 1) end -= 1;
     }
-    out.push({ start, end });
+    out.push({ start, end, cont });
+    cont = text.charCodeAt(end - 1) !== 10;
     start = end;
   }
   return out;
@@ -131,7 +134,7 @@ export function blocksOf(text: string, max = 1500): BlockRange[] {
 /** A span as drawn: UTF-16 range, lane (for stacking), colour, tag. */
 interface Drawn { id: string; u0: number; u1: number; lane: number; color: string; dashed: boolean; tag: string; commented: boolean }
 
-interface BlockData { i: number; start: number; end: number; text: string; spans: Drawn[]; selected: string | null; sig: string }
+interface BlockData { i: number; start: number; end: number; cont: boolean; text: string; spans: Drawn[]; selected: string | null; sig: string }
 
 function laneOf(spans: { u0: number; u1: number }[]): number[] {
   const order = spans.map((_, i) => i).sort((a, b) => spans[a]!.u0 - spans[b]!.u0 || spans[b]!.u1 - spans[a]!.u1);
@@ -356,7 +359,7 @@ export function useTextWorkspace(opts: { task: TaskView; value: TextValue; onCha
       const selHere = selected !== null && spans.some((s) => s.id === selected) ? selected : null;
       const sig = spans.map((s) => `${s.id}:${s.u0}:${s.u1}:${s.lane}:${s.color}:${s.dashed ? 1 : 0}:${s.tag}:${s.commented ? 1 : 0}`).join('|') + `#${selHere ?? ''}`;
       const prev = cache.current.get(i);
-      const b = prev && prev.sig === sig && prev.start === r.start && prev.end === r.end ? prev : { i, start: r.start, end: r.end, text: note.slice(r.start, r.end), spans, selected: selHere, sig };
+      const b = prev && prev.sig === sig && prev.start === r.start && prev.end === r.end ? prev : { i, start: r.start, end: r.end, cont: r.cont, text: note.slice(r.start, r.end), spans, selected: selHere, sig };
       next.set(i, b);
       out.push(b);
     });
@@ -581,7 +584,7 @@ function unitAt(node: Node, offset: number): number | null {
   }
   const el = node as HTMLElement;
   if (el.classList?.contains('seg')) return Number(el.dataset['s']) + (offset === 0 ? 0 : (el.textContent?.length ?? 0));
-  if (el.classList?.contains('nb')) {
+  if (el.classList?.contains('nb') || el.classList?.contains('nl')) {
     const child = el.children[offset] as HTMLElement | undefined;
     return child ? Number(child.dataset['s']) : Number(el.dataset['e']);
   }
@@ -673,12 +676,26 @@ export function useTextShortcuts(tw: TextWorkspace, active: boolean) {
 /** The note with its spans and relation arrows. */
 export function NotePanel({ tw, onFocus }: { tw: TextWorkspace; onFocus?: () => void }) {
   const { note, blocks, error, value, noteRef } = tw;
-  const [arrows, setArrows] = useState<{ id: string; d: string; x: number; y: number; name: string; color: string; selected: boolean }[]>([]);
+  const [arrows, setArrows] = useState<{ id: string; from: string; to: string; d: string; x: number; y: number; name: string; color: string }[]>([]);
   const [height, setHeight] = useState(0);
   const relTypes = tw.task.schema.relation_types ?? [];
+  // Lines: one block each, or several for a very long line.
+  const lines = useMemo(() => {
+    const out: BlockData[][] = [];
+    for (const b of blocks) {
+      if (b.cont && out.length) out[out.length - 1]!.push(b);
+      else out.push([b]);
+    }
+    return out;
+  }, [blocks]);
+  // Arrow geometry is measured only when spans or relations change (never per cursor move),
+  // and not at all without relations: measuring forces a layout of the whole note.
   const layout = useCallback(() => {
     const root = noteRef.current;
-    if (!root) return;
+    if (!root || !value.relations.length) {
+      setArrows((a) => (a.length ? [] : a));
+      return;
+    }
     const box = root.getBoundingClientRect();
     const pos = (id: string) => {
       const el = root.querySelector(`[data-first~="${CSS.escape(id)}"]`);
@@ -693,17 +710,21 @@ export function NotePanel({ tw, onFocus }: { tw: TextWorkspace; onFocus?: () => 
       const h = 14 + Math.min(36, Math.abs(b.x - a.x) / 10 + Math.abs(b.y - a.y) / 6);
       const top = Math.min(a.y, b.y) - h;
       const ti = relTypes.findIndex((t) => t.id === r.type);
-      out.push({ id: r.id, d: `M ${a.x} ${a.y} C ${a.x} ${top} ${b.x} ${top} ${b.x} ${b.y - 2}`, x: (a.x + b.x) / 2, y: top + h / 4, name: relTypes[ti]?.name ?? r.type, color: PALETTE[(ti + 3) % PALETTE.length]!, selected: tw.selected === r.from || tw.selected === r.to });
+      out.push({ id: r.id, from: r.from, to: r.to, d: `M ${a.x} ${a.y} C ${a.x} ${top} ${b.x} ${top} ${b.x} ${b.y - 2}`, x: (a.x + b.x) / 2, y: top + h / 4, name: relTypes[ti]?.name ?? r.type, color: PALETTE[(ti + 3) % PALETTE.length]! });
     }
     setArrows(out);
-    setHeight(root.scrollHeight);
-  }, [noteRef, value.relations, relTypes, tw.selected]);
-  useLayoutEffect(layout, [layout, blocks]);
+  }, [noteRef, value.relations, relTypes]);
+  useLayoutEffect(layout, [layout, value.spans, note]);
   useEffect(() => {
     const root = noteRef.current;
-    if (!root) return;
-    const ro = new ResizeObserver(() => layout());
-    ro.observe(root);
+    const body = root?.querySelector('.note-body');
+    if (!root || !body) return;
+    const ro = new ResizeObserver((entries) => {
+      const h = Math.ceil(entries[0]?.contentRect.height ?? 0);
+      setHeight((x) => (x === h ? x : h));
+      layout();
+    });
+    ro.observe(body);
     return () => ro.disconnect();
   }, [noteRef, layout, note]);
 
@@ -728,8 +749,12 @@ export function NotePanel({ tw, onFocus }: { tw: TextWorkspace; onFocus?: () => 
   return (
     <div className="note" ref={noteRef} tabIndex={0} onMouseUp={onMouseUp} onFocus={onFocus} data-testid="note" data-chars={tw.offsets?.chars} aria-label="The note: select text to mark a span" role="document">
       <div className="note-body">
-        {blocks.map((b) => (
-          <Block key={b.i} b={b} />
+        {lines.map((l) => (
+          <div key={l[0]!.i} className="nl" data-s={l[0]!.start} data-e={l[l.length - 1]!.end}>
+            {l.map((b) => (
+              <Block key={b.i} b={b} />
+            ))}
+          </div>
         ))}
       </div>
       <svg className="note-arrows" style={{ height }} aria-hidden="true">
@@ -740,12 +765,15 @@ export function NotePanel({ tw, onFocus }: { tw: TextWorkspace; onFocus?: () => 
             </marker>
           ))}
         </defs>
-        {arrows.map((a) => (
-          <g key={a.id} data-relation={a.id} className={a.selected ? 'sel' : undefined}>
-            <path d={a.d} fill="none" stroke={a.color} strokeWidth={a.selected ? 2.5 : 1.5} markerEnd={`url(#arrow-${PALETTE.indexOf(a.color)})`} />
+        {arrows.map((a) => {
+          const on = tw.selected === a.from || tw.selected === a.to;
+          return (
+          <g key={a.id} data-relation={a.id} className={on ? 'sel' : undefined}>
+            <path d={a.d} fill="none" stroke={a.color} strokeWidth={on ? 2.5 : 1.5} markerEnd={`url(#arrow-${PALETTE.indexOf(a.color)})`} />
             <text x={a.x} y={a.y} textAnchor="middle" fill={a.color}>{a.name}</text>
           </g>
-        ))}
+          );
+        })}
       </svg>
     </div>
   );
@@ -754,6 +782,9 @@ export function NotePanel({ tw, onFocus }: { tw: TextWorkspace; onFocus?: () => 
 // -- the side panel --------------------------------------------------------------------------------
 
 type FeedbackItem = { c: Schemas['Comment']; r: Schemas['ReviewView'] };
+
+/** Rows of the span list shown on each side of the selected span when the list is long. */
+const LIST_WINDOW = 100;
 
 /** Reviewers' comments by anchor (`span:<id>`, `relation:<id>`). */
 export function anchoredFeedback(reviews: Schemas['ReviewView'][], kind: 'span' | 'relation'): Record<string, FeedbackItem[]> {
@@ -977,7 +1008,11 @@ export function TextSidePanel({ tw, feedback, comments, onComment, sentenceQuest
   const { value, selected } = tw;
   const sel = value.spans.find((s) => s.id === selected);
   const ordered = useMemo(() => [...value.spans].sort((a, b) => a.start - b.start || b.end - a.end), [value.spans]);
-  const shown = tw.readOnly ? ordered.filter((s) => s.state !== 'rejected') : ordered;
+  const all = tw.readOnly ? ordered.filter((s) => s.state !== 'rejected') : ordered;
+  // A long list (thousands of suggestions on a long note) shows a window around the selected span.
+  const at = Math.max(0, all.findIndex((s) => s.id === selected));
+  const from = all.length > 2 * LIST_WINDOW ? Math.max(0, Math.min(at - LIST_WINDOW, all.length - 2 * LIST_WINDOW)) : 0;
+  const shown = all.length > 2 * LIST_WINDOW ? all.slice(from, from + 2 * LIST_WINDOW) : all;
   const onSelect = useCallback((id: string) => tw.select(id), [tw.select]);
   const onSpanComment = useCallback((id: string, t: string) => onComment?.(`span:${id}`, t), [onComment]);
   const relTypes = tw.task.schema.relation_types ?? [];
@@ -1013,13 +1048,15 @@ export function TextSidePanel({ tw, feedback, comments, onComment, sentenceQuest
         </div>
       ) : null}
       {!tw.readOnly && sel ? <SpanEditor tw={tw} s={sel} /> : null}
-      <h3>Spans ({shown.filter((s) => s.state !== 'rejected').length})</h3>
-      {shown.length === 0 ? <p className="muted" data-testid="no-spans">No spans yet: select text in the note and press a label's key.</p> : null}
+      <h3>Spans ({all.filter((s) => s.state !== 'rejected').length})</h3>
+      {all.length === 0 ? <p className="muted" data-testid="no-spans">No spans yet: select text in the note and press a label's key.</p> : null}
+      {from > 0 ? <p className="muted">… {from} earlier (<kbd>[</kbd> to go back)</p> : null}
       <ul className="span-list" data-testid="span-list">
         {shown.map((s) => (
           <SpanRow key={s.id} s={s} text={tw.spanText(s)} name={tw.labelOf(s.label)?.name ?? s.label} color={tw.colorOf(s.label)} selected={s.id === selected} onSelect={onSelect} feedback={feedback.spans[s.id]} comment={comments?.[`span:${s.id}`]} onComment={onComment ? onSpanComment : undefined} />
         ))}
       </ul>
+      {from + shown.length < all.length ? <p className="muted">… {all.length - from - shown.length} later (<kbd>]</kbd> to go on)</p> : null}
       {relTypes.length ? (
         <>
           <h3>Relations ({value.relations.length})</h3>
