@@ -49,6 +49,12 @@ export function isText(task: TaskView): boolean {
   return task.item_kind === 'note';
 }
 
+/** Notes of projects that mark spans or ask per sentence get the text workspace; the others
+ * (document classification only) keep the plain item view and the question keys. */
+export function usesTextWorkspace(task: TaskView): boolean {
+  return isText(task) && ((task.schema.entity_types ?? []).length > 0 || (task.schema.questions ?? []).some((q) => q.level === 'sentence'));
+}
+
 const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#17becf', '#8c564b', '#e377c2', '#bcbd22', '#7f7f7f'];
 const ASSERTION_NAMES: Record<Assertion, string> = { present: 'present', absent: 'absent', possible: 'possible', historical: 'historical', family_history: 'family history', hypothetical: 'hypothetical' };
 

@@ -4,7 +4,8 @@
 // hotkeys), Tab / ↓ / ↑ move between questions, Enter submits, `s` skips with
 // a reason; in reviews `a` accepts, `r` rejects, `c` comments on the focused
 // question. Reviewers' comments are shown next to the question they anchor.
-// Notes (items of kind `note`) get the text workspace (./text.tsx): the note
+// Notes (items of kind `note`) of projects that mark spans or ask per sentence
+// get the text workspace (./text.tsx): the note
 // has the keyboard until `q` moves it to the questions (and back); `S` submits.
 // This module is loaded on demand (not part of the first load).
 import { useCallback, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
@@ -16,7 +17,7 @@ import { useToast } from '../../kit/toast';
 import { Link, navigate, useParams } from '../../router';
 import { rememberReviewed } from '../qa';
 import { ImageViewer, emptyImage, imageOf, isImaging, type ImageAnnotation, type Shape } from './imaging';
-import { NotePanel, SentenceQuestions, TextSidePanel, anchoredFeedback, emptyText, isText, labelKey, textOf, useTextShortcuts, useTextWorkspace, type TextValue } from './text';
+import { NotePanel, SentenceQuestions, TextSidePanel, anchoredFeedback, emptyText, labelKey, textOf, usesTextWorkspace, useTextShortcuts, useTextWorkspace, type TextValue } from './text';
 
 type Question = Schemas['Question'];
 type Answers = Record<string, string[]>;
@@ -278,7 +279,7 @@ function answersOf(task: TaskView): Answers {
 
 function Classify({ task, onDone }: { task: TaskView; onDone: () => void }) {
   const imaging = isImaging(task);
-  const textMode = isText(task);
+  const textMode = usesTextWorkspace(task);
   const all = task.schema.questions ?? [];
   // Image-level questions are answered per frame, next to the viewer; a note's
   // sentence-level questions per sentence, next to the note.
@@ -621,7 +622,7 @@ function SkipDialog({ taskId, onCancel, onSkipped }: { taskId: string; onCancel:
 
 function Review({ task, onDone }: { task: TaskView; onDone: () => void }) {
   const imaging = isImaging(task);
-  const textMode = isText(task);
+  const textMode = usesTextWorkspace(task);
   const questions = imaging ? (task.schema.questions ?? []).filter((x) => x.level !== 'image') : textMode ? (task.schema.questions ?? []).filter((x) => x.level !== 'sentence') : (task.schema.questions ?? []);
   const [noteText] = useState<TextValue>(() => (textMode ? textOf(task.annotation?.body) : emptyText()));
   const [textComments, setTextComments] = useState<Record<string, string>>({});
