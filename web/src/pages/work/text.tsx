@@ -14,8 +14,9 @@
 //
 // A 200,000-character note stays responsive: the note is cut into blocks
 // (lines, long lines at spaces), each a memoised component redrawn only when
-// a span touching it changes; moving the keyboard cursor changes the DOM
-// selection, not React state of the note.
+// a span touching it changes, each line its own layout box
+// (content-visibility), arrows measured only when spans or relations change,
+// and the span list windowed around the selection (web/bench/text.bench.ts).
 //
 // Keyboard (the note has focus): ←/→ move by word, Shift+←/→ extend the
 // selection, a label's hotkey makes the selection a span of that label
@@ -23,8 +24,8 @@
 // pending suggestion, y accept (Y: all pending), x reject a suggestion or
 // delete a span (X: reject all pending), v/V next/previous assertion, c code
 // search, b set the selected span's bounds to the selection, r relate the
-// selected span to another (select it, then r or Enter; digits pick the
-// type), Backspace on the relation list's focus deletes a relation.
+// selected span to another (select it, then r or Enter, or click it;
+// digits pick the type when several fit). Relations are deleted from the list.
 import { memo, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, type ReactNode } from 'react';
 import { ApiError, call, type Schemas, type TaskView } from '../../api/client';
 import { useShortcuts, type Shortcut } from '../../kit/shortcuts';
