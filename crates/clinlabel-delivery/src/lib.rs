@@ -15,7 +15,7 @@
 //!   certification.json     the QA reviewer's typed statement + manifest SHA-256
 //!   certification.sig      Ed25519 signature of certification.json's bytes
 //!   signing-key.pem        the service's public key (also at /.well-known/clinlabel-delivery-key)
-//!   exports/annotations.jsonl   the native export (+ one file per requested format)
+//!   exports/annotations.jsonl   the native export (+ the requested formats' files, see `export`)
 //!   report.html            completion report with inline SVG charts
 //!   report.pdf             the same report as PDF (Helvetica, vector charts)
 //!   audit/audit-trail.jsonl     the project's audit events inside the full hash chain
@@ -47,7 +47,13 @@
 //!   item while the builder pages through the database; the native JSONL is
 //!   always written, other formats are looked up by name in
 //!   [`export::writer_for`] (a requested format without a writer refuses the
-//!   build, naming it).
+//!   build, naming it). A writer streams one file and/or completes whole
+//!   files (a BRAT `.txt` + `.ann` per document, a DICOM SEG or NIfTI volume
+//!   per series), each with its own manifest entry. Clinical text goes
+//!   through `clinlabel-text` ([`export::text`]: BRAT, BioC, CoNLL/IOB2,
+//!   spaCy, Label Studio), images through `clinlabel-imaging`
+//!   ([`export::image`]: DICOM SEG, NIfTI, COCO, native JSON); every
+//!   accepted annotation is exported (see [`export`] for overlap > 1).
 //! - **Report** ([`report`]): [`report::Stats`] gathers counts per label,
 //!   agreement tables (per question and per label; coder identity is not
 //!   needed for Krippendorff's α, so a unit keeps `overlap` slots of 8 bytes

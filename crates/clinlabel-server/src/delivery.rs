@@ -21,12 +21,13 @@
 use bytes::Bytes;
 use clinlabel_blob::{BlobError, BlobInfo, BlobStore, BlobStream};
 use clinlabel_crypto::{DataKey, Keyring};
-use clinlabel_delivery::export::{ExportContext, writers_for};
+use clinlabel_delivery::export::image::{STUDY_PREFIX, study_context};
+use clinlabel_delivery::export::{ExportContext, ItemRecord, Needs, Note, OutFile, Output, SeriesRecord, writers_for};
 use clinlabel_delivery::manifest::{FileEntry, MANIFEST_FORMAT, Manifest, sign_manifest};
 use clinlabel_delivery::report::{QuestionDef, Stats};
 use clinlabel_delivery::zip::{Piece, ZipEntry, ZipPlan};
 use clinlabel_domain::Principal;
-use clinlabel_store::deliveries::{self, BuildPlan, BuiltFile, Delivery, Download, FileSource, ServedFile};
+use clinlabel_store::deliveries::{self, BuildPlan, BuiltFile, Delivery, Download, ExportInstance, ExportItem, FileSource, ServedFile};
 use clinlabel_store::{Db, StoreError};
 use futures::{StreamExt, TryStreamExt};
 use std::ops::Range;
@@ -127,27 +128,152 @@ pub async fn build(db: &Db, blobs: &BlobStore, keyring: &Keyring, who: &Principa
     }
 }
 
+/// Blob ids of one build, remembered for clean-up on failure.
+struct BlobIds<'a> {
+    prefix: String,
+    n: usize,
+    stored: &'a mut Vec<String>,
+}
+
+impl BlobIds<'_> {
+    fn next(&mut self) -> String {
+        self.n += 1;
+        let id = format!("dlv-{}-{}", self.prefix, self.n);
+        self.stored.push(id.clone());
+        id
+    }
+}
+
+/// The whole files writers complete (a BRAT document, a SEG, a NIfTI
+/// volume, a spaCy shard): each stored as its own blob as soon as it is
+/// complete, with its manifest entry; paths must be unique in the delivery.
+struct WholeFiles {
+    files: Vec<BuiltFile>,
+    paths: std::collections::HashSet<String>,
+}
+
+impl WholeFiles {
+    async fn store(&mut self, blobs: &BlobStore, key: &DataKey, ids: &mut BlobIds<'_>, format: &str, f: OutFile) -> Result<(), BuildError> {
+        if !clinlabel_delivery::manifest::clean_path(&f.path) || !self.paths.insert(f.path.clone()) {
+            return Err(BuildError::Other(format!("{format}: the file {} is not a clean unique path", f.path)));
+        }
+        let mut s = Sink::open(blobs, key, ids.next(), f.path, "export", Some(format.to_string()), f.media_type);
+        for chunk in f.bytes.chunks(CHUNK) {
+            s.write(chunk).await?;
+        }
+        self.files.push(s.finish().await?);
+        Ok(())
+    }
+}
+
+/// Moves what a writer produced into its streamed file and whole files.
+async fn drain(out: &mut Output, sink: Option<&mut Sink>, whole: &mut WholeFiles, blobs: &BlobStore, key: &DataKey, ids: &mut BlobIds<'_>, format: &str) -> Result<(), BuildError> {
+    if !out.stream.is_empty() {
+        let sink = sink.ok_or_else(|| BuildError::Other(format!("{format}: wrote to a stream it does not have")))?;
+        sink.write(&out.stream).await?;
+        out.stream.clear();
+    }
+    for f in std::mem::take(&mut out.files) {
+        whole.store(blobs, key, ids, format, f).await?;
+    }
+    Ok(())
+}
+
+/// Frames of DICOM series whose instance geometry is held at once: a page
+/// is cut into slices under this (a series bigger than it is one slice).
+const FRAMES_PER_SLICE: i64 = 20_000;
+/// Items whose text or study attributes are read at the same time.
+const READ_AHEAD: usize = 4;
+
+/// Cuts a page's items into slices holding at most [`FRAMES_PER_SLICE`]
+/// series frames each (one slice when no writer needs the geometry).
+fn slices(items: Vec<ExportItem>, series: bool) -> Vec<Vec<ExportItem>> {
+    if !series {
+        return vec![items];
+    }
+    let mut out: Vec<Vec<ExportItem>> = Vec::new();
+    let mut frames = 0;
+    for it in items {
+        if out.is_empty() || (frames + it.frames > FRAMES_PER_SLICE && !out.last().is_some_and(Vec::is_empty)) {
+            out.push(Vec::new());
+            frames = 0;
+        }
+        frames += it.frames;
+        out.last_mut().expect("a slice").push(it);
+    }
+    out
+}
+
+/// The whole plaintext of `range` of a blob.
+async fn read_range(blobs: &BlobStore, key: &DataKey, blob_id: &str, range: Range<u64>) -> Result<Vec<u8>, BuildError> {
+    let mut bytes = Vec::with_capacity((range.end - range.start) as usize);
+    if range.end > range.start {
+        let mut stream = blobs.get_range(key, blob_id, range).await?.stream;
+        while let Some(chunk) = stream.try_next().await? {
+            bytes.extend_from_slice(&chunk);
+        }
+    }
+    Ok(bytes)
+}
+
+/// Fills what the writers need on one item: the note's text, the series'
+/// instance geometry and study attributes.
+async fn fill(blobs: &BlobStore, key: &DataKey, needs: Needs, it: ExportItem, instances: Vec<ExportInstance>) -> Result<ItemRecord, BuildError> {
+    let mut item = it.record;
+    if needs.text && item.kind == "note" {
+        // Plain text and Markdown files are the note; a JSONL line holds it in `text`.
+        let json_line = it.media_type.starts_with("application/json");
+        if !json_line && !it.media_type.starts_with("text/plain") && !it.media_type.starts_with("text/markdown") {
+            return Err(BuildError::Other(format!("note of item {}: notes stored as {} cannot be exported yet", item.item_id, it.media_type)));
+        }
+        let bytes = read_range(blobs, key, &it.blob_id, item.byte_start as u64..item.byte_end as u64).await?;
+        let note = Note::from_stored(&bytes, json_line, item.meta.get("chars").and_then(|c| c.as_u64()))
+            .map_err(|e| BuildError::Other(format!("note of item {}: {e}", item.item_id)))?;
+        item.note = Some(note);
+    }
+    if needs.series && item.kind == "dicom_series" {
+        let metas = instances
+            .iter()
+            .map(|i| serde_json::from_str::<clinlabel_dicom::ImageMeta>(&i.meta))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| BuildError::Other(format!("series of item {}: stored instance metadata: {e}", item.item_id)))?;
+        let study = match instances.iter().min_by_key(|i| i.size) {
+            Some(i) if needs.study => {
+                let size = i.size.max(0) as u64;
+                let whole = size <= STUDY_PREFIX;
+                let bytes = read_range(blobs, key, &i.blob_id, 0..size.min(STUDY_PREFIX)).await?;
+                let study = tokio::task::spawn_blocking(move || study_context(&bytes, whole)).await.map_err(|e| BuildError::Other(format!("study attributes: {e}")))?;
+                if study.is_none() {
+                    tracing::warn!(item_id = %item.item_id, "delivery: no study attributes readable from the series' instance; SEG patient attributes left empty");
+                }
+                study
+            }
+            _ => None,
+        };
+        item.series = Some(SeriesRecord { instances: metas, study });
+    }
+    Ok(item)
+}
+
 async fn run(db: &Db, blobs: &BlobStore, keyring: &Keyring, plan: &BuildPlan, stored: &mut Vec<String>) -> Result<(), BuildError> {
     let key = clinlabel_store::keys::data_key(db, keyring, &plan.key_scope).await?;
     let signing = deliveries::signing_key(db, keyring).await?;
     let mut writers = writers_for(&plan.spec.output_formats).map_err(|f| BuildError::Other(format!("no writer for {f}")))?;
-    let mut blob_no = 0;
-    let mut next_blob = |stored: &mut Vec<String>| {
-        blob_no += 1;
-        let id = format!("dlv-{}-{blob_no}", plan.delivery_id);
-        stored.push(id.clone());
-        id
-    };
-    let mut sinks: Vec<Sink> = writers
+    let needs = writers.iter().fold(Needs::default(), |n, w| n.union(w.needs()));
+    let mut ids = BlobIds { prefix: plan.delivery_id.clone(), n: 0, stored };
+    let mut sinks: Vec<Option<Sink>> = writers
         .iter()
-        .map(|w| Sink::open(blobs, &key, next_blob(stored), w.path(), "export", Some(w.format().to_string()), w.media_type()))
+        .map(|w| w.path().map(|path| Sink::open(blobs, &key, ids.next(), path, "export", Some(w.format().to_string()), w.media_type())))
         .collect();
+    let mut whole = WholeFiles { files: Vec::new(), paths: sinks.iter().flatten().map(|s| s.file.path.clone()).collect() };
     let ctx = ExportContext {
+        delivery_id: plan.delivery_id.clone(),
         project_id: plan.project_id.clone(),
         project_name: plan.project_name.clone(),
         version: plan.version,
         spec_version: plan.spec_version,
-        schema: serde_json::to_value(&plan.spec.schema).unwrap_or_default(),
+        built_at: plan.created_at,
+        schema: plan.spec.schema.clone(),
     };
     let questions: Vec<QuestionDef> = plan
         .spec
@@ -157,24 +283,40 @@ async fn run(db: &Db, blobs: &BlobStore, keyring: &Keyring, plan: &BuildPlan, st
         .map(|q| QuestionDef { id: q.id.clone(), text: q.text.clone(), ordinal: q.ordinal, options: q.options.iter().map(|o| (o.id.clone(), o.name.clone())).collect() })
         .collect();
     let mut stats = Stats::new(questions, plan.spec.overlap);
-    let mut buf = Vec::with_capacity(64 << 10);
+    let mut out = Output::default();
     let werr = |e: clinlabel_delivery::export::ExportError| BuildError::Other(e.to_string());
     for (w, s) in writers.iter_mut().zip(sinks.iter_mut()) {
-        w.begin(&ctx, &mut buf).map_err(werr)?;
-        s.write(&buf).await?;
-        buf.clear();
+        w.begin(&ctx, &mut out).map_err(werr)?;
+        drain(&mut out, s.as_mut(), &mut whole, blobs, &key, &mut ids, w.format()).await?;
     }
     // The next page is read while this one is written.
     let mut page = deliveries::export_page(db, plan, &None, PAGE).await?;
     while let Some(last) = page.last() {
-        let cursor = Some(last.item_id.clone());
+        let cursor = Some(last.record.item_id.clone());
+        let annotated: Vec<ExportItem> = std::mem::take(&mut page).into_iter().filter(|i| !i.record.annotations.is_empty()).collect();
         let write = async {
-            for item in page.iter().filter(|i| !i.annotations.is_empty()) {
-                stats.push(item);
-                for (w, s) in writers.iter_mut().zip(sinks.iter_mut()) {
-                    w.item(item, &mut buf).map_err(werr)?;
-                    s.write(&buf).await?;
-                    buf.clear();
+            for slice in slices(annotated, needs.series) {
+                // The slice's series geometry in one query, then the items in
+                // order with a few notes / instance headers read ahead.
+                let mut by_item: std::collections::HashMap<String, Vec<ExportInstance>> = std::collections::HashMap::new();
+                if needs.series {
+                    let series: Vec<String> = slice.iter().filter(|i| i.record.kind == "dicom_series").map(|i| i.record.item_id.clone()).collect();
+                    for inst in deliveries::export_instances(db, plan, &series).await? {
+                        by_item.entry(inst.item_id.clone()).or_default().push(inst);
+                    }
+                }
+                let filled = futures::stream::iter(slice.into_iter().map(|it| {
+                    let instances = by_item.remove(&it.record.item_id).unwrap_or_default();
+                    fill(blobs, &key, needs, it, instances)
+                }))
+                .buffered(READ_AHEAD);
+                futures::pin_mut!(filled);
+                while let Some(item) = filled.try_next().await? {
+                    stats.push(&item);
+                    for (w, s) in writers.iter_mut().zip(sinks.iter_mut()) {
+                        w.item(&item, &mut out).map_err(werr)?;
+                        drain(&mut out, s.as_mut(), &mut whole, blobs, &key, &mut ids, w.format()).await?;
+                    }
                 }
             }
             Ok::<(), BuildError>(())
@@ -184,16 +326,16 @@ async fn run(db: &Db, blobs: &BlobStore, keyring: &Keyring, plan: &BuildPlan, st
         page = next?;
     }
     for (w, s) in writers.iter_mut().zip(sinks.iter_mut()) {
-        w.finish(&mut buf).map_err(werr)?;
-        s.write(&buf).await?;
-        buf.clear();
+        w.finish(&mut out).map_err(werr)?;
+        drain(&mut out, s.as_mut(), &mut whole, blobs, &key, &mut ids, w.format()).await?;
     }
     let mut files = Vec::new();
-    for s in sinks {
+    for s in sinks.into_iter().flatten() {
         files.push(s.finish().await?);
     }
+    files.append(&mut whole.files);
     // The project's audit trail, inside the whole chain up to the build.
-    let mut audit = Sink::open(blobs, &key, next_blob(stored), clinlabel_delivery::AUDIT_PATH.into(), "audit", None, "application/jsonl");
+    let mut audit = Sink::open(blobs, &key, ids.next(), clinlabel_delivery::AUDIT_PATH.into(), "audit", None, "application/jsonl");
     audit_export(db, &plan.project_id, &plan.audit_head, plan.created_at, &mut audit).await?;
     let audit_file = audit.finish().await?;
     // The report: statistics off the async threads, then both renderings.
@@ -208,7 +350,7 @@ async fn run(db: &Db, blobs: &BlobStore, keyring: &Keyring, plan: &BuildPlan, st
     .await
     .map_err(|e| BuildError::Other(format!("report: {e}")))?;
     for (path, media, bytes) in [(clinlabel_delivery::REPORT_HTML, "text/html; charset=utf-8", html.into_bytes()), (clinlabel_delivery::REPORT_PDF, "application/pdf", pdf)] {
-        let mut s = Sink::open(blobs, &key, next_blob(stored), path.into(), "report", None, media);
+        let mut s = Sink::open(blobs, &key, ids.next(), path.into(), "report", None, media);
         s.write(&bytes).await?;
         files.push(s.finish().await?);
     }

@@ -341,15 +341,29 @@ pub async fn begin_build(db: &Db, keyring: &Keyring, who: &Principal, project_id
 /// Keyset position in the export's item order (the last item id of the previous page).
 pub type ItemCursor = Option<String>;
 
+/// A delivered item and where its bytes are.
+#[derive(Debug, Clone)]
+pub struct ExportItem {
+    pub record: ItemRecord,
+    /// The blob of the item's file and its media type (a note's text is its
+    /// byte range there).
+    pub blob_id: String,
+    pub media_type: String,
+    /// Frames of a DICOM series item (0 for other items): what holding its
+    /// geometry costs.
+    pub frames: i64,
+}
+
 /// The next page of delivered items (non-gold items, in item id order) after
 /// `after`, with their accepted annotations (authors as pseudonyms). Both
 /// queries walk `items_by_project_id` from the cursor: a page costs the same
 /// at the start and the end of a million items, and memory is bounded by
 /// `limit`.
-pub async fn export_page(db: &Db, plan: &BuildPlan, after: &ItemCursor, limit: i64) -> Result<Vec<ItemRecord>, StoreError> {
+pub async fn export_page(db: &Db, plan: &BuildPlan, after: &ItemCursor, limit: i64) -> Result<Vec<ExportItem>, StoreError> {
     let after = after.clone().unwrap_or_default();
     let items = sqlx::query(
-        "SELECT i.id, i.seq, i.kind, i.byte_start, i.byte_end, i.meta, f.name AS file_name FROM items i JOIN files f ON f.id = i.file_id \
+        "SELECT i.id, i.seq, i.kind, i.byte_start, i.byte_end, i.meta, f.name AS file_name, f.blob_id, f.media_type, \
+         COALESCE(ds.frames, 0) AS frames FROM items i JOIN files f ON f.id = i.file_id LEFT JOIN dicom_series ds ON ds.item_id = i.id \
          WHERE i.project_id = $1 AND i.id > $2 AND i.gold = 0 ORDER BY i.id LIMIT $3",
     )
     .bind(plan.project_id.clone())
@@ -385,18 +399,61 @@ pub async fn export_page(db: &Db, plan: &BuildPlan, after: &ItemCursor, limit: i
     for r in &items {
         let id: String = r.try_get("id")?;
         let meta: String = r.try_get("meta")?;
-        out.push(ItemRecord {
-            annotations: by_item.remove(&id).unwrap_or_default(),
-            item_id: id,
-            seq: r.try_get("seq")?,
-            kind: r.try_get("kind")?,
-            source_file: r.try_get("file_name")?,
-            byte_start: r.try_get("byte_start")?,
-            byte_end: r.try_get("byte_end")?,
-            meta: serde_json::from_str(&meta).unwrap_or(serde_json::Value::Null),
+        out.push(ExportItem {
+            record: ItemRecord {
+                annotations: by_item.remove(&id).unwrap_or_default(),
+                item_id: id,
+                seq: r.try_get("seq")?,
+                kind: r.try_get("kind")?,
+                source_file: r.try_get("file_name")?,
+                byte_start: r.try_get("byte_start")?,
+                byte_end: r.try_get("byte_end")?,
+                meta: serde_json::from_str(&meta).unwrap_or(serde_json::Value::Null),
+                note: None,
+                series: None,
+            },
+            blob_id: r.try_get("blob_id")?,
+            media_type: r.try_get("media_type")?,
+            frames: r.try_get("frames")?,
         });
     }
     Ok(out)
+}
+
+/// One stored instance of a delivered series.
+#[derive(Debug, Clone)]
+pub struct ExportInstance {
+    pub item_id: String,
+    pub blob_id: String,
+    /// Size of the de-identified file.
+    pub size: i64,
+    /// `clinlabel_dicom::ImageMeta` (JSON text).
+    pub meta: String,
+}
+
+/// The instances of the given series items of the plan's project, in one
+/// query (ordered by item, then arrival). The builder asks for the series of
+/// a slice of a page whose instance count it bounds.
+pub async fn export_instances(db: &Db, plan: &BuildPlan, item_ids: &[String]) -> Result<Vec<ExportInstance>, StoreError> {
+    if item_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list: Vec<String> = (0..item_ids.len()).map(|i| format!("${}", i + 2)).collect();
+    let sql = format!(
+        "SELECT d.item_id, f.blob_id, f.size, d.meta FROM dicom_instances d JOIN files f ON f.id = d.file_id \
+         WHERE d.project_id = $1 AND d.item_id IN ({}) ORDER BY d.item_id, d.created_at, d.file_id",
+        list.join(", ")
+    );
+    // Only placeholders are formatted in; the ids are bound.
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(plan.project_id.clone());
+    for id in item_ids {
+        q = q.bind(id.clone());
+    }
+    q.fetch_all(&db.pool)
+        .await?
+        .iter()
+        .map(|r| Ok(ExportInstance { item_id: r.try_get("item_id")?, blob_id: r.try_get("blob_id")?, size: r.try_get("size")?, meta: r.try_get("meta")? }))
+        .collect()
 }
 
 /// The next page of the audit chain for a project's export: events after

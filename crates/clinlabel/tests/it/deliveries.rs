@@ -317,11 +317,12 @@ async fn a_delivery_needs_every_batch_approved_and_the_formats_it_asks_for() {
         sqlx::query("UPDATE batches SET state = 'approved' WHERE project_id = $1").bind(project.clone()).execute(db.pool()).await.unwrap();
         let spec: String = sqlx::query("SELECT spec FROM projects WHERE id = $1").bind(project.clone()).fetch_one(db.pool()).await.unwrap().try_get("spec").unwrap();
         let mut spec: Value = serde_json::from_str(&spec).unwrap();
-        spec["output_formats"] = json!(["native_jsonl", "bioc"]);
+        // (Every text and image format has a writer; audio's WebVTT not yet.)
+        spec["output_formats"] = json!(["native_jsonl", "webvtt"]);
         sqlx::query("UPDATE projects SET spec = $1 WHERE id = $2").bind(spec.to_string()).bind(project.clone()).execute(db.pool()).await.unwrap();
         let r = pm.post(&format!("/api/v1/projects/{project}/deliveries"), json!({})).await;
         assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "export_format_unavailable"), "{}", r.body);
-        assert_eq!(r.body["details"]["format"], "bioc");
+        assert_eq!(r.body["details"]["format"], "webvtt");
         // Nothing was left behind.
         let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM deliveries").fetch_one(db.pool()).await.unwrap().try_get("n").unwrap();
         assert_eq!(n, 0);

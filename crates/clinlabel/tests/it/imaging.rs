@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use std::path::PathBuf;
 use tower::ServiceExt;
 
-fn testdata() -> PathBuf {
+pub(crate) fn testdata() -> PathBuf {
     match std::env::var_os("CLINLABEL_TESTDATA") {
         Some(p) => PathBuf::from(p),
         None => PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/clinlabel-testdata"),
@@ -24,7 +24,7 @@ fn testdata() -> PathBuf {
 }
 
 /// The pydicom reference entry of a test file (path, frame-0 raw file, UIDs).
-fn reference(name: &str) -> Value {
+pub(crate) fn reference(name: &str) -> Value {
     let path = testdata().join("dicom/reference.json");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{} is missing ({e}): run `bash ci/testdata/dicom.sh` to fetch pydicom's test files", path.display()));
@@ -32,7 +32,7 @@ fn reference(name: &str) -> Value {
     r["entries"].as_array().unwrap().iter().find(|e| e["name"] == name).cloned().unwrap_or_else(|| panic!("{name} is not in reference.json: re-run ci/testdata/dicom.sh"))
 }
 
-fn read(entry: &Value) -> Vec<u8> {
+pub(crate) fn read(entry: &Value) -> Vec<u8> {
     std::fs::read(entry["path"].as_str().unwrap()).unwrap()
 }
 
@@ -53,7 +53,7 @@ fn ct_slice(ct: &[u8], k: u32) -> (Vec<u8>, f64) {
     (out, z)
 }
 
-async fn sign_agreements(db: &clinlabel_store::Db, w: &World) {
+pub(crate) async fn sign_agreements(db: &clinlabel_store::Db, w: &World) {
     let admin = Principal { user_id: w.id(Role::Admin, &w.provider).into(), org_id: w.provider.clone(), role: Role::Admin };
     let ca = Principal { user_id: w.id(Role::ClientAdmin, &w.org_a).into(), org_id: w.org_a.clone(), role: Role::ClientAdmin };
     for kind in [clinlabel_store::agreements::AgreementKind::Nda, clinlabel_store::agreements::AgreementKind::Dpa] {
@@ -71,7 +71,7 @@ async fn image_project(c: &mut Client, track: &str, dates: &str) -> String {
 }
 
 /// Uploads one file in one chunk; returns the finished upload.
-async fn upload(c: &mut Client, project: &str, name: &str, data: &[u8]) -> Value {
+pub(crate) async fn upload(c: &mut Client, project: &str, name: &str, data: &[u8]) -> Value {
     let r = c.post(&format!("/api/v1/projects/{project}/uploads"), json!({ "name": name, "size": data.len() })).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let req = c
