@@ -33,7 +33,7 @@
 //!
 //! ## Using it
 //!
-//! ```ignore
+//! ```text
 //! // The item's instances as the store keeps them (ImageMeta JSON per
 //! // de-identified instance), and one instance's bytes for the study attributes.
 //! let series = SourceSeries::from_instances(&metas, StudyContext::from_file(&one_instance))?;
