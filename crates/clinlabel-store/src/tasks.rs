@@ -595,12 +595,14 @@ async fn submit_in(tx: &mut Tx, backend: Backend, who: &Principal, task_id: &str
     let body_json = serde_json::to_string(&body).map_err(|e| StoreError::Internal(e.to_string()))?;
     sqlx::query("UPDATE tasks SET state = 'done', updated_at = $1 WHERE id = $2").bind(now).bind(task_id.to_string()).execute(&mut **tx).await?;
     if gold {
-        let g = sqlx::query("SELECT g.answer, g.image, i.meta FROM gold_answers g JOIN items i ON i.id = g.item_id WHERE g.item_id = $1").bind(item_id.clone()).fetch_one(&mut **tx).await?;
+        let g = sqlx::query("SELECT g.answer, g.image, g.text, i.meta FROM gold_answers g JOIN items i ON i.id = g.item_id WHERE g.item_id = $1").bind(item_id.clone()).fetch_one(&mut **tx).await?;
+        let reference_text: Option<clinlabel_text::annotation::TextAnnotation> =
+            g.try_get::<Option<String>, _>("text")?.map(|t| serde_json::from_str(&t)).transpose().map_err(|e| StoreError::Internal(e.to_string()))?;
         let reference: Answers = serde_json::from_str(&g.try_get::<String, _>("answer")?).map_err(|e| StoreError::Internal(e.to_string()))?;
         let reference_image: Option<clinlabel_domain::imaging::ImageAnnotation> =
             g.try_get::<Option<String>, _>("image")?.map(|t| serde_json::from_str(&t)).transpose().map_err(|e| StoreError::Internal(e.to_string()))?;
         let mut parts = Vec::new();
-        if !reference.is_empty() || reference_image.is_none() {
+        if !reference.is_empty() || (reference_image.is_none() && reference_text.is_none()) {
             parts.push(qa::score_answers(&spec.schema, &reference, &body.answers));
         }
         if let Some(ri) = &reference_image {
@@ -609,6 +611,11 @@ async fn submit_in(tx: &mut Tx, backend: Backend, who: &Principal, task_id: &str
             if let Some(s) = clinlabel_domain::imaging_qa::gold_score(ri, &given, item_spacing(&meta)) {
                 parts.push(s);
             }
+        }
+        if let Some(rt) = &reference_text
+            && let Some(s) = clinlabel_text::qa::gold_score(rt, &body.text.clone().unwrap_or_default())
+        {
+            parts.push(s);
         }
         let score = parts.iter().sum::<f64>() / parts.len().max(1) as f64;
         sqlx::query("INSERT INTO annotations (id, project_id, item_id, task_id, author_id, round, body, stage, tier2, gold, score, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 0, $6, 'accepted', 0, 1, $7, $8, $8)")
@@ -777,12 +784,13 @@ async fn record_gold(tx: &mut Tx, who: &Principal, track_id: &str, project_id: &
 
 /// PMs mark an item as gold with its reference answer (before the project starts).
 pub async fn set_gold(db: &Db, who: &Principal, item_id: &str, answer: Answers) -> Result<(), StoreError> {
-    set_gold_reference(db, who, item_id, answer, None).await
+    set_gold_reference(db, who, item_id, answer, None, None).await
 }
 
 /// [`set_gold`] with, for image items, the reference shapes, label maps and
 /// per-frame answers submissions are scored against (`imaging_qa::gold_score`).
-pub async fn set_gold_reference(db: &Db, who: &Principal, item_id: &str, answer: Answers, image: Option<clinlabel_domain::imaging::ImageAnnotation>) -> Result<(), StoreError> {
+/// For notes, `note` is the reference spans, relations and sentence answers.
+pub async fn set_gold_reference(db: &Db, who: &Principal, item_id: &str, answer: Answers, image: Option<clinlabel_domain::imaging::ImageAnnotation>, note: Option<clinlabel_text::annotation::TextAnnotation>) -> Result<(), StoreError> {
     if !matches!(who.role, Role::Pm | Role::Admin) {
         return Err(ErrorCode::Forbidden.into());
     }
@@ -794,7 +802,13 @@ pub async fn set_gold_reference(db: &Db, who: &Principal, item_id: &str, answer:
         return Err(DomainError::new(ErrorCode::InvalidTransition).with_message("Gold items are chosen before the work starts.").into());
     }
     let image_item = spec.modality == clinlabel_domain::project::Modality::Image;
-    let item_schema = if image_item { clinlabel_domain::imaging::item_level(&spec.schema) } else { spec.schema.clone() };
+    let item_schema = if image_item {
+        clinlabel_domain::imaging::item_level(&spec.schema)
+    } else if spec.modality == clinlabel_domain::project::Modality::Text {
+        clinlabel_text::annotation::document_questions(&spec.schema)
+    } else {
+        spec.schema.clone()
+    };
     qa::validate_answers(&item_schema, &answer).map_err(|e| {
         let field = e.details.as_ref().and_then(|d| d["field"].as_str()).unwrap_or("answers").replacen("answers", "answer", 1);
         DomainError::field(&field, e.message().split_once(": ").map(|x| x.1).unwrap_or(e.message()))
@@ -805,11 +819,17 @@ pub async fn set_gold_reference(db: &Db, who: &Principal, item_id: &str, answer:
     }
     let text = serde_json::to_string(&answer).map_err(|e| StoreError::Internal(e.to_string()))?;
     let image_text = image.as_ref().map(|i| serde_json::to_string(i)).transpose().map_err(|e| StoreError::Internal(e.to_string()))?;
-    sqlx::query("INSERT INTO gold_answers (item_id, project_id, answer, image, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (item_id) DO UPDATE SET answer = excluded.answer, image = excluded.image")
+    if let Some(t) = &note {
+        let chars = crate::text::note_chars(&mut tx, item_id).await?;
+        crate::text::validate(&spec, t, chars)?;
+    }
+    let text_ref = note.as_ref().map(|t| serde_json::to_string(t)).transpose().map_err(|e| StoreError::Internal(e.to_string()))?;
+    sqlx::query("INSERT INTO gold_answers (item_id, project_id, answer, image, text, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (item_id) DO UPDATE SET answer = excluded.answer, image = excluded.image, text = excluded.text")
         .bind(item_id.to_string())
         .bind(project_id.clone())
         .bind(text)
         .bind(image_text)
+        .bind(text_ref)
         .bind(who.user_id.clone())
         .bind(now_ms())
         .execute(&mut *tx)
@@ -1126,6 +1146,42 @@ pub struct QuestionAgreement {
     pub gate_value: Option<f64>,
 }
 
+/// Text agreement of a batch: every pair of annotators of each note compared.
+fn text_agreement(by_item: &std::collections::BTreeMap<String, Vec<clinlabel_text::annotation::TextAnnotation>>) -> Vec<ImageAgreement> {
+    let mut acc: std::collections::BTreeMap<(String, bool), Vec<f64>> = std::collections::BTreeMap::new();
+    let mut push = |m: String, gated: bool, v: Option<f64>| {
+        let e = acc.entry((m, gated)).or_default();
+        if let Some(v) = v {
+            e.push(v);
+        }
+    };
+    for anns in by_item.values() {
+        for i in 0..anns.len() {
+            for j in i + 1..anns.len() {
+                let r = clinlabel_text::qa::compare(&anns[i], &anns[j], None);
+                push("spans overlap F1".into(), true, r.overlap.micro.f1.value());
+                push("spans exact F1".into(), false, r.exact.micro.f1.value());
+                for (label, prf) in &r.overlap.per_label {
+                    push(format!("{label} overlap F1"), false, prf.f1.value());
+                }
+                for (label, prf) in &r.exact.per_label {
+                    push(format!("{label} exact F1"), false, prf.f1.value());
+                }
+                if let Some(rel) = &r.relations {
+                    push("relations F1".into(), false, rel.micro.f1.value());
+                }
+                for (key, a) in &r.attributes {
+                    push(format!("{key} κ (matched spans)"), false, a.cohen_kappa.value());
+                    push(format!("{key} agreement (matched spans)"), false, a.percent_agreement.value());
+                }
+            }
+        }
+    }
+    acc.into_iter()
+        .map(|((measure, gated), v)| ImageAgreement { measure, value: (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64), pairs: v.len(), gated })
+        .collect()
+}
+
 /// One image agreement measure of a batch.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ImageAgreement {
@@ -1190,6 +1246,9 @@ pub struct BatchView {
     /// Image items: agreement on shapes, label maps and keypoints between the
     /// annotators of each item (mean over pairs).
     pub image_agreement: Vec<ImageAgreement>,
+    /// Text items: span F1 (exact and overlap) per label, relation F1, and
+    /// κ on assertions and codes of matched spans (mean over annotator pairs).
+    pub text_agreement: Vec<ImageAgreement>,
     pub quality_threshold: f64,
     /// Whether the batch meets the threshold (and may be approved once ready).
     pub meets_threshold: bool,
@@ -1235,6 +1294,7 @@ pub async fn batch(db: &Db, who: &Principal, batch_id: &str) -> Result<BatchView
     let mut rows: Vec<(String, String, Answers)> = Vec::new();
     let mut images: std::collections::BTreeMap<String, Vec<clinlabel_domain::imaging::ImageAnnotation>> = std::collections::BTreeMap::new();
     let mut frame_rows: Vec<(String, String, Answers)> = Vec::new();
+    let mut texts: std::collections::BTreeMap<String, Vec<clinlabel_text::annotation::TextAnnotation>> = std::collections::BTreeMap::new();
     let mut annotation_list = Vec::with_capacity(anns.len());
     for r in &anns {
         let round: i64 = r.try_get("round")?;
@@ -1258,6 +1318,9 @@ pub async fn batch(db: &Db, who: &Principal, batch_id: &str) -> Result<BatchView
                 frame_rows.push((format!("{item_id}#{f}"), author.clone(), a.clone()));
             }
             images.entry(item_id.clone()).or_default().push(img);
+        }
+        if let Some(t) = body.text {
+            texts.entry(item_id.clone()).or_default().push(t);
         }
         rows.push((item_id, author, body.answers));
     }
@@ -1305,8 +1368,9 @@ pub async fn batch(db: &Db, who: &Principal, batch_id: &str) -> Result<BatchView
         (!scores.is_empty()).then(|| scores.iter().sum::<f64>() / scores.len() as f64)
     };
     let threshold = spec.qa.quality_threshold;
+    let text_agreement = text_agreement(&texts);
     let meets = agreement.iter().all(|q| q.gate_value.is_none_or(|v| v >= threshold))
-        && image_agreement.iter().filter(|m| m.gated).all(|m| m.value.is_none_or(|v| v >= threshold))
+        && image_agreement.iter().chain(&text_agreement).filter(|m| m.gated).all(|m| m.value.is_none_or(|v| v >= threshold))
         && gold_accuracy.is_none_or(|g| g >= threshold);
     let annotations = rows.len() as i64;
     let chosen: Option<String> = b.try_get("spot_check_items")?;
@@ -1322,6 +1386,7 @@ pub async fn batch(db: &Db, who: &Principal, batch_id: &str) -> Result<BatchView
         gold_accuracy,
         agreement,
         image_agreement,
+        text_agreement,
         quality_threshold: threshold,
         meets_threshold: meets,
         spot_check_seed: b.try_get("spot_check_seed")?,

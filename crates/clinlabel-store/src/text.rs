@@ -63,7 +63,7 @@ pub(crate) fn applies(spec: &Spec, body: &AnnotationBody) -> bool {
 }
 
 /// A note's length in chars (`text` field error for other items).
-async fn note_chars(tx: &mut Tx, item_id: &str) -> Result<usize, StoreError> {
+pub(crate) async fn note_chars(tx: &mut Tx, item_id: &str) -> Result<usize, StoreError> {
     let r = sqlx::query("SELECT kind, meta FROM items WHERE id = $1").bind(item_id.to_string()).fetch_one(&mut **tx).await?;
     let kind: String = r.try_get("kind")?;
     if kind != "note" {

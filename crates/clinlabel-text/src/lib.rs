@@ -90,6 +90,7 @@ pub mod model;
 pub mod offsets;
 pub mod phrase;
 pub mod preannotate;
+pub mod qa;
 pub mod sentences;
 pub mod tokenize;
 pub use error::{Result, TextError};

@@ -135,13 +135,16 @@ pub struct GoldRequest {
     /// Image items: the reference shapes, label maps and per-frame answers.
     #[serde(default)]
     pub image: Option<clinlabel_domain::imaging::ImageAnnotation>,
+    /// Notes: the reference spans, relations and sentence answers.
+    #[serde(default)]
+    pub text: Option<clinlabel_text::annotation::TextAnnotation>,
 }
 
 /// Marks an item as gold with its reference answer (PMs, before the work starts).
 #[utoipa::path(put, path = "/items/{id}/gold", tag = "tasks", params(("id" = String, Path)), request_body = GoldRequest,
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn set_gold(State(s): State<AppState>, a: Auth, Path(id): Path<String>, ApiJson(r): ApiJson<GoldRequest>) -> ApiResult<StatusCode> {
-    tasks::set_gold_reference(&s.db, &a.principal, &id, r.answer, r.image).await?;
+    tasks::set_gold_reference(&s.db, &a.principal, &id, r.answer, r.image, r.text).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
