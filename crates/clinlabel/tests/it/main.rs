@@ -16,6 +16,4 @@ mod support;
 mod tasks;
 mod terminology;
 mod text;
-mod text_ingest;
 mod uploads;
-mod text_qa;
