@@ -16,4 +16,5 @@ mod support;
 mod tasks;
 mod terminology;
 mod text;
+mod text_qa;
 mod uploads;
