@@ -464,3 +464,42 @@ pub fn zip_stream(blobs: BlobStore, key: Option<DataKey>, d: &Download, plan: &Z
         .try_flatten();
     Box::pin(s)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(id: &str, frames: i64) -> ExportItem {
+        ExportItem {
+            record: ItemRecord {
+                item_id: id.into(),
+                seq: 0,
+                kind: "dicom_series".into(),
+                source_file: String::new(),
+                byte_start: 0,
+                byte_end: 0,
+                meta: serde_json::Value::Null,
+                annotations: Vec::new(),
+                note: None,
+                series: None,
+            },
+            blob_id: String::new(),
+            media_type: String::new(),
+            frames,
+        }
+    }
+
+    fn ids(s: &[Vec<ExportItem>]) -> Vec<Vec<&str>> {
+        s.iter().map(|v| v.iter().map(|i| i.record.item_id.as_str()).collect()).collect()
+    }
+
+    #[test]
+    fn a_page_is_cut_into_slices_of_bounded_series_frames() {
+        let page = || vec![item("a", 12_000), item("b", 8_000), item("c", 1), item("d", 50_000), item("e", 3)];
+        // a + b fill the first slice; c starts the next; d alone exceeds the bound and is its own slice.
+        assert_eq!(ids(&slices(page(), true)), [vec!["a", "b"], vec!["c"], vec!["d"], vec!["e"]]);
+        // Without a writer that needs the geometry, the page stays whole.
+        assert_eq!(ids(&slices(page(), false)), [vec!["a", "b", "c", "d", "e"]]);
+        assert!(slices(Vec::new(), true).is_empty());
+    }
+}
