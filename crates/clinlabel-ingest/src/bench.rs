@@ -177,6 +177,21 @@ fn text_block(len: usize) -> Bytes {
     Bytes::from(v)
 }
 
+/// `len` bytes of JSONL notes of about 100 kB, one per line (so 5 GB stay
+/// under the items-per-file cap); the remainder after the last whole line is
+/// blank lines (skipped), so blocks can be concatenated.
+fn jsonl_block(len: usize) -> Bytes {
+    let sentence = "Patient reports intermittent chest pain radiating to the left arm; ECG unremarkable. ";
+    let line = format!("{{\"text\":\"{}\"}}\n", sentence.repeat(100_000 / sentence.len()));
+    let line = line.as_bytes();
+    let mut v = Vec::with_capacity(len);
+    while len - v.len() >= line.len() {
+        v.extend_from_slice(line);
+    }
+    v.resize(len, b'\n');
+    Bytes::from(v)
+}
+
 /// Writes `bytes` to a file in `dir` in 8 MiB writes and fsyncs it: the disk's figure.
 pub fn raw_disk_write(dir: &Path, bytes: u64) -> std::io::Result<f64> {
     let path = dir.join("raw-disk-write.bin");
@@ -196,7 +211,7 @@ pub fn raw_disk_write(dir: &Path, bytes: u64) -> std::io::Result<f64> {
     Ok(bytes as f64 / secs.max(1e-9) / 1e6)
 }
 
-/// Uploads one `bytes`-long text file through the protocol in `chunk`-byte
+/// Uploads one `bytes`-long JSONL file of notes through the protocol in `chunk`-byte
 /// chunks into `dir` (SQLite + local blobs), then measures a raw write there.
 pub async fn upload(dir: &Path, bytes: u64, chunk: u64) -> Result<UploadReport, String> {
     let db = Db::connect(&format!("sqlite://{}/bench.db", dir.display()))
@@ -204,7 +219,8 @@ pub async fn upload(dir: &Path, bytes: u64, chunk: u64) -> Result<UploadReport, 
         .map_err(|e| e.to_string())?;
     let blobs = BlobStore::local(&dir.join("blobs")).map_err(|e| e.to_string())?;
     let (ing, who, project) = fixture(db, blobs, Modality::Text).await?;
-    let block = text_block(chunk as usize);
+    // A collection of notes (a single note is at most 1 MiB).
+    let block = jsonl_block(chunk as usize);
     reset_peak_rss();
     let start = Instant::now();
     let u = ing
@@ -212,7 +228,7 @@ pub async fn upload(dir: &Path, bytes: u64, chunk: u64) -> Result<UploadReport, 
             &who,
             &project,
             NewUpload {
-                name: Phi::new("bench.txt".into()),
+                name: Phi::new("bench.jsonl".into()),
                 size: bytes as i64,
                 declared_sha256: None,
                 purpose: Purpose::Data,
@@ -225,6 +241,11 @@ pub async fn upload(dir: &Path, bytes: u64, chunk: u64) -> Result<UploadReport, 
     let mut last_started = Instant::now();
     while offset < bytes {
         let n = chunk.min(bytes - offset);
+        let block = if n == chunk {
+            block.clone()
+        } else {
+            jsonl_block(n as usize)
+        };
         // The chunk arrives in 64 KiB pieces, as from a socket.
         let piece = 64 << 10;
         let pieces: Vec<Result<Bytes, std::io::Error>> = (0..n as usize)
@@ -248,6 +269,9 @@ pub async fn upload(dir: &Path, bytes: u64, chunk: u64) -> Result<UploadReport, 
             "the upload ended {} ({:?})",
             last.state, last.error
         ));
+    }
+    if last.summary.as_ref().and_then(|s| s["accepted"].as_i64()) != Some(1) {
+        return Err(format!("the file was not accepted: {:?}", last.summary));
     }
     let raw = raw_disk_write(dir, bytes).map_err(|e| e.to_string())?;
     Ok(UploadReport {

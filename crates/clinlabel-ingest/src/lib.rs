@@ -102,6 +102,7 @@
 pub mod archive;
 pub mod bench;
 pub mod dicom;
+pub mod note;
 pub mod scan;
 
 use std::pin::Pin;
@@ -500,6 +501,7 @@ impl Ingest {
             purpose,
             name,
             self.limits.max_items_per_file,
+            &target.text_column,
         );
         let scan = Arc::new(Mutex::new(scan));
         let s2 = scan.clone();

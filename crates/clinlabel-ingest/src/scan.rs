@@ -8,10 +8,27 @@
 //!
 //! Reasons are shown to the client and stored with the file; they name the
 //! problem and its position (byte offset, line) but never quote content.
+//!
+//! Text projects ([`text`], [`csv`], [`bioc`]): `.txt`/`.md` (one note per
+//! file), `.jsonl` (one per line), `.csv` (one per row, the text in the
+//! project's chosen column) and `.xml`/`.bioc` BioC collections (one per
+//! `<document>`). Every text format goes through the same front: a leading
+//! UTF-8 BOM is dropped (items start after it) and the bytes are checked as
+//! UTF-8 as they arrive — a file in another encoding is refused with the byte
+//! offset of its first bad byte. Text is kept as stored (CRLF stays CRLF) and
+//! each note is at most 1 MiB ([`text::MAX_NOTE_BYTES`]). What the items'
+//! ranges are read back as is in [`crate::note`].
+
+pub mod bioc;
+pub mod csv;
+pub mod text;
+#[cfg(test)]
+mod text_tests;
 
 use clinlabel_domain::project::Modality;
 use clinlabel_store::files::{NewItem, Purpose};
 use serde_json::{Value, json};
+use text::{Records, Utf8Front};
 
 /// Longest line of a line-oriented file (JSONL, VCF).
 pub const MAX_LINE: usize = 16 << 20;
@@ -84,12 +101,15 @@ fn ext_of(name: &str) -> String {
 }
 
 /// The media type and scanner for a file, chosen by the project's modality
-/// and the name's extension; `Err` names what is accepted instead.
+/// and the name's extension; a file of another type gets a scanner that
+/// refuses it, naming what is accepted instead. `text_column` is the CSV
+/// column holding the notes' text (text projects).
 pub fn choose(
     modality: Modality,
     purpose: Purpose,
     name: &str,
     max_items: usize,
+    text_column: &str,
 ) -> (String, Scan) {
     let ext = ext_of(name);
     let mut media = media_type(&ext).to_string();
@@ -101,11 +121,11 @@ pub fn choose(
         return (media, Scan::new(Box::new(NoItems)));
     }
     let scanner: Option<Box<dyn Scanner>> = match (modality, ext.as_str()) {
-        (Modality::Text, "txt" | "md") => Some(Box::new(WholeText::default())),
-        (Modality::Text, "jsonl") => Some(Box::new(Lines::new(LineKind::TextJsonl, max_items))),
-        (Modality::Preference, "jsonl") => {
-            Some(Box::new(Lines::new(LineKind::Preference, max_items)))
-        }
+        (Modality::Text, "txt" | "md") => Some(utf8(text::WholeText::default())),
+        (Modality::Text, "jsonl") => Some(utf8(Lines::new(LineKind::TextJsonl, max_items))),
+        (Modality::Text, "csv") => Some(utf8(csv::CsvRows::new(text_column, max_items))),
+        (Modality::Text, "xml" | "bioc") => Some(utf8(bioc::BiocDocs::new(max_items))),
+        (Modality::Preference, "jsonl") => Some(utf8(Lines::new(LineKind::Preference, max_items))),
         (Modality::Genomic, "vcf") => Some(Box::new(Lines::new(LineKind::Vcf, max_items))),
         (Modality::Image, "png") => Some(Box::new(Header::new(HeaderKind::Png))),
         (Modality::Image, "jpg" | "jpeg") => Some(Box::new(Header::new(HeaderKind::Jpeg))),
@@ -120,7 +140,7 @@ pub fn choose(
         Some(s) => (media, Scan::new(s)),
         None => {
             let accepted = match modality {
-                Modality::Text => ".txt, .md, .jsonl",
+                Modality::Text => ".txt, .md, .jsonl, .csv, .xml or .bioc (BioC)",
                 Modality::Image => ".png, .jpg, .jpeg, .dcm (or DICOM files without an extension)",
                 Modality::Audio => ".wav, .flac, .mp3, .ogg",
                 Modality::Preference => ".jsonl",
@@ -142,16 +162,26 @@ pub fn choose(
     }
 }
 
-/// The media type stored with a file (by extension).
 /// The media type of DICOM files; such files are de-identified and grouped
 /// into series after they are stored (`crate::dicom`).
 pub const DICOM_MEDIA_TYPE: &str = "application/dicom";
+/// CSV files of text projects: one note per row.
+pub const CSV_MEDIA_TYPE: &str = "text/csv; charset=utf-8";
+/// BioC XML collections of text projects: one note per `<document>`.
+pub const BIOC_MEDIA_TYPE: &str = "application/xml";
 
+fn utf8(r: impl Records + 'static) -> Box<dyn Scanner> {
+    Box::new(Utf8Front::new(Box::new(r)))
+}
+
+/// The media type stored with a file (by extension).
 pub fn media_type(ext: &str) -> &'static str {
     match ext {
         "txt" => "text/plain; charset=utf-8",
         "md" => "text/markdown; charset=utf-8",
         "jsonl" => "application/jsonl",
+        "csv" => CSV_MEDIA_TYPE,
+        "xml" | "bioc" => BIOC_MEDIA_TYPE,
         "vcf" => "text/vcf",
         "png" => "image/png",
         "jpg" | "jpeg" => "image/jpeg",
@@ -182,92 +212,6 @@ impl Scanner for NoItems {
     }
     fn finish(self: Box<Self>, _: u64) -> Result<Vec<NewItem>, String> {
         Ok(Vec::new())
-    }
-}
-
-// -- UTF-8 ----------------------------------------------------------------------------
-
-/// Validates UTF-8 across pushes: carries an incomplete trailing sequence.
-#[derive(Default)]
-struct Utf8Check {
-    carry: Vec<u8>,
-    offset: u64,
-    chars: u64,
-}
-
-impl Utf8Check {
-    fn push(&mut self, mut data: &[u8]) -> Result<(), String> {
-        // Complete a sequence split by the previous push.
-        while !self.carry.is_empty() && !data.is_empty() {
-            self.carry.push(data[0]);
-            data = &data[1..];
-            match std::str::from_utf8(&self.carry) {
-                Ok(_) => {
-                    self.offset += self.carry.len() as u64;
-                    self.chars += 1;
-                    self.carry.clear();
-                }
-                Err(e) if e.error_len().is_some() => return Err(self.invalid_at(self.offset)),
-                Err(_) => {}
-            }
-        }
-        match std::str::from_utf8(data) {
-            Ok(s) => {
-                self.chars += count_chars(s.as_bytes());
-                self.offset += data.len() as u64;
-            }
-            Err(e) => {
-                let good = e.valid_up_to();
-                if e.error_len().is_some() {
-                    return Err(self.invalid_at(self.offset + good as u64));
-                }
-                self.chars += count_chars(&data[..good]);
-                self.offset += good as u64;
-                self.carry.extend_from_slice(&data[good..]);
-            }
-        }
-        Ok(())
-    }
-    fn invalid_at(&self, at: u64) -> String {
-        format!("not valid UTF-8: invalid byte sequence at byte offset {at}")
-    }
-    fn finish(&self) -> Result<u64, String> {
-        if self.carry.is_empty() {
-            Ok(self.chars)
-        } else {
-            Err(format!(
-                "not valid UTF-8: the file ends inside a character at byte offset {}",
-                self.offset
-            ))
-        }
-    }
-}
-
-fn count_chars(b: &[u8]) -> u64 {
-    b.iter().filter(|&&c| (c & 0xC0) != 0x80).count() as u64
-}
-
-/// `.txt` / `.md`: the whole file is one note.
-#[derive(Default)]
-struct WholeText {
-    utf8: Utf8Check,
-}
-
-impl Scanner for WholeText {
-    fn push(&mut self, data: &[u8]) -> Result<(), String> {
-        self.utf8.push(data)
-    }
-    fn finish(self: Box<Self>, total: u64) -> Result<Vec<NewItem>, String> {
-        let chars = self.utf8.finish()?;
-        if total == 0 {
-            return Err("empty file: a note needs text".into());
-        }
-        Ok(vec![NewItem {
-            kind: "note",
-            byte_start: 0,
-            byte_end: total as i64,
-            meta: json!({ "chars": chars }),
-        }])
     }
 }
 
@@ -446,6 +390,18 @@ fn json_line(
             if text.is_empty() {
                 return Err(format!("line {line}: \"text\" is empty"));
             }
+            if text.len() > text::MAX_NOTE_BYTES {
+                return Err(format!("line {line}: {}", text::too_large(text.len())));
+            }
+            if obj
+                .get("id")
+                .is_some_and(|id| !(id.is_string() || id.is_number()))
+            {
+                return Err(format!("line {line}: \"id\" must be a string or a number"));
+            }
+            if obj.get("metadata").is_some_and(|m| !m.is_object()) {
+                return Err(format!("line {line}: \"metadata\" must be an object"));
+            }
             Ok(Some((
                 "note",
                 json!({ "line": line, "chars": text.chars().count() }),
@@ -487,8 +443,24 @@ fn json_line(
     }
 }
 
+/// VCF lines, unchecked as UTF-8 as a whole (each line is checked).
 impl Scanner for Lines {
-    fn push(&mut self, mut data: &[u8]) -> Result<(), String> {
+    fn push(&mut self, data: &[u8]) -> Result<(), String> {
+        Records::push(self, data, self.offset)
+    }
+    fn finish(self: Box<Self>, total: u64) -> Result<Vec<NewItem>, String> {
+        Records::finish(self, total)
+    }
+}
+
+/// JSONL behind the UTF-8 front.
+impl Records for Lines {
+    fn push(&mut self, mut data: &[u8], at: u64) -> Result<(), String> {
+        if self.offset < at {
+            // A dropped BOM: the first line starts after it.
+            self.offset = at;
+            self.line_start = at;
+        }
         while !data.is_empty() {
             match data.iter().position(|&b| b == b'\n') {
                 Some(i) => {
@@ -792,7 +764,7 @@ mod tests {
         data: &[u8],
         piece: usize,
     ) -> Result<Vec<NewItem>, String> {
-        let (_, mut s) = choose(modality, Purpose::Data, name, 1000);
+        let (_, mut s) = choose(modality, Purpose::Data, name, 1000, "text");
         for c in data.chunks(piece.max(1)) {
             s.push(c);
         }
@@ -808,7 +780,9 @@ mod tests {
             let e = run(Modality::Text, "a.txt", &data, piece).unwrap_err();
             assert_eq!(
                 e,
-                format!("not valid UTF-8: invalid byte sequence at byte offset {bad}"),
+                format!(
+                    "not valid UTF-8: invalid byte sequence at byte offset {bad} (convert the file to UTF-8)"
+                ),
                 "piece {piece}"
             );
         }

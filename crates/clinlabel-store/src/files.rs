@@ -135,6 +135,8 @@ pub struct UploadTarget {
     pub key_scope: String,
     /// How DICOM files are de-identified (from the specification).
     pub deidentification: clinlabel_domain::project::Deidentification,
+    /// Text projects: the CSV column holding each note's text (from the specification).
+    pub text_column: String,
 }
 
 fn is_client(who: &Principal) -> bool {
@@ -161,6 +163,7 @@ async fn uploadable(tx: &mut Tx, who: &Principal, project_id: &str) -> Result<Up
         modality: Modality::parse(&m).ok_or_else(|| StoreError::Internal(format!("modality {m}")))?,
         key_scope: key_scope(project_id),
         deidentification: spec.deidentification,
+        text_column: spec.text_column().to_string(),
     })
 }
 

@@ -404,12 +404,16 @@ pub struct HeldContent {
     pub media_type: String,
     pub byte_start: i64,
     pub byte_end: i64,
+    /// The item's kind and what ingest recorded (a CSV row's header range, …).
+    pub kind: String,
+    pub meta: serde_json::Value,
 }
 
 /// The content location of the item of a task the caller holds under a live
 /// lease (annotate, review or rework); anything else is `not_found`.
 pub async fn held_content(db: &Db, who: &Principal, task_id: &str) -> Result<HeldContent, StoreError> {
-    let r = held_row(db, who, task_id, ", i.byte_start, i.byte_end, f.blob_id, f.media_type").await?;
+    let r = held_row(db, who, task_id, ", i.byte_start, i.byte_end, i.kind AS held_kind, i.meta AS held_meta, f.blob_id, f.media_type").await?;
+    let meta: String = r.try_get("held_meta")?;
     let project_id: String = r.try_get("project_id")?;
     Ok(HeldContent {
         key_scope: projects::key_scope(&project_id),
@@ -417,6 +421,8 @@ pub async fn held_content(db: &Db, who: &Principal, task_id: &str) -> Result<Hel
         media_type: r.try_get("media_type")?,
         byte_start: r.try_get("byte_start")?,
         byte_end: r.try_get("byte_end")?,
+        kind: r.try_get("held_kind")?,
+        meta: serde_json::from_str(&meta).map_err(|e| StoreError::Internal(e.to_string()))?,
     })
 }
 

@@ -67,20 +67,32 @@ async fn get_task(State(s): State<AppState>, a: Auth, Path(id): Path<String>) ->
     Ok(Json(tasks::task_view(&s.db, &s.keyring, &a.principal, &id).await?))
 }
 
-/// The item of a task the caller holds, decrypted on the fly: what the workspace shows.
+/// The item of a task the caller holds, decrypted on the fly: what the workspace shows
+/// (as `/items/{id}/content`: CSV rows and BioC documents as their note's JSON).
 #[utoipa::path(get, path = "/tasks/{id}/content", tag = "tasks", params(("id" = String, Path)),
-    responses((status = 200, description = "The item's bytes"), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "The item's bytes, or its note as JSON"), (status = 404, body = ErrorBody)))]
 async fn task_content(State(s): State<AppState>, a: Auth, Path(id): Path<String>) -> ApiResult<Response> {
     use axum::http::{HeaderValue, header};
+    use clinlabel_ingest::note::{ItemRef, Served};
     let c = tasks::held_content(&s.db, &a.principal, &id).await?;
     let key = clinlabel_store::keys::data_key(&s.db, &s.keyring, &c.key_scope).await?;
     let (from, to) = (c.byte_start as u64, c.byte_end as u64);
-    let body = if to > from { axum::body::Body::from_stream(s.blobs.get_range(&key, &c.blob_id, from..to).await?.stream) } else { axum::body::Body::empty() };
+    // CSV rows and BioC documents are served as their note's JSON (see /items/{id}/content).
+    let item = ItemRef { blob_id: &c.blob_id, media_type: &c.media_type, kind: &c.kind, range: from..to, meta: &c.meta };
+    let (body, ct, len) = match super::uploads::served_item(&s, &key, item).await? {
+        Served::Json(j) => {
+            let n = j.len() as u64;
+            (axum::body::Body::from(j), "application/json".to_string(), n)
+        }
+        Served::Stored { content_type } => {
+            let body = if to > from { axum::body::Body::from_stream(s.blobs.get_range(&key, &c.blob_id, from..to).await?.stream) } else { axum::body::Body::empty() };
+            (body, content_type, to - from)
+        }
+    };
     let mut r = Response::new(body);
     let h = r.headers_mut();
-    let ct = if c.media_type == "application/jsonl" { "application/json" } else { c.media_type.as_str() };
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_str(ct).unwrap_or(HeaderValue::from_static("application/octet-stream")));
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(to - from));
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_str(&ct).unwrap_or(HeaderValue::from_static("application/octet-stream")));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
     Ok(r)
 }

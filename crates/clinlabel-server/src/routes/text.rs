@@ -21,7 +21,6 @@ use clinlabel_text::annotation::SuggestionQuality;
 use clinlabel_text::context::ConText;
 use clinlabel_text::matcher::{Matcher, Term};
 use clinlabel_text::model::{Code, Range, Span};
-use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, LazyLock};
@@ -33,25 +32,14 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(suggestions)).routes(routes!(suggestion_quality))
 }
 
-/// A note as stored: the whole file (`.txt`, `.md`) or the `text` of its JSONL line.
+/// A note's text as served: the whole file (`.txt`, `.md`), the `text` of
+/// its JSONL line, or the text of its CSV row or BioC document
+/// (`clinlabel_ingest::note`).
 async fn note_text(s: &AppState, who: &Principal, task_id: &str) -> ApiResult<String> {
     let c = clinlabel_store::tasks::held_content(&s.db, who, task_id).await?;
     let key = clinlabel_store::keys::data_key(&s.db, &s.keyring, &c.key_scope).await?;
-    let (from, to) = (c.byte_start as u64, c.byte_end as u64);
-    let mut bytes = Vec::with_capacity((to - from) as usize);
-    if to > from {
-        let mut stream = s.blobs.get_range(&key, &c.blob_id, from..to).await?.stream;
-        while let Some(chunk) = stream.try_next().await? {
-            bytes.extend_from_slice(&chunk);
-        }
-    }
-    let bad = |what: &str| ApiError::internal(format!("note of task {task_id}: {what}"));
-    if c.media_type.starts_with("application/json") {
-        let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| bad(&format!("JSON line: {e}")))?;
-        v.get("text").and_then(|t| t.as_str()).map(str::to_string).ok_or_else(|| bad("no text field"))
-    } else {
-        String::from_utf8(bytes).map_err(|e| bad(&format!("not UTF-8 at byte {}", e.utf8_error().valid_up_to())))
-    }
+    let item = clinlabel_ingest::note::ItemRef { blob_id: &c.blob_id, media_type: &c.media_type, kind: &c.kind, range: c.byte_start as u64..c.byte_end as u64, meta: &c.meta };
+    clinlabel_ingest::note::text(&s.blobs, &key, item).await.map_err(super::uploads::note_error)
 }
 
 /// Before a note submission reaches the store: fills each span's covered

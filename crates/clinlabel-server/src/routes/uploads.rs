@@ -225,25 +225,43 @@ pub(crate) fn parse_range(headers: &HeaderMap, len: u64) -> Result<Option<(u64, 
     Ok(Some((start, end)))
 }
 
-/// An item's bytes, decrypted on the fly (the project's client and provider
-/// staff). Supports a single HTTP `Range`.
+/// A note that does not read back as ingest recorded it (a server fault).
+pub(crate) fn note_error(e: clinlabel_ingest::note::NoteError) -> ApiError {
+    match e {
+        clinlabel_ingest::note::NoteError::Blob(b) => b.into(),
+        other => ApiError::internal(other.to_string()),
+    }
+}
+
+/// What the content routes answer for an item: the stored bytes, or for a
+/// CSV row or a BioC document the note as JSON (see `clinlabel_ingest::note`).
+pub(crate) async fn served_item(s: &AppState, key: &clinlabel_crypto::DataKey, item: clinlabel_ingest::note::ItemRef<'_>) -> ApiResult<clinlabel_ingest::note::Served> {
+    clinlabel_ingest::note::served(&s.blobs, key, item).await.map_err(note_error)
+}
+
+/// An item's content, decrypted on the fly (the project's client and provider
+/// staff): its bytes as stored — JSONL lines as `application/json` — or,
+/// for a CSV row or a BioC document, the note as JSON `{"id"?, "text",
+/// "metadata"?}` read from its bytes (JSONL's shape). Supports a single HTTP `Range`.
 #[utoipa::path(get, path = "/items/{id}/content", tag = "uploads", params(("id" = String, Path)),
-    responses((status = 200, description = "The item's bytes"), (status = 206, description = "The requested range"),
+    responses((status = 200, description = "The item's bytes, or its note as JSON"), (status = 206, description = "The requested range"),
               (status = 404, body = ErrorBody), (status = 416, body = ErrorBody)))]
 async fn item_content(State(s): State<AppState>, a: Auth, Path(id): Path<String>, headers: HeaderMap) -> ApiResult<Response> {
+    use clinlabel_ingest::note::{ItemRef, Served};
     let c = files::item_content(&s.db, &a.principal, &id).await?;
     let (istart, iend) = (c.item.byte_start as u64, c.item.byte_end as u64);
-    let len = iend - istart;
+    let key = clinlabel_store::keys::data_key(&s.db, &s.keyring, &c.key_scope).await?;
+    let item = ItemRef { blob_id: &c.blob_id, media_type: &c.media_type, kind: &c.item.kind, range: istart..iend, meta: &c.item.meta };
+    let (content_type, json) = match served_item(&s, &key, item).await? {
+        Served::Stored { content_type } => (content_type, None),
+        Served::Json(j) => ("application/json".to_string(), Some(j)),
+    };
+    let len = json.as_ref().map_or(iend - istart, |j| j.len() as u64);
     let range = parse_range(&headers, len)?;
     let (from, to) = range.unwrap_or((0, len));
-    let key = clinlabel_store::keys::data_key(&s.db, &s.keyring, &c.key_scope).await?;
-    let content_type = match c.item.kind.as_str() {
-        "note" | "response_set" if c.media_type == "application/jsonl" => "application/json",
-        "variant" => "text/plain; charset=utf-8",
-        _ => c.media_type.as_str(),
-    }
-    .to_string();
-    let body = if to > from {
+    let body = if let Some(j) = json {
+        Body::from(j[from as usize..to as usize].to_vec())
+    } else if to > from {
         let read = s.blobs.get_range(&key, &c.blob_id, istart + from..istart + to).await?;
         Body::from_stream(read.stream)
     } else {

@@ -16,5 +16,6 @@ mod support;
 mod tasks;
 mod terminology;
 mod text;
-mod text_qa;
+mod text_ingest;
 mod uploads;
+mod text_qa;

@@ -259,14 +259,22 @@ async fn a_cut_chunk_is_resumed_and_nothing_is_stored_in_plaintext() {
             eprintln!("-- storage {backend}");
             let app = App::new(t, backend);
             let (_w, mut c, p) = setup(&app, Modality::Text).await;
+            // A JSONL collection of ~100 kB notes (a note is at most 1 MiB), over 2 MiB in all.
             let marker = b"PLAINTEXT-MARKER-4711";
+            let mut line = b"{\"text\":\"".to_vec();
+            while line.len() < 100_000 {
+                line.extend_from_slice(marker);
+                line.extend_from_slice(b" the patient was seen in clinic today. ");
+            }
+            line.extend_from_slice(b"\"}\n");
             let mut data = Vec::new();
             while data.len() < (2 << 20) + 12345 {
-                data.extend_from_slice(marker);
-                data.extend_from_slice(b" the patient was seen in clinic today. ");
+                data.extend_from_slice(&line);
             }
+            let notes = data.len() / line.len();
+            let first = &line[..line.len() - 1];
             let sha = sha_hex(&data);
-            let r = c.post(&format!("/api/v1/projects/{p}/uploads"), json!({ "name": "long-note.txt", "size": data.len(), "sha256": sha })).await;
+            let r = c.post(&format!("/api/v1/projects/{p}/uploads"), json!({ "name": "long-notes.jsonl", "size": data.len(), "sha256": sha })).await;
             let id = r.body["id"].as_str().unwrap().to_string();
             let mib = 1 << 20;
             let r = chunk(&mut c, &id, 0, Body::from(data[..mib].to_vec())).await;
@@ -302,25 +310,25 @@ async fn a_cut_chunk_is_resumed_and_nothing_is_stored_in_plaintext() {
             assert_eq!(r.body["state"], "open");
             let r = chunk(&mut c, &id, 2 * mib as u64, Body::from(data[2 * mib..].to_vec())).await;
             assert_eq!(r.body["state"], "complete", "{}", r.body);
-            assert_eq!(r.body["summary"]["items"], 1);
+            assert_eq!(r.body["summary"]["items"], notes);
             let fs = files(&mut c, &p, "").await;
             assert_eq!(fs.len(), 1);
             assert_eq!(fs[0]["sha256"], sha);
             assert_eq!(fs[0]["status"], "accepted");
-            assert_eq!(fs[0]["name"], "long-note.txt");
+            assert_eq!(fs[0]["name"], "long-notes.jsonl");
 
             // The content comes back decrypted, whole and by range.
             let items = c.get(&format!("/api/v1/projects/{p}/items")).await;
             let item = items.body["items"][0]["id"].as_str().unwrap().to_string();
-            assert_eq!(items.body["items"][0]["meta"]["chars"], data.len());
+            assert_eq!(items.body["items"][0]["meta"]["chars"], first.len() - "{\"text\":\"\"}".len());
             let (st, _, body) = raw_get(&app.router, &c, &format!("/api/v1/items/{item}/content"), None).await;
             assert_eq!(st, StatusCode::OK);
-            assert_eq!(sha_hex(&body), sha);
-            let (st, h, body) = raw_get(&app.router, &c, &format!("/api/v1/items/{item}/content"), Some("bytes=1048570-1048600")).await;
+            assert_eq!(sha_hex(&body), sha_hex(first));
+            let (st, h, body) = raw_get(&app.router, &c, &format!("/api/v1/items/{item}/content"), Some("bytes=50000-50030")).await;
             assert_eq!(st, StatusCode::PARTIAL_CONTENT);
-            assert_eq!(body, &data[1048570..1048601]);
-            assert_eq!(h[header::CONTENT_RANGE], format!("bytes 1048570-1048600/{}", data.len()).as_str());
-            let (st, _, _) = raw_get(&app.router, &c, &format!("/api/v1/items/{item}/content"), Some(&format!("bytes={}-", data.len()))).await;
+            assert_eq!(body, &first[50000..50031]);
+            assert_eq!(h[header::CONTENT_RANGE], format!("bytes 50000-50030/{}", first.len()).as_str());
+            let (st, _, _) = raw_get(&app.router, &c, &format!("/api/v1/items/{item}/content"), Some(&format!("bytes={}-", first.len()))).await;
             assert_eq!(st, StatusCode::RANGE_NOT_SATISFIABLE);
 
             // One object (the file); no parts left; no plaintext anywhere.
@@ -409,7 +417,7 @@ async fn unreadable_files_are_listed_with_their_reason_and_the_rest_become_items
         let by_name = |n: &str| fs.iter().find(|f| f["name"] == n).unwrap_or_else(|| panic!("no {n} in {fs:?}")).clone();
         assert_eq!(by_name("batch.zip/notes/good.txt")["status"], "accepted");
         assert_eq!(by_name("batch.zip/notes/batch.jsonl")["items"], 3);
-        assert_eq!(by_name("batch.zip/notes/bad.txt")["reason"], "not valid UTF-8: invalid byte sequence at byte offset 10");
+        assert_eq!(by_name("batch.zip/notes/bad.txt")["reason"], "not valid UTF-8: invalid byte sequence at byte offset 10 (convert the file to UTF-8)");
         assert!(by_name("batch.zip/notes/broken.jsonl")["reason"].as_str().unwrap().starts_with("line 2:"));
         assert!(by_name("batch.zip/notes/scan.png")["reason"].as_str().unwrap().contains("unsupported file type (.png)"));
         assert!(by_name("batch.zip/../escape.txt")["reason"].as_str().unwrap().contains("unsafe path"));
