@@ -388,8 +388,8 @@ pub struct Spec {
     #[serde(default)]
     pub deidentification: Deidentification,
     /// Text projects: the header of the CSV column that holds each note's
-    /// text (default [`DEFAULT_TEXT_COLUMN`]); the other columns become the
-    /// note's metadata, an `id` column its id.
+    /// text (default `text`); the other columns become the note's metadata,
+    /// an `id` column its id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text_column: Option<String>,
 }

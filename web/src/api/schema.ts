@@ -467,8 +467,10 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * An item's bytes, decrypted on the fly (the project's client and provider
-         *     staff). Supports a single HTTP `Range`.
+         * An item's content, decrypted on the fly (the project's client and provider
+         *     staff): its bytes as stored — JSONL lines as `application/json` — or,
+         *     for a CSV row or a BioC document, the note as JSON `{"id"?, "text",
+         *     "metadata"?}` read from its bytes (JSONL's shape). Supports a single HTTP `Range`.
          */
         get: operations["item_content"];
         put?: never;
@@ -1001,7 +1003,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The item of a task the caller holds, decrypted on the fly: what the workspace shows. */
+        /**
+         * The item of a task the caller holds, decrypted on the fly: what the workspace shows
+         *     (as `/items/{id}/content`: CSV rows and BioC documents as their note's JSON).
+         */
         get: operations["task_content"];
         put?: never;
         post?: never;
@@ -2604,6 +2609,12 @@ export interface components {
             qa: components["schemas"]["QaConfig"];
             schema: components["schemas"]["LabelSchema"];
             task_types: string[];
+            /**
+             * @description Text projects: the header of the CSV column that holds each note's
+             *     text (default `text`); the other columns become the note's metadata,
+             *     an `id` column its id.
+             */
+            text_column?: string | null;
             /** @description The specialist track whose certified taskers do the work. */
             track_id: string;
         };
@@ -4078,7 +4089,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The item's bytes */
+            /** @description The item's bytes, or its note as JSON */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5568,7 +5579,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The item's bytes */
+            /** @description The item's bytes, or its note as JSON */
             200: {
                 headers: {
                     [name: string]: unknown;

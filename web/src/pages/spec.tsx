@@ -120,6 +120,8 @@ function SpecEditor({ projectId, initial }: { projectId?: string; initial?: Draf
     const spec: Spec = {
       ...d,
       track_id: trackId,
+      // Only text projects name a CSV text column; empty means the default ("text").
+      text_column: d.modality === 'text' && d.text_column?.trim() ? d.text_column : undefined,
       schema: {
         questions: s.questions,
         entity_types: d.modality === 'text' || d.modality === 'genomic' || d.modality === 'audio' ? s.entity_types : [],
@@ -342,6 +344,18 @@ function SpecEditor({ projectId, initial }: { projectId?: string; initial?: Draf
             <Fld label="Gold rate (0–0.5)" path="gold_rate" E={E}>
               <input id="f-gold_rate" type="number" step="0.01" min={0} max={0.5} aria-invalid={inv('gold_rate')} value={d.gold_rate} onChange={(e) => up((x) => void (x.gold_rate = e.target.valueAsNumber))} />
             </Fld>
+            {text ? (
+              <Fld label="CSV text column" path="text_column" E={E}>
+                <input
+                  id="f-text_column"
+                  placeholder="text"
+                  title="The header of the column holding each note's text in uploaded CSV files; the other columns become the note's metadata, an id column its id."
+                  aria-invalid={inv('text_column')}
+                  value={d.text_column ?? ''}
+                  onChange={(e) => up((x) => void (x.text_column = e.target.value))}
+                />
+              </Fld>
+            ) : null}
             {image ? (
               <Fld label="DICOM dates (de-identification)" path="deidentification.dates" E={E}>
                 <select
