@@ -181,8 +181,12 @@ fn text_block(len: usize) -> Bytes {
 /// under the items-per-file cap); the remainder after the last whole line is
 /// blank lines (skipped), so blocks can be concatenated.
 fn jsonl_block(len: usize) -> Bytes {
-    let sentence = "Patient reports intermittent chest pain radiating to the left arm; ECG unremarkable. ";
-    let line = format!("{{\"text\":\"{}\"}}\n", sentence.repeat(100_000 / sentence.len()));
+    let sentence =
+        "Patient reports intermittent chest pain radiating to the left arm; ECG unremarkable. ";
+    let line = format!(
+        "{{\"text\":\"{}\"}}\n",
+        sentence.repeat(100_000 / sentence.len())
+    );
     let line = line.as_bytes();
     let mut v = Vec::with_capacity(len);
     while len - v.len() >= line.len() {

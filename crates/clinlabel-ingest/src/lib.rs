@@ -57,6 +57,42 @@
 //!   rejected entries.
 //! - finally the parts are deleted.
 //!
+//! ## Items per modality ([`scan`])
+//!
+//! A scanner chosen by the project's modality and the file's extension sees
+//! the plaintext as it streams past and answers with the file's items (a
+//! kind, a byte range of the file, meta) or the reason it cannot be read;
+//! reasons name the place (byte offset, line, row, document) and never quote
+//! content. Text projects:
+//!
+//! | file | items | meta |
+//! |---|---|---|
+//! | `.txt`, `.md` | the whole file (after a BOM) | `chars` |
+//! | `.jsonl` | one per non-blank line, `{"id"?, "text", "metadata"?}` | `line`, `chars` |
+//! | `.csv` | one per row; the text in the specification's `text_column` (default `text`) | `row`, `line`, `chars`, `header` (its byte range), `text_column` |
+//! | `.xml`, `.bioc` | one per `<document>` of a BioC `<collection>` | `document`, `chars` |
+//!
+//! Every text format passes a BOM + UTF-8 front first: a file in another
+//! encoding is refused with the byte offset of its first bad byte, whatever
+//! the chunking; CRLF is kept as stored; a note's text is at most 1 MiB.
+//! CSV follows the `csv` crate's reading exactly (checked against it on
+//! random input) and refuses rows whose field count differs from the
+//! header's, a quoted field left open and an empty text. BioC files are
+//! followed by an incremental XML lexer that keeps only the current
+//! `<document>` (at most [`scan::bioc::MAX_DOCUMENT_XML`]), which
+//! `clinlabel-text`'s BioC reader then reads (passages at their offsets,
+//! annotations checked, XML line-end normalisation: a CR survives as
+//! `&#13;`).
+//!
+//! ## Reading notes back ([`note`])
+//!
+//! The content routes serve `.txt`/`.md` notes and JSONL lines as stored;
+//! CSV rows and BioC documents are read again from their byte range (a row
+//! with its header range) by `clinlabel-text`'s readers and served as JSON
+//! `{"id"?, "text", "metadata"?}`. [`note::text`] gives any note's text (the
+//! server checks span texts against it). Offsets are chars of that text,
+//! identical to what `clinlabel-text` reads from the whole file.
+//!
 //! ## Limits ([`Limits`])
 //!
 //! - one upload: [`Limits::max_upload`] bytes (default 64 GiB);
@@ -70,7 +106,10 @@
 //!   and rejected); per entry, expanded/compressed at most
 //!   [`Limits::max_ratio`] for entries over 1 MiB expanded;
 //! - items: at most [`Limits::max_items_per_file`] per file; a line of a
-//!   line format at most [`scan::MAX_LINE`] bytes.
+//!   line format at most [`scan::MAX_LINE`] bytes, a CSV row at most
+//!   [`scan::csv::MAX_ROW`], a BioC document at most
+//!   [`scan::bioc::MAX_DOCUMENT_XML`] of XML; a note's text at most
+//!   [`scan::text::MAX_NOTE_BYTES`] (1 MiB).
 //!
 //! ## Cost
 //!
@@ -85,7 +124,8 @@
 //!   are read through `BlobStore::get_range` windows, never decrypted to a
 //!   file.
 //! - Memory per upload is bounded whatever the size: a few 1 MiB chunks in
-//!   flight, one line for line formats, 1 MiB of header for header formats,
+//!   flight, one line for line formats (one row for CSV, one document for
+//!   BioC), 1 MiB of header for header formats,
 //!   a 2 MiB read window plus the zip central directory for archives, and
 //!   the items of one file (capped) — except DICOM files, which are held
 //!   whole while de-identified: at most [`Limits::max_dicom_file`] bytes

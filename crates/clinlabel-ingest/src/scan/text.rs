@@ -3,7 +3,7 @@
 //! plain-text format.
 //!
 //! The front refuses the file at the first bad byte with its byte offset,
-//! whatever the chunking. Format scanners behind it ([`Records`]) see the
+//! whatever the chunking. Format scanners behind it (`Records`) see the
 //! validated bytes in order with their offset in the file, so a format error
 //! before the bad byte is reported first, as a reader going through the file
 //! would (the text readers of `clinlabel-text` behave the same way).
