@@ -1477,6 +1477,11 @@ export interface components {
             /** Format: int64 */
             spot_check_seed?: number | null;
             state: string;
+            /**
+             * @description Text items: span F1 (exact and overlap) per label, relation F1, and
+             *     κ on assertions and codes of matched spans (mean over annotator pairs).
+             */
+            text_agreement: components["schemas"]["ImageAgreement"][];
         };
         BTreeMap: {
             [key: string]: string[];
@@ -1800,6 +1805,7 @@ export interface components {
             /** @description The reference answer: question id → option ids. */
             answer?: components["schemas"]["BTreeMap"];
             image?: components["schemas"]["ImageAnnotation"] | null;
+            text?: components["schemas"]["TextAnnotation"] | null;
         };
         GrantRequest: {
             /**
