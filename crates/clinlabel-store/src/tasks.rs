@@ -1153,7 +1153,7 @@ pub struct QuestionAgreement {
 }
 
 /// Text agreement of a batch: every pair of annotators of each note compared.
-fn text_agreement(by_item: &std::collections::BTreeMap<String, Vec<clinlabel_text::annotation::TextAnnotation>>) -> Vec<ImageAgreement> {
+fn text_agreement(by_item: &std::collections::BTreeMap<String, Vec<clinlabel_text::annotation::TextAnnotation>>) -> Vec<AgreementMeasure> {
     let mut acc: std::collections::BTreeMap<(String, bool), Vec<f64>> = std::collections::BTreeMap::new();
     let mut push = |m: String, gated: bool, v: Option<f64>| {
         let e = acc.entry((m, gated)).or_default();
@@ -1184,13 +1184,13 @@ fn text_agreement(by_item: &std::collections::BTreeMap<String, Vec<clinlabel_tex
         }
     }
     acc.into_iter()
-        .map(|((measure, gated), v)| ImageAgreement { measure, value: (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64), pairs: v.len(), gated })
+        .map(|((measure, gated), v)| AgreementMeasure { measure, value: (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64), pairs: v.len(), gated })
         .collect()
 }
 
-/// One image agreement measure of a batch.
+/// One agreement measure of a batch (image or text items).
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ImageAgreement {
+pub struct AgreementMeasure {
     /// e.g. `bounding_box_2d F1`, `outline mean IoU`, `liver Dice`, `liver HD95 (mm)`.
     pub measure: String,
     /// Mean over annotator pairs; null when no pair defines it.
@@ -1202,7 +1202,7 @@ pub struct ImageAgreement {
 }
 
 /// Image agreement of a batch: every pair of annotators of each item compared.
-fn image_agreement(by_item: &std::collections::BTreeMap<String, Vec<clinlabel_domain::imaging::ImageAnnotation>>, spacing: &std::collections::HashMap<String, clinlabel_domain::imaging_qa::Spacing>) -> Vec<ImageAgreement> {
+fn image_agreement(by_item: &std::collections::BTreeMap<String, Vec<clinlabel_domain::imaging::ImageAnnotation>>, spacing: &std::collections::HashMap<String, clinlabel_domain::imaging_qa::Spacing>) -> Vec<AgreementMeasure> {
     use clinlabel_domain::imaging_qa::compare;
     let mut acc: std::collections::BTreeMap<(String, bool), Vec<f64>> = std::collections::BTreeMap::new();
     let mut push = |m: String, gated: bool, v: Option<f64>| {
@@ -1230,7 +1230,7 @@ fn image_agreement(by_item: &std::collections::BTreeMap<String, Vec<clinlabel_do
         }
     }
     acc.into_iter()
-        .map(|((measure, gated), v)| ImageAgreement { measure, value: (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64), pairs: v.len(), gated })
+        .map(|((measure, gated), v)| AgreementMeasure { measure, value: (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64), pairs: v.len(), gated })
         .collect()
 }
 
@@ -1251,10 +1251,10 @@ pub struct BatchView {
     pub agreement: Vec<QuestionAgreement>,
     /// Image items: agreement on shapes, label maps and keypoints between the
     /// annotators of each item (mean over pairs).
-    pub image_agreement: Vec<ImageAgreement>,
+    pub image_agreement: Vec<AgreementMeasure>,
     /// Text items: span F1 (exact and overlap) per label, relation F1, and
     /// κ on assertions and codes of matched spans (mean over annotator pairs).
-    pub text_agreement: Vec<ImageAgreement>,
+    pub text_agreement: Vec<AgreementMeasure>,
     pub quality_threshold: f64,
     /// Whether the batch meets the threshold (and may be approved once ready).
     pub meets_threshold: bool,

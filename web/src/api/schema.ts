@@ -1350,6 +1350,20 @@ export interface components {
         };
         /** @enum {string} */
         AgreementKind: "nda" | "dpa";
+        /** @description One agreement measure of a batch (image or text items). */
+        AgreementMeasure: {
+            /** @description Whether the quality gate compares it with the threshold (F1 and Dice do). */
+            gated: boolean;
+            /** @description e.g. `bounding_box_2d F1`, `outline mean IoU`, `liver Dice`, `liver HD95 (mm)`. */
+            measure: string;
+            /** @description Annotator pairs that defined it. */
+            pairs: number;
+            /**
+             * Format: double
+             * @description Mean over annotator pairs; null when no pair defines it.
+             */
+            value?: number | null;
+        };
         /** @description One kind's current version and whether the caller's organisation signed it. */
         AgreementStatus: {
             current?: components["schemas"]["AgreementVersion"] | null;
@@ -1458,7 +1472,7 @@ export interface components {
              * @description Image items: agreement on shapes, label maps and keypoints between the
              *     annotators of each item (mean over pairs).
              */
-            image_agreement: components["schemas"]["ImageAgreement"][];
+            image_agreement: components["schemas"]["AgreementMeasure"][];
             /** Format: int64 */
             items: number;
             /** @description Whether the batch meets the threshold (and may be approved once ready). */
@@ -1481,7 +1495,7 @@ export interface components {
              * @description Text items: span F1 (exact and overlap) per label, relation F1, and
              *     κ on assertions and codes of matched spans (mean over annotator pairs).
              */
-            text_agreement: components["schemas"]["ImageAgreement"][];
+            text_agreement: components["schemas"]["AgreementMeasure"][];
         };
         BTreeMap: {
             [key: string]: string[];
@@ -1820,20 +1834,6 @@ export interface components {
             score?: number | null;
             track_id: string;
             user_id: string;
-        };
-        /** @description One image agreement measure of a batch. */
-        ImageAgreement: {
-            /** @description Whether the quality gate compares it with the threshold (F1 and Dice do). */
-            gated: boolean;
-            /** @description e.g. `bounding_box_2d F1`, `outline mean IoU`, `liver Dice`, `liver HD95 (mm)`. */
-            measure: string;
-            /** @description Annotator pairs that defined it. */
-            pairs: number;
-            /**
-             * Format: double
-             * @description Mean over annotator pairs; null when no pair defines it.
-             */
-            value?: number | null;
         };
         /** @description The image part of an annotation. */
         ImageAnnotation: {
