@@ -29,6 +29,7 @@ pub mod conll;
 pub mod jsonl;
 pub mod labelstudio;
 pub mod spacy;
+mod spacy_symbols;
 
 use crate::model::AnnotatedDocument;
 use serde::Serialize;

@@ -47,6 +47,17 @@ pub fn hash_string(s: &str) -> u64 {
     murmur64a(s.as_bytes(), 1)
 }
 
+/// The key spaCy's `StringStore` gives a string: the fixed id of one of its
+/// symbols ("X", "ORTH", "PERSON", …: a token "X" of "X-ray" is one), else
+/// [`hash_string`]. A DocBin must store symbols by id: spaCy never files
+/// their hash, so a hash there cannot be read back.
+pub fn string_key(s: &str) -> u64 {
+    match super::spacy_symbols::SYMBOLS.binary_search_by(|(k, _)| (*k).cmp(s)) {
+        Ok(i) => super::spacy_symbols::SYMBOLS[i].1,
+        Err(_) => hash_string(s),
+    }
+}
+
 fn murmur64a(key: &[u8], seed: u64) -> u64 {
     const M: u64 = 0xc6a4a7935bd1e995;
     const R: u32 = 47;
@@ -198,7 +209,7 @@ impl Shard {
         if !self.strings.contains(s) {
             self.strings.insert(s.to_string());
         }
-        hash_string(s)
+        string_key(s)
     }
 
     fn to_bytes(&self) -> io::Result<Vec<u8>> {
@@ -350,6 +361,19 @@ mod tests {
         assert_eq!(hash_string("Disease"), 17452630216217444378);
         assert_eq!(hash_string("\u{e9}\u{1F600}"), 576446407974871114);
         assert_eq!(hash_string(""), 14313749767032693980);
+    }
+
+    #[test]
+    fn symbols_keep_their_spacy_ids() {
+        // spacy.strings.StringStore().add(s) (spaCy 3.7.5).
+        assert_eq!(string_key("X"), 101);
+        assert_eq!(string_key("ORTH"), 65);
+        assert_eq!(string_key("PERSON"), 380);
+        assert_eq!(string_key("case"), 8110129090154140942);
+        assert_eq!(string_key("Disease"), hash_string("Disease"));
+        let mut sorted = super::super::spacy_symbols::SYMBOLS.to_vec();
+        sorted.sort();
+        assert_eq!(sorted, super::super::spacy_symbols::SYMBOLS, "sorted for binary search");
     }
 
     #[test]
