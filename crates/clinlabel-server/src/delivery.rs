@@ -221,14 +221,27 @@ async fn read_range(blobs: &BlobStore, key: &DataKey, blob_id: &str, range: Rang
 async fn fill(blobs: &BlobStore, key: &DataKey, needs: Needs, it: ExportItem, instances: Vec<ExportInstance>) -> Result<ItemRecord, BuildError> {
     let mut item = it.record;
     if needs.text && item.kind == "note" {
-        // Plain text and Markdown files are the note; a JSONL line holds it in `text`.
-        let json_line = it.media_type.starts_with("application/json");
-        if !json_line && !it.media_type.starts_with("text/plain") && !it.media_type.starts_with("text/markdown") {
-            return Err(BuildError::Other(format!("note of item {}: notes stored as {} cannot be exported yet", item.item_id, it.media_type)));
-        }
-        let bytes = read_range(blobs, key, &it.blob_id, item.byte_start as u64..item.byte_end as u64).await?;
-        let note = Note::from_stored(&bytes, json_line, item.meta.get("chars").and_then(|c| c.as_u64()))
-            .map_err(|e| BuildError::Other(format!("note of item {}: {e}", item.item_id)))?;
+        // The note as the text workspace reads it (so offsets mean the same):
+        // CSV rows and BioC documents parsed by clinlabel-ingest, the others
+        // as stored (a JSONL line's `text`, or the file's bytes).
+        let chars = item.meta.get("chars").and_then(|c| c.as_u64());
+        let bad = |e: String| BuildError::Other(format!("note of item {}: {e}", item.item_id));
+        let at = clinlabel_ingest::note::ItemRef { blob_id: &it.blob_id, media_type: &it.media_type, kind: &item.kind, range: item.byte_start as u64..item.byte_end as u64, meta: &item.meta };
+        let note = match clinlabel_ingest::note::derived(blobs, key, at).await {
+            Ok(Some(n)) => {
+                let got = n.text.chars().count() as u64;
+                if chars.is_some_and(|c| c != got) {
+                    return Err(bad(format!("{got} chars where ingest counted {}", chars.unwrap_or_default())));
+                }
+                Note { text: n.text, source_id: n.id }
+            }
+            Ok(None) => {
+                let bytes = read_range(blobs, key, &it.blob_id, item.byte_start as u64..item.byte_end as u64).await?;
+                Note::from_stored(&bytes, it.media_type.starts_with("application/json"), chars).map_err(bad)?
+            }
+            Err(clinlabel_ingest::note::NoteError::Blob(e)) => return Err(e.into()),
+            Err(e) => return Err(bad(e.to_string())),
+        };
         item.note = Some(note);
     }
     if needs.series && item.kind == "dicom_series" {

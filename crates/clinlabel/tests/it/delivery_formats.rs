@@ -117,10 +117,14 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 
 // -- text ---------------------------------------------------------------------------------
 
-/// Three notes: two lines of a JSONL file (CRLF, an emoji, a combining accent) and a .txt file.
+/// Five notes: two lines of a JSONL file (CRLF, an emoji, a combining accent),
+/// a .txt file, a CSV row (quoted, with a line break) and a BioC document.
 const N1: &str = "HPI: 67 yo woman with cough.\r\nShe denies nausea. Mother had asthma.\r\nOn metformin \u{1F48A} for diabetes; e\u{301}dema of ankles.\r\n";
 const N2: &str = "Follow-up visit. No chest pain today.\nBP stable.";
 const N3: &str = "Discharge summary:\r\nPatient recovered from pneumonia.\r\n";
+const N4: &str = "Chest X-ray:\r\nno \"effusion\" seen.";
+const N5: &str = "Known hypertension, on lisinopril.";
+const NOTES: [&str; 5] = [N1, N2, N3, N4, N5];
 
 fn text_spec(track: &str) -> Value {
     json!({
@@ -156,6 +160,8 @@ fn marks(note: &str) -> Vec<(&'static str, &'static str, Option<&'static str>)> 
         ],
         N2 => vec![("symptom", "chest pain", Some("absent"))],
         N3 => vec![("disease", "pneumonia", Some("historical"))],
+        N4 => vec![("disease", "effusion", Some("absent"))],
+        N5 => vec![("disease", "hypertension", Some("historical")), ("medication", "lisinopril", None)],
         _ => panic!("unknown note"),
     }
 }
@@ -217,6 +223,13 @@ async fn a_text_project_is_delivered_in_every_format_it_asks_for() {
             let jsonl = format!("{}\n{}\n", json!({ "id": "n1", "text": N1 }), json!({ "id": 2, "text": N2 }));
             assert_eq!(upload(&mut client, &project, "notes.jsonl", jsonl.as_bytes()).await["summary"]["items"], 2);
             assert_eq!(upload(&mut client, &project, "discharge.txt", N3.as_bytes()).await["summary"]["items"], 1);
+            let csv = format!("id,text,ward\r\nn4,\"{}\",B\r\n", N4.replace('"', "\"\""));
+            assert_eq!(upload(&mut client, &project, "imaging.csv", csv.as_bytes()).await["summary"]["items"], 1);
+            let bioc = format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><collection><source>clinic</source><date>20260101</date><key>k</key>\
+                 <document><id>b5</id><passage><offset>0</offset><text>{N5}</text></passage></document></collection>"
+            );
+            assert_eq!(upload(&mut client, &project, "letters.xml", bioc.as_bytes()).await["summary"]["items"], 1);
             start(&app, &w, &project).await;
 
             // Which note each item is: its content as served.
@@ -227,7 +240,7 @@ async fn a_text_project_is_delivered_in_every_format_it_asks_for() {
                 let res = app.router.clone().oneshot(client.request(Method::GET, &format!("/api/v1/items/{id}/content")).body(Body::empty()).unwrap()).await.unwrap();
                 let bytes = res.into_body().collect().await.unwrap().to_bytes();
                 let text = serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| v["text"].as_str().map(String::from)).unwrap_or_else(|| String::from_utf8(bytes.to_vec()).unwrap());
-                note_of.insert(id, [N1, N2, N3].into_iter().find(|n| *n == text).expect("one of the notes"));
+                note_of.insert(id, NOTES.into_iter().find(|n| *n == text).unwrap_or_else(|| panic!("{text:?} is one of the notes")));
             }
             let mut c = app.login(&people[0].1, PASSWORD).await;
             loop {
@@ -243,7 +256,7 @@ async fn a_text_project_is_delivered_in_every_format_it_asks_for() {
 
             let dir = tempfile::tempdir().unwrap();
             let (d, root) = build_and_download(&app, &w, &project, dir.path()).await;
-            assert_eq!((d["items"].as_i64(), d["annotations"].as_i64()), (Some(3), Some(3)));
+            assert_eq!((d["items"].as_i64(), d["annotations"].as_i64()), (Some(5), Some(5)));
             let mut paths: Vec<String> = d["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap().to_string()).collect();
             paths.sort();
             let mut want: Vec<String> = vec![
@@ -282,7 +295,7 @@ async fn a_text_project_is_delivered_in_every_format_it_asks_for() {
                 assert_eq!(doc.relations.len(), usize::from(*note == N1));
             }
             let bioc: Vec<_> = clinlabel_text::ingest::read_bioc("bioc", std::fs::File::open(exports.join("annotations.bioc.xml")).unwrap()).collect::<Result<_, _>>().unwrap();
-            assert_eq!(bioc.len(), 3);
+            assert_eq!(bioc.len(), 5);
             for doc in &bioc {
                 let note = note_of[&doc.id];
                 assert_eq!(doc.text, note);
@@ -291,9 +304,12 @@ async fn a_text_project_is_delivered_in_every_format_it_asks_for() {
                 assert_eq!(got, want_spans(note), "bioc {}", doc.id);
                 assert_eq!(doc.metadata["annotator"], annotator.as_str());
                 assert_eq!(doc.metadata["item_id"], doc.id.as_str());
+                // The note's own id in the client's file: JSONL `id`, CSV `id` column, BioC `<id>`.
                 let source = match note {
                     N1 => json!("n1"),
                     N2 => json!("2"),
+                    N4 => json!("n4"),
+                    N5 => json!("b5"),
                     _ => Value::Null,
                 };
                 assert_eq!(doc.metadata.get("source_id").cloned().unwrap_or(Value::Null), source);
@@ -304,7 +320,7 @@ async fn a_text_project_is_delivered_in_every_format_it_asks_for() {
                 Ok(())
             })
             .unwrap();
-            assert_eq!(ls.len(), 3);
+            assert_eq!(ls.len(), 5);
             for doc in &ls {
                 let note = note_of[&doc.id];
                 let mut got: Vec<_> = doc.spans.iter().map(|s| (s.label.clone(), s.start, s.end)).collect();
@@ -340,9 +356,9 @@ async fn a_text_project_is_delivered_in_every_format_it_asks_for() {
             }
             // spaCy: the DocBin's docs have the note as text and the spans as entities (none overlap here).
             let sp = r["spacy"].as_array().unwrap();
-            assert_eq!(sp.len(), 3);
+            assert_eq!(sp.len(), 5);
             for x in sp {
-                let note = [N1, N2, N3].into_iter().find(|n| s(&x["text"]) == *n).expect("spaCy's Doc.text is the note");
+                let note = NOTES.into_iter().find(|n| s(&x["text"]) == *n).expect("spaCy's Doc.text is the note");
                 let got: Vec<_> = x["ents"].as_array().unwrap().iter().map(|e| (s(&e["label"]), e["start"].as_u64().unwrap() as usize, e["end"].as_u64().unwrap() as usize)).collect();
                 let mut want: Vec<_> = want_spans(note).into_iter().map(|s| (s.0, s.1, s.2)).collect();
                 want.sort_by_key(|w| w.1);
@@ -350,10 +366,10 @@ async fn a_text_project_is_delivered_in_every_format_it_asks_for() {
             }
             // CoNLL (conllu + seqeval): every entity as its tokens, per document.
             let conll = r["conll"].as_array().unwrap();
-            assert_eq!(conll.len(), 3);
+            assert_eq!(conll.len(), 5);
             let mut got: Vec<Vec<(String, String)>> = conll.iter().map(|d| d.as_array().unwrap().iter().map(|e| (s(&e["label"]), s(&e["tokens"]))).collect()).collect();
             got.sort();
-            let mut want: Vec<Vec<(String, String)>> = [N1, N2, N3]
+            let mut want: Vec<Vec<(String, String)>> = NOTES
                 .iter()
                 .map(|n| {
                     let mut v: Vec<_> = want_spans(n).into_iter().map(|s| (s.1, s.0, s.3)).collect();
@@ -366,9 +382,9 @@ async fn a_text_project_is_delivered_in_every_format_it_asks_for() {
             // Label Studio's SDK validates every annotation against the labeling config, and its converter reads them.
             let lsr = &r["labelstudio"];
             assert_eq!(lsr["errors"], json!([]), "{}", lsr["errors"]);
-            assert_eq!(lsr["tasks"].as_array().unwrap().len(), 3);
+            assert_eq!(lsr["tasks"].as_array().unwrap().len(), 5);
             let labelled: usize = lsr["json_min"].as_array().unwrap().iter().map(|m| m["label"].as_array().map_or(0, |l| l.len())).sum();
-            assert_eq!(labelled, 8, "{}", lsr["json_min"]);
+            assert_eq!(labelled, 11, "{}", lsr["json_min"]);
         }
     })
     .await;
