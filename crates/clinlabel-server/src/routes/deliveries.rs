@@ -19,7 +19,7 @@ use axum::extract::{MatchedPath, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use clinlabel_delivery::report::Report;
-use clinlabel_domain::{DomainError, ErrorCode, Secret};
+use clinlabel_domain::{ErrorCode, Secret};
 use clinlabel_store::deliveries::{self, Delivery, Download, DownloadEvent, Downloader, Link, NewLink, ServedFile};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -174,36 +174,12 @@ async fn download_log(State(s): State<AppState>, a: Auth, Path(id): Path<String>
 /// Parses a single `bytes=` range against `len`; `If-Range` with another
 /// validator than `etag` asks for the whole content.
 fn range_of(headers: &HeaderMap, len: u64, etag: &str) -> Result<Option<(u64, u64)>, ApiError> {
-    let Some(v) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
-        return Ok(None);
-    };
     if let Some(ir) = headers.get(header::IF_RANGE).and_then(|v| v.to_str().ok())
         && ir.trim() != etag
     {
         return Ok(None);
     }
-    let Some(spec) = v.trim().strip_prefix("bytes=") else { return Ok(None) };
-    if spec.contains(',') {
-        return Ok(None);
-    }
-    let Some((a, b)) = spec.split_once('-') else { return Ok(None) };
-    let unsatisfiable = || ApiError::from(DomainError::new(ErrorCode::RangeNotSatisfiable).with_details(serde_json::json!({ "length": len })));
-    let (a, b) = (a.trim(), b.trim());
-    let (start, end) = if a.is_empty() {
-        let n: u64 = b.parse().map_err(|_| unsatisfiable())?;
-        if n == 0 {
-            return Err(unsatisfiable());
-        }
-        (len.saturating_sub(n), len)
-    } else {
-        let start: u64 = a.parse().map_err(|_| unsatisfiable())?;
-        let end = if b.is_empty() { len } else { b.parse::<u64>().map_err(|_| unsatisfiable())?.saturating_add(1).min(len) };
-        (start, end)
-    };
-    if start >= len || start >= end {
-        return Err(unsatisfiable());
-    }
-    Ok(Some((start, end)))
+    super::uploads::parse_range(headers, len)
 }
 
 fn attachment(body: Body, len: u64, range: Option<(u64, u64)>, media: &str, name: &str, etag: &str) -> Response {

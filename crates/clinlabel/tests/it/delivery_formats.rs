@@ -12,7 +12,7 @@ use crate::support::*;
 use crate::tasks::taskers;
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
-use clinlabel_domain::{Principal, Role};
+use clinlabel_domain::Role;
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::tags;
 use http_body_util::BodyExt;
@@ -47,16 +47,6 @@ async fn approve(app: &TestApp, w: &World, project: &str) {
     }
 }
 
-/// Submits, quotes, accepts and starts a project the client created.
-async fn start(app: &TestApp, w: &World, project: &str) {
-    let db = app.db();
-    let ca = Principal { user_id: w.id(Role::ClientAdmin, &w.org_a).into(), org_id: w.org_a.clone(), role: Role::ClientAdmin };
-    let pm = Principal { user_id: w.id(Role::Pm, &w.provider).into(), org_id: w.provider.clone(), role: Role::Pm };
-    clinlabel_store::projects::step(db, &app.keyring, &ca, project, clinlabel_domain::project::Step::Submit, None).await.unwrap();
-    let q = clinlabel_store::projects::issue_quote(db, &app.keyring, &pm, project, &[]).await.unwrap();
-    clinlabel_store::projects::decide_quote(db, &app.keyring, &ca, project, &q.id, true, None).await.unwrap();
-    clinlabel_store::projects::step(db, &app.keyring, &pm, project, clinlabel_domain::project::Step::Start, None).await.unwrap();
-}
 
 /// The PM builds, the QA reviewer certifies, the client downloads the zip;
 /// it passes `clinlabel delivery verify` and is unpacked. Returns the
@@ -230,7 +220,7 @@ async fn a_text_project_is_delivered_in_every_format_it_asks_for() {
                  <document><id>b5</id><passage><offset>0</offset><text>{N5}</text></passage></document></collection>"
             );
             assert_eq!(upload(&mut client, &project, "letters.xml", bioc.as_bytes()).await["summary"]["items"], 1);
-            start(&app, &w, &project).await;
+            crate::support::start_project(&app, &w, &project).await;
 
             // Which note each item is: its content as served.
             let items = client.get(&format!("/api/v1/projects/{project}/items?per_page=100")).await.body["items"].as_array().unwrap().clone();
@@ -468,7 +458,7 @@ async fn an_image_project_is_delivered_as_dicom_seg_nifti_coco_and_native_json()
                     assert_eq!(upload(&mut client, &project, &name, &bytes).await["summary"]["accepted"], 1);
                 }
             }
-            start(&app, &w, &project).await;
+            crate::support::start_project(&app, &w, &project).await;
             // Each series item, and the files uploaded into it.
             let rows = sqlx::query("SELECT d.item_id, f.name FROM dicom_instances d JOIN files f ON f.id = d.file_id WHERE d.project_id = $1 ORDER BY f.name")
                 .bind(project.clone())

@@ -4,9 +4,9 @@
 //! served frame by frame — equal to pydicom's own pixel arrays.
 
 use crate::projects::track;
-use crate::support::{Client, PASSWORD, TestApp, World, check_db, world};
+use crate::support::{Client, PASSWORD, TestApp, check_db, world};
 use axum::body::Body;
-use axum::http::{Method, StatusCode, header};
+use axum::http::{Method, StatusCode};
 use clinlabel_domain::project::Modality;
 use clinlabel_domain::{Principal, Role, Secret};
 use dicom_core::{DataElement, PrimitiveValue, VR};
@@ -53,14 +53,6 @@ fn ct_slice(ct: &[u8], k: u32) -> (Vec<u8>, f64) {
     (out, z)
 }
 
-pub(crate) async fn sign_agreements(db: &clinlabel_store::Db, w: &World) {
-    let admin = Principal { user_id: w.id(Role::Admin, &w.provider).into(), org_id: w.provider.clone(), role: Role::Admin };
-    let ca = Principal { user_id: w.id(Role::ClientAdmin, &w.org_a).into(), org_id: w.org_a.clone(), role: Role::ClientAdmin };
-    for kind in [clinlabel_store::agreements::AgreementKind::Nda, clinlabel_store::agreements::AgreementKind::Dpa] {
-        let v = clinlabel_store::agreements::publish(db, &admin, kind, "Terms", "The terms.").await.unwrap();
-        clinlabel_store::agreements::sign(db, &ca, &v.id, "Clara Client", "127.0.0.1").await.unwrap();
-    }
-}
 
 async fn image_project(c: &mut Client, track: &str, dates: &str) -> String {
     let mut spec = serde_json::to_value(clinlabel_ingest::bench::spec_for(Modality::Image, track, clinlabel_store::db::now_ms() + 30 * 86_400_000)).unwrap();
@@ -70,21 +62,7 @@ async fn image_project(c: &mut Client, track: &str, dates: &str) -> String {
     r.body["id"].as_str().unwrap().to_string()
 }
 
-/// Uploads one file in one chunk; returns the finished upload.
-pub(crate) async fn upload(c: &mut Client, project: &str, name: &str, data: &[u8]) -> Value {
-    let r = c.post(&format!("/api/v1/projects/{project}/uploads"), json!({ "name": name, "size": data.len() })).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    let req = c
-        .request(Method::PATCH, &format!("/api/v1/uploads/{}", r.body["id"].as_str().unwrap()))
-        .header(header::CONTENT_TYPE, "application/offset+octet-stream")
-        .header("upload-offset", "0")
-        .header(header::CONTENT_LENGTH, data.len())
-        .body(Body::from(data.to_vec()))
-        .unwrap();
-    let r = c.send(req).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    r.body
-}
+pub(crate) use crate::support::{sign_agreements, upload_whole as upload};
 
 async fn items(c: &mut Client, project: &str) -> Vec<Value> {
     let r = c.get(&format!("/api/v1/projects/{project}/items?per_page=100")).await;
@@ -263,12 +241,7 @@ async fn a_tasker_reads_the_frames_of_the_series_they_hold_and_nothing_else() {
             for k in 0..2 {
                 upload(&mut client, &p, &format!("s{k}.dcm"), &ct_slice(&ct, k).0).await;
             }
-            let ca = Principal { user_id: w.id(Role::ClientAdmin, &w.org_a).into(), org_id: w.org_a.clone(), role: Role::ClientAdmin };
-            let pm = Principal { user_id: w.id(Role::Pm, &w.provider).into(), org_id: w.provider.clone(), role: Role::Pm };
-            clinlabel_store::projects::step(&db, &app.keyring, &ca, &p, clinlabel_domain::project::Step::Submit, None).await.unwrap();
-            let q = clinlabel_store::projects::issue_quote(&db, &app.keyring, &pm, &p, &[]).await.unwrap();
-            clinlabel_store::projects::decide_quote(&db, &app.keyring, &ca, &p, &q.id, true, None).await.unwrap();
-            clinlabel_store::projects::step(&db, &app.keyring, &pm, &p, clinlabel_domain::project::Step::Start, None).await.unwrap();
+            crate::support::start_project(&app, &w, &p).await;
 
             let mut a = app.login(&people[0], PASSWORD).await;
             let mut b = app.login(&people[1], PASSWORD).await;
@@ -343,12 +316,7 @@ async fn image_gold_is_scored_by_shape_overlap_and_batches_report_image_agreemen
             assert_eq!(bad.code(), "invalid_field", "{}", bad.body);
             let r = pm.call(Method::PUT, &format!("/api/v1/items/{gold_item}/gold"), Some(json!({ "answer": {}, "image": boxed(10.0, 10.0, 50.0, 50.0)["image"] }))).await;
             assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
-            let ca = Principal { user_id: w.id(Role::ClientAdmin, &w.org_a).into(), org_id: w.org_a.clone(), role: Role::ClientAdmin };
-            let pmp = Principal { user_id: w.id(Role::Pm, &w.provider).into(), org_id: w.provider.clone(), role: Role::Pm };
-            clinlabel_store::projects::step(&db, &app.keyring, &ca, &p, clinlabel_domain::project::Step::Submit, None).await.unwrap();
-            let q = clinlabel_store::projects::issue_quote(&db, &app.keyring, &pmp, &p, &[]).await.unwrap();
-            clinlabel_store::projects::decide_quote(&db, &app.keyring, &ca, &p, &q.id, true, None).await.unwrap();
-            clinlabel_store::projects::step(&db, &app.keyring, &pmp, &p, clinlabel_domain::project::Step::Start, None).await.unwrap();
+            crate::support::start_project(&app, &w, &p).await;
 
             // Reader 0 draws what the reference has; reader 1 the real lesions 2 px
             // to the right (IoU 0.905) but the gold lesion elsewhere (IoU 0).

@@ -281,3 +281,43 @@ pub async fn world(db: &Db) -> World {
 pub fn client_for(router: &Router) -> Client {
     Client { router: router.clone(), cookie: None, csrf: None, bearer: None }
 }
+
+/// Publishes an NDA and a DPA (as the provider's admin) and signs both for
+/// organisation A (as its client admin): the upload gate's precondition.
+pub async fn sign_agreements(db: &Db, w: &World) {
+    let admin = Principal { user_id: w.id(Role::Admin, &w.provider).into(), org_id: w.provider.clone(), role: Role::Admin };
+    let ca = Principal { user_id: w.id(Role::ClientAdmin, &w.org_a).into(), org_id: w.org_a.clone(), role: Role::ClientAdmin };
+    for kind in [clinlabel_store::agreements::AgreementKind::Nda, clinlabel_store::agreements::AgreementKind::Dpa] {
+        let v = clinlabel_store::agreements::publish(db, &admin, kind, "Terms", "The terms.").await.unwrap();
+        clinlabel_store::agreements::sign(db, &ca, &v.id, "Clara Client", "127.0.0.1").await.unwrap();
+    }
+}
+
+/// Uploads one file in one chunk through the upload protocol; returns the finished upload.
+pub async fn upload_whole(c: &mut Client, project: &str, name: &str, data: &[u8]) -> Value {
+    let r = c.post(&format!("/api/v1/projects/{project}/uploads"), serde_json::json!({ "name": name, "size": data.len() })).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let req = c
+        .request(Method::PATCH, &format!("/api/v1/uploads/{}", r.body["id"].as_str().unwrap()))
+        .header(header::CONTENT_TYPE, "application/offset+octet-stream")
+        .header("upload-offset", "0")
+        .header(header::CONTENT_LENGTH, data.len())
+        .body(Body::from(data.to_vec()))
+        .unwrap();
+    let r = c.send(req).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    r.body
+}
+
+/// Carries a project organisation A's client created through submission, the
+/// PM's quote and its approval to `in_progress` (through the store: the
+/// lifecycle has its own tests).
+pub async fn start_project(app: &TestApp, w: &World, project: &str) {
+    let db = app.db();
+    let ca = Principal { user_id: w.id(Role::ClientAdmin, &w.org_a).into(), org_id: w.org_a.clone(), role: Role::ClientAdmin };
+    let pm = Principal { user_id: w.id(Role::Pm, &w.provider).into(), org_id: w.provider.clone(), role: Role::Pm };
+    clinlabel_store::projects::step(db, &app.keyring, &ca, project, clinlabel_domain::project::Step::Submit, None).await.unwrap();
+    let q = clinlabel_store::projects::issue_quote(db, &app.keyring, &pm, project, &[]).await.unwrap();
+    clinlabel_store::projects::decide_quote(db, &app.keyring, &ca, project, &q.id, true, None).await.unwrap();
+    clinlabel_store::projects::step(db, &app.keyring, &pm, project, clinlabel_domain::project::Step::Start, None).await.unwrap();
+}

@@ -6,9 +6,8 @@
 //! project's pre-annotation quality.
 
 use crate::projects::track;
-use crate::support::{Client, PASSWORD, TestApp, World, check_db, world};
-use axum::body::Body;
-use axum::http::{Method, StatusCode, header};
+use crate::support::{PASSWORD, TestApp, World, check_db, world};
+use axum::http::StatusCode;
 use clinlabel_domain::{Principal, Role, Secret};
 use serde_json::{Value, json};
 use sqlx::Row;
@@ -59,29 +58,8 @@ fn spec(track: &str) -> Value {
     })
 }
 
-async fn sign_agreements(db: &clinlabel_store::Db, w: &World) {
-    let admin = Principal { user_id: w.id(Role::Admin, &w.provider).into(), org_id: w.provider.clone(), role: Role::Admin };
-    let ca = Principal { user_id: w.id(Role::ClientAdmin, &w.org_a).into(), org_id: w.org_a.clone(), role: Role::ClientAdmin };
-    for kind in [clinlabel_store::agreements::AgreementKind::Nda, clinlabel_store::agreements::AgreementKind::Dpa] {
-        let v = clinlabel_store::agreements::publish(db, &admin, kind, "Terms", "The terms.").await.unwrap();
-        clinlabel_store::agreements::sign(db, &ca, &v.id, "Clara Client", "127.0.0.1").await.unwrap();
-    }
-}
 
-async fn upload(c: &mut Client, project: &str, name: &str, data: &[u8]) -> Value {
-    let r = c.post(&format!("/api/v1/projects/{project}/uploads"), json!({ "name": name, "size": data.len() })).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    let req = c
-        .request(Method::PATCH, &format!("/api/v1/uploads/{}", r.body["id"].as_str().unwrap()))
-        .header(header::CONTENT_TYPE, "application/offset+octet-stream")
-        .header("upload-offset", "0")
-        .header(header::CONTENT_LENGTH, data.len())
-        .body(Body::from(data.to_vec()))
-        .unwrap();
-    let r = c.send(req).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    r.body
-}
+use crate::support::{sign_agreements, upload_whole as upload};
 
 /// A running text project with the note (as `file`) and two certified taskers; returns (project, [tasker e-mails]).
 async fn running_project(app: &TestApp, w: &World, file: (&str, Vec<u8>)) -> (String, Vec<String>) {
@@ -102,12 +80,7 @@ async fn running_project(app: &TestApp, w: &World, file: (&str, Vec<u8>)) -> (St
     let p = r.body["id"].as_str().unwrap().to_string();
     let u = upload(&mut client, &p, file.0, &file.1).await;
     assert_eq!(u["summary"]["items"], 1, "{u}");
-    let ca = Principal { user_id: w.id(Role::ClientAdmin, &w.org_a).into(), org_id: w.org_a.clone(), role: Role::ClientAdmin };
-    let pm = Principal { user_id: w.id(Role::Pm, &w.provider).into(), org_id: w.provider.clone(), role: Role::Pm };
-    clinlabel_store::projects::step(&db, &app.keyring, &ca, &p, clinlabel_domain::project::Step::Submit, None).await.unwrap();
-    let q = clinlabel_store::projects::issue_quote(&db, &app.keyring, &pm, &p, &[]).await.unwrap();
-    clinlabel_store::projects::decide_quote(&db, &app.keyring, &ca, &p, &q.id, true, None).await.unwrap();
-    clinlabel_store::projects::step(&db, &app.keyring, &pm, &p, clinlabel_domain::project::Step::Start, None).await.unwrap();
+    crate::support::start_project(&app, &w, &p).await;
     (p, people)
 }
 

@@ -278,12 +278,7 @@ async fn a_tasker_reads_a_csv_note_and_spans_are_checked_against_it() {
         let csv = csv_file();
         let end = csv.windows(5).position(|x| x == b"A\r\nn2").unwrap() + 3;
         upload(&mut c, &p, "one.csv", &csv[..end], 11).await;
-        let ca = Principal { user_id: w.id(Role::ClientAdmin, &w.org_a).into(), org_id: w.org_a.clone(), role: Role::ClientAdmin };
-        let pm = Principal { user_id: w.id(Role::Pm, &w.provider).into(), org_id: w.provider.clone(), role: Role::Pm };
-        clinlabel_store::projects::step(&db, &app.keyring, &ca, &p, clinlabel_domain::project::Step::Submit, None).await.unwrap();
-        let q = clinlabel_store::projects::issue_quote(&db, &app.keyring, &pm, &p, &[]).await.unwrap();
-        clinlabel_store::projects::decide_quote(&db, &app.keyring, &ca, &p, &q.id, true, None).await.unwrap();
-        clinlabel_store::projects::step(&db, &app.keyring, &pm, &p, clinlabel_domain::project::Step::Start, None).await.unwrap();
+        crate::support::start_project(&app, &w, &p).await;
 
         let mut a = app.login("coder@provider.test", PASSWORD).await;
         let task = a.post("/api/v1/tasks/next", json!({})).await;

@@ -5,8 +5,7 @@
 
 use crate::projects::track;
 use crate::support::{PASSWORD, TestApp, check_db, world};
-use axum::body::Body;
-use axum::http::{Method, StatusCode, header};
+use axum::http::{Method, StatusCode};
 use clinlabel_domain::{Principal, Role, Secret};
 use serde_json::{Value, json};
 use sqlx::Row;
@@ -25,11 +24,7 @@ async fn text_gold_is_scored_by_span_overlap_and_batches_report_span_agreement()
         let app = TestApp::new(t);
         let db = app.db().clone();
         let admin = Principal { user_id: w.id(Role::Admin, &w.provider).into(), org_id: w.provider.clone(), role: Role::Admin };
-        let ca = Principal { user_id: w.id(Role::ClientAdmin, &w.org_a).into(), org_id: w.org_a.clone(), role: Role::ClientAdmin };
-        for kind in [clinlabel_store::agreements::AgreementKind::Nda, clinlabel_store::agreements::AgreementKind::Dpa] {
-            let v = clinlabel_store::agreements::publish(&db, &admin, kind, "Terms", "The terms.").await.unwrap();
-            clinlabel_store::agreements::sign(&db, &ca, &v.id, "Clara Client", "127.0.0.1").await.unwrap();
-        }
+        crate::support::sign_agreements(&db, &w).await;
         let mut people = Vec::new();
         for i in 0..2 {
             let email = format!("coder-{i}@provider.test");
@@ -51,15 +46,7 @@ async fn text_gold_is_scored_by_span_overlap_and_batches_report_span_agreement()
         let p = p.body["id"].as_str().unwrap().to_string();
         for k in 0..21 {
             let body = format!("{NOTE} (visit {k})");
-            let up = client.post(&format!("/api/v1/projects/{p}/uploads"), json!({ "name": format!("note-{k}.txt"), "size": body.len() })).await;
-            let req = client
-                .request(Method::PATCH, &format!("/api/v1/uploads/{}", up.body["id"].as_str().unwrap()))
-                .header(header::CONTENT_TYPE, "application/offset+octet-stream")
-                .header("upload-offset", "0")
-                .header(header::CONTENT_LENGTH, body.len())
-                .body(Body::from(body))
-                .unwrap();
-            assert_eq!(client.send(req).await.status, StatusCode::OK);
+            crate::support::upload_whole(&mut client, &p, &format!("note-{k}.txt"), body.as_bytes()).await;
         }
         let items = client.get(&format!("/api/v1/projects/{p}/items?per_page=50")).await.body["items"].as_array().unwrap().clone();
         assert_eq!(items.len(), 21);
@@ -70,11 +57,7 @@ async fn text_gold_is_scored_by_span_overlap_and_batches_report_span_agreement()
         assert_eq!(bad.code(), "invalid_field", "{}", bad.body);
         let ok = pm.call(Method::PUT, &format!("/api/v1/items/{gold}/gold"), Some(json!({ "answer": {}, "text": spans(12, 20)["text"] }))).await;
         assert_eq!(ok.status, StatusCode::NO_CONTENT, "{}", ok.body);
-        let pmp = Principal { user_id: w.id(Role::Pm, &w.provider).into(), org_id: w.provider.clone(), role: Role::Pm };
-        clinlabel_store::projects::step(&db, &app.keyring, &ca, &p, clinlabel_domain::project::Step::Submit, None).await.unwrap();
-        let q = clinlabel_store::projects::issue_quote(&db, &app.keyring, &pmp, &p, &[]).await.unwrap();
-        clinlabel_store::projects::decide_quote(&db, &app.keyring, &ca, &p, &q.id, true, None).await.unwrap();
-        clinlabel_store::projects::step(&db, &app.keyring, &pmp, &p, clinlabel_domain::project::Step::Start, None).await.unwrap();
+        crate::support::start_project(&app, &w, &p).await;
 
         // Coder 0 marks "diabetes"; coder 1 marks "diabete" on real notes (overlap,
         // not exact) and "cough" as the disease on the gold note (no overlap).
