@@ -540,16 +540,28 @@ async fn validate_body(tx: &mut Tx, spec: &Spec, item_id: &str, body: &Annotatio
     if crate::text::applies(spec, body) {
         return crate::text::validate_body(tx, spec, item_id, body).await;
     }
-    if spec.modality == clinlabel_domain::project::Modality::Image {
-        // Image-level questions are answered per frame, in `image`.
-        qa::validate_answers(&clinlabel_domain::imaging::item_level(&spec.schema), &body.answers)?;
-    } else {
-        qa::validate_answers(&spec.schema, &body.answers)?;
-    }
+    qa::validate_answers(&item_answer_schema(spec), &body.answers)?;
     if let Some(image) = &body.image {
-        let frames = item_frames(tx, item_id).await?;
-        clinlabel_domain::imaging::validate(&spec.schema, image, frames.map(|frames| clinlabel_domain::imaging::Extent { frames }))?;
+        validate_image(tx, spec, item_id, image).await?;
     }
+    Ok(())
+}
+
+/// The questions an item's own `answers` are checked against: image-level
+/// questions are answered per frame (in `image`), sentence-level ones per
+/// sentence (in `text`).
+fn item_answer_schema(spec: &Spec) -> clinlabel_domain::project::LabelSchema {
+    match spec.modality {
+        clinlabel_domain::project::Modality::Image => clinlabel_domain::imaging::item_level(&spec.schema),
+        clinlabel_domain::project::Modality::Text => clinlabel_text::annotation::document_questions(&spec.schema),
+        _ => spec.schema.clone(),
+    }
+}
+
+/// Checks an image annotation against the schema and the item's frames.
+async fn validate_image(tx: &mut Tx, spec: &Spec, item_id: &str, image: &clinlabel_domain::imaging::ImageAnnotation) -> Result<(), StoreError> {
+    let frames = item_frames(tx, item_id).await?;
+    clinlabel_domain::imaging::validate(&spec.schema, image, frames.map(|frames| clinlabel_domain::imaging::Extent { frames }))?;
     Ok(())
 }
 
@@ -807,21 +819,12 @@ pub async fn set_gold_reference(db: &Db, who: &Principal, item_id: &str, answer:
     if ProjectState::parse(&state).is_some_and(|s| !matches!(s, ProjectState::Draft | ProjectState::Submitted | ProjectState::Quoted | ProjectState::Rejected | ProjectState::Approved)) {
         return Err(DomainError::new(ErrorCode::InvalidTransition).with_message("Gold items are chosen before the work starts.").into());
     }
-    let image_item = spec.modality == clinlabel_domain::project::Modality::Image;
-    let item_schema = if image_item {
-        clinlabel_domain::imaging::item_level(&spec.schema)
-    } else if spec.modality == clinlabel_domain::project::Modality::Text {
-        clinlabel_text::annotation::document_questions(&spec.schema)
-    } else {
-        spec.schema.clone()
-    };
-    qa::validate_answers(&item_schema, &answer).map_err(|e| {
+    qa::validate_answers(&item_answer_schema(&spec), &answer).map_err(|e| {
         let field = e.details.as_ref().and_then(|d| d["field"].as_str()).unwrap_or("answers").replacen("answers", "answer", 1);
         DomainError::field(&field, e.message().split_once(": ").map(|x| x.1).unwrap_or(e.message()))
     })?;
     if let Some(img) = &image {
-        let frames = item_frames(&mut tx, item_id).await?;
-        clinlabel_domain::imaging::validate(&spec.schema, img, frames.map(|frames| clinlabel_domain::imaging::Extent { frames }))?;
+        validate_image(&mut tx, &spec, item_id, img).await?;
     }
     let text = serde_json::to_string(&answer).map_err(|e| StoreError::Internal(e.to_string()))?;
     let image_text = image.as_ref().map(|i| serde_json::to_string(i)).transpose().map_err(|e| StoreError::Internal(e.to_string()))?;
@@ -1152,8 +1155,10 @@ pub struct QuestionAgreement {
     pub gate_value: Option<f64>,
 }
 
-/// Text agreement of a batch: every pair of annotators of each note compared.
-fn text_agreement(by_item: &std::collections::BTreeMap<String, Vec<clinlabel_text::annotation::TextAnnotation>>) -> Vec<AgreementMeasure> {
+/// Every pair of annotators of each item compared by `measure`, which calls
+/// `push(name, gated, value)` for each measure of the pair; each measure's
+/// mean over the pairs that define it.
+fn pairwise_measures<A>(by_item: &std::collections::BTreeMap<String, Vec<A>>, mut measure: impl FnMut(&str, &A, &A, &mut dyn FnMut(String, bool, Option<f64>))) -> Vec<AgreementMeasure> {
     let mut acc: std::collections::BTreeMap<(String, bool), Vec<f64>> = std::collections::BTreeMap::new();
     let mut push = |m: String, gated: bool, v: Option<f64>| {
         let e = acc.entry((m, gated)).or_default();
@@ -1161,31 +1166,38 @@ fn text_agreement(by_item: &std::collections::BTreeMap<String, Vec<clinlabel_tex
             e.push(v);
         }
     };
-    for anns in by_item.values() {
+    for (item, anns) in by_item {
         for i in 0..anns.len() {
             for j in i + 1..anns.len() {
-                let r = clinlabel_text::qa::compare(&anns[i], &anns[j], None);
-                push("spans overlap F1".into(), true, r.overlap.micro.f1.value());
-                push("spans exact F1".into(), false, r.exact.micro.f1.value());
-                for (label, prf) in &r.overlap.per_label {
-                    push(format!("{label} overlap F1"), false, prf.f1.value());
-                }
-                for (label, prf) in &r.exact.per_label {
-                    push(format!("{label} exact F1"), false, prf.f1.value());
-                }
-                if let Some(rel) = &r.relations {
-                    push("relations F1".into(), false, rel.micro.f1.value());
-                }
-                for (key, a) in &r.attributes {
-                    push(format!("{key} κ (matched spans)"), false, a.cohen_kappa.value());
-                    push(format!("{key} agreement (matched spans)"), false, a.percent_agreement.value());
-                }
+                measure(item, &anns[i], &anns[j], &mut push);
             }
         }
     }
     acc.into_iter()
         .map(|((measure, gated), v)| AgreementMeasure { measure, value: (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64), pairs: v.len(), gated })
         .collect()
+}
+
+/// Text agreement of a batch: every pair of annotators of each note compared.
+fn text_agreement(by_item: &std::collections::BTreeMap<String, Vec<clinlabel_text::annotation::TextAnnotation>>) -> Vec<AgreementMeasure> {
+    pairwise_measures(by_item, |_, a, b, push| {
+        let r = clinlabel_text::qa::compare(a, b, None);
+        push("spans overlap F1".into(), true, r.overlap.micro.f1.value());
+        push("spans exact F1".into(), false, r.exact.micro.f1.value());
+        for (label, prf) in &r.overlap.per_label {
+            push(format!("{label} overlap F1"), false, prf.f1.value());
+        }
+        for (label, prf) in &r.exact.per_label {
+            push(format!("{label} exact F1"), false, prf.f1.value());
+        }
+        if let Some(rel) = &r.relations {
+            push("relations F1".into(), false, rel.micro.f1.value());
+        }
+        for (key, x) in &r.attributes {
+            push(format!("{key} κ (matched spans)"), false, x.cohen_kappa.value());
+            push(format!("{key} agreement (matched spans)"), false, x.percent_agreement.value());
+        }
+    })
 }
 
 /// One agreement measure of a batch (image or text items).
@@ -1203,35 +1215,20 @@ pub struct AgreementMeasure {
 
 /// Image agreement of a batch: every pair of annotators of each item compared.
 fn image_agreement(by_item: &std::collections::BTreeMap<String, Vec<clinlabel_domain::imaging::ImageAnnotation>>, spacing: &std::collections::HashMap<String, clinlabel_domain::imaging_qa::Spacing>) -> Vec<AgreementMeasure> {
-    use clinlabel_domain::imaging_qa::compare;
-    let mut acc: std::collections::BTreeMap<(String, bool), Vec<f64>> = std::collections::BTreeMap::new();
-    let mut push = |m: String, gated: bool, v: Option<f64>| {
-        let e = acc.entry((m, gated)).or_default();
-        if let Some(v) = v {
-            e.push(v);
+    pairwise_measures(by_item, |item, a, b, push| {
+        let c = clinlabel_domain::imaging_qa::compare(a, b, spacing.get(item).copied());
+        for sm in &c.shapes {
+            push(format!("{} F1", sm.kind), true, sm.f1);
+            push(format!("{} mean IoU", sm.kind), false, sm.mean_iou);
         }
-    };
-    for (item, anns) in by_item {
-        for i in 0..anns.len() {
-            for j in i + 1..anns.len() {
-                let c = compare(&anns[i], &anns[j], spacing.get(item).copied());
-                for sm in &c.shapes {
-                    push(format!("{} F1", sm.kind), true, sm.f1);
-                    push(format!("{} mean IoU", sm.kind), false, sm.mean_iou);
-                }
-                for mm in &c.masks {
-                    push(format!("{} Dice", mm.label), true, mm.dice);
-                    push(format!("{} HD95 ({})", mm.label, mm.unit), false, mm.hausdorff95);
-                }
-                if let Some(k) = &c.keypoints {
-                    push(format!("keypoints mean distance ({})", k.unit), false, k.mean_distance);
-                }
-            }
+        for mm in &c.masks {
+            push(format!("{} Dice", mm.label), true, mm.dice);
+            push(format!("{} HD95 ({})", mm.label, mm.unit), false, mm.hausdorff95);
         }
-    }
-    acc.into_iter()
-        .map(|((measure, gated), v)| AgreementMeasure { measure, value: (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64), pairs: v.len(), gated })
-        .collect()
+        if let Some(k) = &c.keypoints {
+            push(format!("keypoints mean distance ({})", k.unit), false, k.mean_distance);
+        }
+    })
 }
 
 /// A batch as the QA reviewer sees it.

@@ -62,7 +62,8 @@ pub fn gold_score(reference: &TextAnnotation, given: &TextAnnotation) -> Option<
     if sa.is_empty() {
         return None;
     }
-    let r = compare(reference, given, None);
+    let (sb, rb) = agreement_spans(given);
+    let r = ag::span_report(&sa, &sb, None, Some((&ra, &rb)));
     let mut parts = vec![r.overlap.micro.f1.value().unwrap_or(0.0)];
     if !ra.is_empty() {
         parts.push(r.relations.as_ref().and_then(|x| x.micro.f1.value()).unwrap_or(0.0));
@@ -72,7 +73,6 @@ pub fn gold_score(reference: &TextAnnotation, given: &TextAnnotation) -> Option<
             // Matched reference spans whose value the tasker gave the same, over
             // the reference spans carrying it (a missed span counts as wrong).
             let want = sa.iter().filter(|s| s.attributes.contains_key(key)).count();
-            let (sb, _) = agreement_spans(given);
             let same = r.overlap.pairs.iter().filter(|&&(i, j)| sa[i].attributes.get(key).is_some() && sa[i].attributes.get(key) == sb[j].attributes.get(key)).count();
             parts.push(same as f64 / want as f64);
         }
