@@ -24,7 +24,6 @@ use clinlabel_dicom::{DateOption, DeidOptions};
 use clinlabel_domain::project::DicomDates;
 use clinlabel_store::StoreError;
 use clinlabel_store::files::{NewDicomInstance, UploadTarget};
-use futures::TryStreamExt;
 
 use crate::{Ingest, blob_err};
 
@@ -76,11 +75,7 @@ impl Ingest {
             .acquire()
             .await
             .map_err(|_| StoreError::Internal("DICOM slots closed".into()))?;
-        let mut bytes = Vec::with_capacity(size as usize);
-        let mut s = self.blobs.get(key, blob_id).await.map_err(blob_err)?;
-        while let Some(chunk) = s.try_next().await.map_err(blob_err)? {
-            bytes.extend_from_slice(&chunk);
-        }
+        let bytes = self.blobs.get_bytes(key, blob_id).await.map_err(blob_err)?;
         let secret = self.key(&secret_scope(&target.project_id)).await?.to_bytes();
         let dates = match target.deidentification.dates {
             DicomDates::Remove => DateOption::Remove,
@@ -98,8 +93,7 @@ impl Ingest {
             Err(reason) => return Ok(Err(reason)),
         };
         let new_blob = format!("file-{}", clinlabel_store::db::new_id());
-        let body = futures::stream::once(async move { Ok::<_, std::io::Error>(Bytes::from(out)) });
-        self.blobs.put(key, &new_blob, body).await.map_err(blob_err)?;
+        self.blobs.put_bytes(key, &new_blob, Bytes::from(out)).await.map_err(blob_err)?;
         Ok(Ok(Deidentified { blob_id: new_blob, instance }))
     }
 }

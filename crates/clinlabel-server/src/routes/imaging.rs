@@ -26,7 +26,6 @@ use axum::response::{IntoResponse, Response};
 use clinlabel_dicom::{DicomFile, ImageMeta, Limits, Window};
 use clinlabel_domain::ErrorCode;
 use clinlabel_store::files::{self, InstanceDeidentification, SeriesAccess};
-use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -261,11 +260,7 @@ async fn instance(s: &AppState, access: &SeriesAccess, blob_id: &str) -> ApiResu
         return Ok(i);
     }
     let key = clinlabel_store::keys::data_key(&s.db, &s.keyring, &access.key_scope).await?;
-    let mut stream = s.blobs.get(&key, blob_id).await?;
-    let mut bytes = Vec::new();
-    while let Some(chunk) = stream.try_next().await? {
-        bytes.extend_from_slice(&chunk);
-    }
+    let bytes = s.blobs.get_bytes(&key, blob_id).await?;
     let size = bytes.len();
     let parsed = tokio::task::spawn_blocking(move || {
         clinlabel_dicom::open_bytes(&bytes, &Limits::default()).map(|file| {
