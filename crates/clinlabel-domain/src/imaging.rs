@@ -45,6 +45,16 @@ impl Geometry {
             Geometry::Keypoints { .. } => ImageTool::Keypoints,
         }
     }
+    /// The closed outline of a polygon, freehand or spline shape on its
+    /// frame (the spline interpolated with [`SPLINE_POINTS_PER_SEGMENT`]
+    /// points between control points); `None` for boxes and keypoints.
+    pub fn outline(&self) -> Option<(u32, Vec<[f64; 2]>)> {
+        match self {
+            Geometry::Polygon { frame, points } | Geometry::Freehand { frame, points } => Some((*frame, points.clone())),
+            Geometry::Spline { frame, control_points } => Some((*frame, spline_polygon(control_points, SPLINE_POINTS_PER_SEGMENT))),
+            _ => None,
+        }
+    }
     /// The frames the shape is on (first, last).
     pub fn frames(&self) -> (u32, u32) {
         match self {
@@ -221,6 +231,10 @@ pub fn validate(schema: &LabelSchema, a: &ImageAnnotation, extent: Option<Extent
 pub fn item_level(schema: &LabelSchema) -> LabelSchema {
     LabelSchema { questions: schema.questions.iter().filter(|q| q.level != QuestionLevel::Image).cloned().collect(), ..schema.clone() }
 }
+
+/// Points of a spline's interpolated polygon between two control points
+/// (what QA measures and every export rasterises).
+pub const SPLINE_POINTS_PER_SEGMENT: usize = 16;
 
 /// The closed centripetal Catmull-Rom curve through `control` as a polygon
 /// (`per_segment` points between consecutive control points).

@@ -18,7 +18,7 @@
 //! number in 0–1: the mean, over the kinds the reference contains, of the F1
 //! (shapes), Dice (each label map) and PCK (keypoints).
 
-use crate::imaging::{Geometry, ImageAnnotation, Shape, spline_polygon};
+use crate::imaging::{Geometry, ImageAnnotation, Shape};
 use clinlabel_agreement::geometry::{self as geo, Box3, Keypoint, Mask};
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -86,13 +86,6 @@ fn shape_box(s: &Shape) -> Option<Box3> {
     Some(Box3 { x_min: x0, y_min: y0, z_min: z0 as f64, x_max: x1, y_max: y1, z_max: z1 as f64 + 1.0, label: Some(s.label.clone()) })
 }
 
-fn outline_of(s: &Shape) -> Option<(u32, Vec<[f64; 2]>)> {
-    match &s.geometry {
-        Geometry::Polygon { frame, points } | Geometry::Freehand { frame, points } => Some((*frame, points.clone())),
-        Geometry::Spline { frame, control_points } => Some((*frame, spline_polygon(control_points, 16))),
-        _ => None,
-    }
-}
 
 fn shape_match(kind: &str, m: geo::InstanceMatch) -> ShapeMatch {
     ShapeMatch { kind: kind.into(), f1: m.prf.f1.value(), mean_iou: m.mean_iou.value(), matched: m.prf.matched, in_a: m.prf.n_a, in_b: m.prf.n_b }
@@ -115,7 +108,7 @@ pub fn compare(a: &ImageAnnotation, b: &ImageAnnotation, spacing: Option<Spacing
         }
     }
     let outlines = |x: &ImageAnnotation| -> Vec<(String, u32, Vec<[f64; 2]>)> {
-        x.shapes.iter().filter_map(|s| outline_of(s).map(|(f, p)| (s.label.clone(), f, p))).collect()
+        x.shapes.iter().filter_map(|s| s.geometry.outline().map(|(f, p)| (s.label.clone(), f, p))).collect()
     };
     let (oa, ob) = (outlines(a), outlines(b));
     if !oa.is_empty() || !ob.is_empty() {

@@ -13,23 +13,20 @@
 
 use std::collections::BTreeMap;
 
-use clinlabel_domain::imaging::{Geometry, ImageAnnotation, MaskFrame, spline_polygon};
+use clinlabel_domain::imaging::{Geometry, ImageAnnotation, MaskFrame};
 use clinlabel_domain::project::{ImageTool, LabelSchema};
 use serde::Serialize;
 
 use crate::{ExportError, Result};
 
-/// Points of the interpolated spline polygon between two control points.
-pub const SPLINE_POINTS_PER_SEGMENT: usize = 16;
+/// Points of the interpolated spline polygon between two control points
+/// (the domain's, so QA and every export see the same outline).
+pub use clinlabel_domain::imaging::SPLINE_POINTS_PER_SEGMENT;
 
 /// The closed outline of a polygon, freehand or spline shape (the spline
 /// interpolated); `None` for boxes and keypoints.
 pub fn outline(g: &Geometry) -> Option<(u32, Vec<[f64; 2]>)> {
-    match g {
-        Geometry::Polygon { frame, points } | Geometry::Freehand { frame, points } => Some((*frame, points.clone())),
-        Geometry::Spline { frame, control_points } => Some((*frame, spline_polygon(control_points, SPLINE_POINTS_PER_SEGMENT))),
-        _ => None,
-    }
+    g.outline()
 }
 
 /// Sets to 1 the pixels of a `rows` × `columns` row-major mask whose centres

@@ -39,8 +39,8 @@ function shapeFrames(s: Shape): [number, number] {
   return s.tool === 'bounding_box_3d' ? s.frames : [s.frame, s.frame];
 }
 
-/** Closed centripetal Catmull-Rom through the control points (as the server's `spline_polygon`). */
-export function splinePolygon(c: Pt[], per = 12): Pt[] {
+/** Closed centripetal Catmull-Rom through the control points: the server's `spline_polygon` with its SPLINE_POINTS_PER_SEGMENT. */
+export function splinePolygon(c: Pt[], per = 16): Pt[] {
   const n = c.length;
   if (n < 3) return c;
   const out: Pt[] = [];
