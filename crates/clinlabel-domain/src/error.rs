@@ -142,6 +142,8 @@ error_codes! {
     NotASeries = ("not_a_series", 409, "This item is not a DICOM series: it has no frames to serve."),
     /// The series has no frame with this number.
     FrameOutOfRange = ("frame_out_of_range", 404, "The series has no frame with this number."),
+    /// A project lexicon with a line that cannot be used (malformed, a label or code the schema does not allow); details name the line.
+    LexiconInvalid = ("lexicon_invalid", 422, "The lexicon has a line that cannot be used."),
 
     // -- server ------------------------------------------------------------------
     /// Stored data failed its integrity check (tampered or truncated ciphertext).

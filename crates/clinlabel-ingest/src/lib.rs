@@ -71,6 +71,7 @@
 //! | `.jsonl` | one per non-blank line, `{"id"?, "text", "metadata"?}` | `line`, `chars` |
 //! | `.csv` | one per row; the text in the specification's `text_column` (default `text`) | `row`, `line`, `chars`, `header` (its byte range), `text_column` |
 //! | `.xml`, `.bioc` | one per `<document>` of a BioC `<collection>` | `document`, `chars` |
+//! | `.json` | one per task of a Label Studio JSON export (its results become the workspace's suggestions; a label, relation type, assertion, code system or question the schema lacks refuses the file: `schema_mismatch`) | `task`, `chars`, `suggestions`, `text_key`? |
 //!
 //! Every text format passes a BOM + UTF-8 front first: a file in another
 //! encoding is refused with the byte offset of its first bad byte, whatever
@@ -82,14 +83,15 @@
 //! `<document>` (at most [`scan::bioc::MAX_DOCUMENT_XML`]), which
 //! `clinlabel-text`'s BioC reader then reads (passages at their offsets,
 //! annotations checked, XML line-end normalisation: a CR survives as
-//! `&#13;`).
+//! `&#13;`). Label Studio exports are followed the same way by a JSON lexer
+//! that keeps only the current task ([`scan::labelstudio`]).
 //!
 //! ## Reading notes back ([`note`])
 //!
 //! The content routes serve `.txt`/`.md` notes and JSONL lines as stored;
-//! CSV rows and BioC documents are read again from their byte range (a row
-//! with its header range) by `clinlabel-text`'s readers and served as JSON
-//! `{"id"?, "text", "metadata"?}`. [`note::text`] gives any note's text (the
+//! CSV rows, BioC documents and Label Studio tasks are read again from
+//! their byte range (a row with its header range) by `clinlabel-text`'s
+//! readers and served as JSON `{"id"?, "text", "metadata"?}`. [`note::text`] gives any note's text (the
 //! server checks span texts against it). Offsets are chars of that text,
 //! identical to what `clinlabel-text` reads from the whole file.
 //!
@@ -541,7 +543,11 @@ impl Ingest {
             purpose,
             name,
             self.limits.max_items_per_file,
-            &target.text_column,
+            &scan::TextSettings {
+                text_column: &target.text_column,
+                text_key: target.text_key.as_deref(),
+                schema: &target.schema,
+            },
         );
         let scan = Arc::new(Mutex::new(scan));
         let s2 = scan.clone();

@@ -13,15 +13,22 @@
 //!   document's `<id>`, `metadata` the other columns or the document's
 //!   infons (all strings).
 //!
+//! - Label Studio tasks are read from their byte range (the task's object)
+//!   by `clinlabel-text`'s Label Studio reader and served as the same JSON
+//!   shape: `id` the task's `data.doc_id` or `id`, `metadata` its
+//!   `data.meta`. [`label_studio_task`] gives the whole task (its results
+//!   become the workspace's suggestions).
+//!
 //! So every note reaches the workspace as either plain text or a JSON
 //! object with `text`, and that text is exactly what `clinlabel-text`'s
 //! reader yields for the whole file: offsets (chars of `text`) agree
 //! everywhere.
 
-use crate::scan::{BIOC_MEDIA_TYPE, CSV_MEDIA_TYPE};
+use crate::scan::{BIOC_MEDIA_TYPE, CSV_MEDIA_TYPE, LABEL_STUDIO_MEDIA_TYPE};
 use clinlabel_blob::{BlobError, BlobStore};
 use clinlabel_crypto::DataKey;
 use clinlabel_text::ingest::{CsvOptions, Document};
+use clinlabel_text::model::AnnotatedDocument;
 use futures::TryStreamExt;
 use serde_json::{Map, Value};
 use std::ops::Range;
@@ -38,6 +45,9 @@ pub enum Layout {
     },
     /// A BioC `<document>` element.
     BiocDocument,
+    /// A Label Studio task (its JSON object); `text_key` names the data
+    /// field holding the text when the specification named one.
+    LabelStudioTask { task: usize, text_key: Option<String> },
 }
 
 /// The layout of an item from its kind, its file's media type and its meta.
@@ -63,7 +73,17 @@ pub fn layout(kind: &str, media_type: &str, meta: &Value) -> Result<Layout, Stri
     if media_type == BIOC_MEDIA_TYPE {
         return Ok(Layout::BiocDocument);
     }
+    if media_type == LABEL_STUDIO_MEDIA_TYPE {
+        let task = meta.get("task").and_then(Value::as_u64).ok_or("a Label Studio item without its task number")?;
+        let text_key = meta.get("text_key").and_then(Value::as_str).map(str::to_string);
+        return Ok(Layout::LabelStudioTask { task: task as usize, text_key });
+    }
     Ok(Layout::Stored)
+}
+
+/// A Label Studio task read from its bytes, as the whole export is read.
+pub fn label_studio_doc(task_bytes: &[u8], task: usize, text_key: Option<&str>) -> Result<AnnotatedDocument, String> {
+    clinlabel_text::export::labelstudio::read_task("item", task, task_bytes, text_key).map_err(|e| e.to_string())
 }
 
 /// The note of one CSV row, read with its header as `clinlabel-text` reads
@@ -202,7 +222,24 @@ pub async fn derived(
             let bytes = read_range(blobs, key, item.blob_id, item.range.clone()).await?;
             Some(bioc_note(&bytes).map_err(NoteError::Unreadable)?)
         }
+        Layout::LabelStudioTask { task, text_key } => {
+            let bytes = read_range(blobs, key, item.blob_id, item.range.clone()).await?;
+            let doc = label_studio_doc(&bytes, task, text_key.as_deref()).map_err(NoteError::Unreadable)?;
+            Some(Note { id: Some(doc.id), text: doc.text, metadata: doc.metadata })
+        }
     })
+}
+
+/// The whole Label Studio task behind a note item (its text and the results
+/// its annotation or prediction holds); `None` for other items.
+pub async fn label_studio_task(blobs: &BlobStore, key: &DataKey, item: ItemRef<'_>) -> Result<Option<AnnotatedDocument>, NoteError> {
+    match layout(item.kind, item.media_type, item.meta).map_err(NoteError::Unreadable)? {
+        Layout::LabelStudioTask { task, text_key } => {
+            let bytes = read_range(blobs, key, item.blob_id, item.range.clone()).await?;
+            Ok(Some(label_studio_doc(&bytes, task, text_key.as_deref()).map_err(NoteError::Unreadable)?))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// What the content routes serve for an item.

@@ -9,10 +9,11 @@
 //! Reasons are shown to the client and stored with the file; they name the
 //! problem and its position (byte offset, line) but never quote content.
 //!
-//! Text projects ([`text`], [`csv`], [`bioc`]): `.txt`/`.md` (one note per
-//! file), `.jsonl` (one per line), `.csv` (one per row, the text in the
-//! project's chosen column) and `.xml`/`.bioc` BioC collections (one per
-//! `<document>`). Every text format goes through the same front: a leading
+//! Text projects ([`text`], [`csv`], [`bioc`], [`labelstudio`]): `.txt`/`.md`
+//! (one note per file), `.jsonl` (one per line), `.csv` (one per row, the
+//! text in the project's chosen column), `.xml`/`.bioc` BioC collections (one
+//! per `<document>`) and `.json` Label Studio exports (one per task, its
+//! results checked against the schema). Every text format goes through the same front: a leading
 //! UTF-8 BOM is dropped (items start after it) and the bytes are checked as
 //! UTF-8 as they arrive — a file in another encoding is refused with the byte
 //! offset of its first bad byte. Text is kept as stored (CRLF stays CRLF) and
@@ -21,6 +22,7 @@
 
 pub mod bioc;
 pub mod csv;
+pub mod labelstudio;
 pub mod text;
 #[cfg(test)]
 mod text_tests;
@@ -102,15 +104,16 @@ fn ext_of(name: &str) -> String {
 
 /// The media type and scanner for a file, chosen by the project's modality
 /// and the name's extension; a file of another type gets a scanner that
-/// refuses it, naming what is accepted instead. `text_column` is the CSV
-/// column holding the notes' text (text projects).
+/// refuses it, naming what is accepted instead. `text` says how text
+/// projects read their notes.
 pub fn choose(
     modality: Modality,
     purpose: Purpose,
     name: &str,
     max_items: usize,
-    text_column: &str,
+    text: &TextSettings<'_>,
 ) -> (String, Scan) {
+    let text_column = text.text_column;
     let ext = ext_of(name);
     let mut media = media_type(&ext).to_string();
     // DICOM files often carry no extension (PACS exports, DICOMDIR folders).
@@ -125,6 +128,10 @@ pub fn choose(
         (Modality::Text, "jsonl") => Some(utf8(Lines::new(LineKind::TextJsonl, max_items))),
         (Modality::Text, "csv") => Some(utf8(csv::CsvRows::new(text_column, max_items))),
         (Modality::Text, "xml" | "bioc") => Some(utf8(bioc::BiocDocs::new(max_items))),
+        (Modality::Text, "json") => {
+            media = LABEL_STUDIO_MEDIA_TYPE.to_string();
+            Some(utf8(labelstudio::LabelStudioTasks::new(max_items, text.text_key, text.schema)))
+        }
         (Modality::Preference, "jsonl") => Some(utf8(Lines::new(LineKind::Preference, max_items))),
         (Modality::Genomic, "vcf") => Some(Box::new(Lines::new(LineKind::Vcf, max_items))),
         (Modality::Image, "png") => Some(Box::new(Header::new(HeaderKind::Png))),
@@ -140,7 +147,7 @@ pub fn choose(
         Some(s) => (media, Scan::new(s)),
         None => {
             let accepted = match modality {
-                Modality::Text => ".txt, .md, .jsonl, .csv, .xml or .bioc (BioC)",
+                Modality::Text => ".txt, .md, .jsonl, .csv, .xml or .bioc (BioC), .json (a Label Studio export)",
                 Modality::Image => ".png, .jpg, .jpeg, .dcm (or DICOM files without an extension)",
                 Modality::Audio => ".wav, .flac, .mp3, .ogg",
                 Modality::Preference => ".jsonl",
@@ -161,6 +168,29 @@ pub fn choose(
         }
     }
 }
+
+/// How a text project reads its notes (from its specification).
+#[derive(Debug, Clone, Copy)]
+pub struct TextSettings<'a> {
+    /// The CSV column holding each note's text.
+    pub text_column: &'a str,
+    /// The data field of a Label Studio task holding the text, when the
+    /// specification names one (else `text`, or the task's first string).
+    pub text_key: Option<&'a str>,
+    /// Label Studio results are checked against it.
+    pub schema: &'a clinlabel_domain::project::LabelSchema,
+}
+
+impl TextSettings<'static> {
+    /// The defaults: column `text`, no schema (a Label Studio result with any label is refused).
+    pub fn plain() -> TextSettings<'static> {
+        static EMPTY: std::sync::LazyLock<clinlabel_domain::project::LabelSchema> = std::sync::LazyLock::new(Default::default);
+        TextSettings { text_column: "text", text_key: None, schema: &EMPTY }
+    }
+}
+
+/// The media type of a Label Studio JSON export uploaded to a text project.
+pub const LABEL_STUDIO_MEDIA_TYPE: &str = "application/x-label-studio+json";
 
 /// The media type of DICOM files; such files are de-identified and grouped
 /// into series after they are stored (`crate::dicom`).
@@ -764,7 +794,7 @@ mod tests {
         data: &[u8],
         piece: usize,
     ) -> Result<Vec<NewItem>, String> {
-        let (_, mut s) = choose(modality, Purpose::Data, name, 1000, "text");
+        let (_, mut s) = choose(modality, Purpose::Data, name, 1000, &TextSettings::plain());
         for c in data.chunks(piece.max(1)) {
             s.push(c);
         }

@@ -137,6 +137,11 @@ pub struct UploadTarget {
     pub deidentification: clinlabel_domain::project::Deidentification,
     /// Text projects: the CSV column holding each note's text (from the specification).
     pub text_column: String,
+    /// Text projects: the data field of a Label Studio task holding its text,
+    /// when the specification names one (`text_column` set explicitly).
+    pub text_key: Option<String>,
+    /// The label schema (Label Studio results are checked against it at ingest).
+    pub schema: clinlabel_domain::project::LabelSchema,
 }
 
 fn is_client(who: &Principal) -> bool {
@@ -164,6 +169,8 @@ async fn uploadable(tx: &mut Tx, who: &Principal, project_id: &str) -> Result<Up
         key_scope: key_scope(project_id),
         deidentification: spec.deidentification,
         text_column: spec.text_column().to_string(),
+        text_key: spec.text_column.clone(),
+        schema: spec.schema,
     })
 }
 

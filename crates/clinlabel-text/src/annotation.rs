@@ -89,6 +89,15 @@ impl TextAnnotation {
             }
         }
         for (i, r) in self.relations.iter().enumerate() {
+            if r.source == Source::Suggested && matches!(r.state, None | Some(SuggestionState::Pending)) {
+                p(format!("relations[{i}].state"), "accept or reject this suggested relation before submitting".into());
+            }
+            if r.source == Source::Manual && r.state.is_some() {
+                p(format!("relations[{i}].state"), "a manual relation has no suggestion state".into());
+            }
+            if !r.is_live() {
+                continue;
+            }
             for (end, id) in [("from", &r.from), ("to", &r.to)] {
                 if rejected.contains(id.as_str()) {
                     p(format!("relations[{i}].{end}"), format!("span {id:?} is a rejected suggestion"));
@@ -139,7 +148,7 @@ impl TextAnnotation {
         let mut d = AnnotatedDocument::new(id, text);
         d.spans = self.spans.iter().filter(|s| s.is_live()).cloned().collect();
         let live: HashSet<&str> = d.spans.iter().map(|s| s.id.as_str()).collect();
-        d.relations = self.relations.iter().filter(|r| live.contains(r.from.as_str()) && live.contains(r.to.as_str())).cloned().collect();
+        d.relations = self.relations.iter().filter(|r| r.is_live() && live.contains(r.from.as_str()) && live.contains(r.to.as_str())).cloned().collect();
         d.classifications = answers
             .iter()
             .filter(|(_, a)| !a.is_empty())

@@ -45,7 +45,8 @@
 //! longest wins. [`matcher::Matcher`] builds it from any `(term, label,
 //! code?)` list — a lexicon file or a code system's `(code, term)` pairs
 //! (`clinlabel_terminology::CodeSystem::terms`) — and proposes spans with
-//! candidate codes. [`sentences`] splits clinical notes (abbreviations,
+//! candidate codes; a project's lexicon is checked against its schema line
+//! by line ([`matcher::check_lexicon`]). [`sentences`] splits clinical notes (abbreviations,
 //! decimals, list items, capitalised section headers, wrapped lines).
 //! [`context::ConText`] assigns assertions after Harkema et al. 2009:
 //! triggers with category and direction, scopes to the sentence end or a
@@ -63,7 +64,9 @@
 //! BioC XML (CR written as `&#13;` so XML end-of-line normalisation cannot
 //! shift offsets), CoNLL-2003 columns with IOB2 tags, spaCy v3 `DocBin`
 //! shards (msgpack + zlib written here; MurmurHash64A string hashes), Label
-//! Studio JSON export and import (char or UTF-16 offsets detected per span).
+//! Studio JSON export and import (char or UTF-16 offsets detected per span;
+//! one task at a time for a project's upload, its results then offered as
+//! suggestions).
 //! All stream. `tests/field_readers.rs` checks each against the field's
 //! reader (bratly, bioc, spaCy, conllu + seqeval, Label Studio's SDK) in the
 //! venv `ci/testdata/text.sh` builds.

@@ -9,11 +9,16 @@
 //!
 //! A lexicon file ([`parse_lexicon`]) is tab-separated: `term<TAB>label`
 //! and optionally `<TAB>system:code<TAB>display`; `#` starts a comment.
+//! [`read_lexicon`] keeps each term's line, so [`check_lexicon`] can name
+//! the line whose label is not an entity type of a project's schema, or
+//! whose code is not of the system the schema binds to that label (a
+//! project's lexicon is checked so when a PM sets it).
 
 use crate::error::{Result, TextError};
 use crate::model::Code;
 use crate::offsets::OffsetIndex;
 use crate::phrase::{Normalized, PhraseSet};
+use clinlabel_domain::project::LabelSchema;
 use std::collections::HashMap;
 
 /// Candidate codes kept per match.
@@ -121,6 +126,11 @@ impl Matcher {
 
 /// Parses a lexicon file: `term<TAB>label[<TAB>system:code[<TAB>display]]` per line.
 pub fn parse_lexicon(name: &str, text: &str) -> Result<Vec<Term>> {
+    Ok(read_lexicon(name, text)?.into_iter().map(|(_, t)| t).collect())
+}
+
+/// Like [`parse_lexicon`], each term with its (1-based) line number.
+pub fn read_lexicon(name: &str, text: &str) -> Result<Vec<(usize, Term)>> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim_end_matches('\r');
@@ -144,9 +154,36 @@ pub fn parse_lexicon(name: &str, text: &str) -> Result<Vec<Term>> {
                 })
             }
         };
-        out.push(Term::new(f[0].trim(), f[1].trim(), code));
+        if f.len() > 4 {
+            return Err(bad("at most four tab-separated fields: term, label, system:code, display"));
+        }
+        out.push((i + 1, Term::new(f[0].trim(), f[1].trim(), code)));
     }
     Ok(out)
+}
+
+/// Checks a lexicon's terms against a project's schema: every label an
+/// entity type, every code of the system the schema binds to its label. The
+/// error names the first bad line.
+pub fn check_lexicon(name: &str, terms: &[(usize, Term)], schema: &LabelSchema) -> Result<()> {
+    for (line, t) in terms {
+        let bad = |p: String| TextError::Rules { name: name.into(), line: *line, problem: p };
+        let Some(e) = schema.entity_types.iter().find(|e| e.id == t.label) else {
+            let known: Vec<&str> = schema.entity_types.iter().map(|e| e.id.as_str()).collect();
+            return Err(bad(format!("label {:?} is not an entity type of this project (its entity types: {})", t.label, known.join(", "))));
+        };
+        if let Some(c) = &t.code {
+            match e.code_system.as_deref() {
+                None => return Err(bad(format!("{:?} is not bound to a code system: give no code for it", t.label))),
+                Some(sys) if crate::model::same_system(sys, &c.system) => {}
+                Some(sys) => return Err(bad(format!("code system {:?} is not {sys}, the system bound to {:?}", c.system, t.label))),
+            }
+            if c.code.trim().is_empty() {
+                return Err(bad("the code is empty".into()));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -175,6 +212,26 @@ mod tests {
         // UTF-16 offsets move by one after the emoji.
         let u = m.find_utf16(text);
         assert_eq!((u[2].start, u[2].end), (found[2].start + 1, found[2].end + 1));
+    }
+
+    #[test]
+    fn lexicons_are_checked_against_the_schema_line_by_line() {
+        let schema: LabelSchema = serde_json::from_value(serde_json::json!({
+            "entity_types": [{ "id": "disease", "name": "Disease", "code_system": "snomedct" }, { "id": "drug", "name": "Drug" }]
+        }))
+        .unwrap();
+        let ok = read_lexicon("lex", "# c\nasthma\tdisease\tsnomed:195967001\nmetformin\tdrug\n").unwrap();
+        assert_eq!(ok.iter().map(|(l, _)| *l).collect::<Vec<_>>(), [2, 3]);
+        check_lexicon("lex", &ok, &schema).unwrap();
+        for (text, want) in [
+            ("asthma\tdisease\nx ray\tanatomy\n", "lex line 2: label \"anatomy\" is not an entity type of this project (its entity types: disease, drug)"),
+            ("metformin\tdrug\trxnorm:6809\n", "lex line 1: \"drug\" is not bound to a code system: give no code for it"),
+            ("asthma\tdisease\ticd10cm:J45\n", "lex line 1: code system \"icd10cm\" is not snomedct, the system bound to \"disease\""),
+        ] {
+            let terms = read_lexicon("lex", text).unwrap();
+            assert_eq!(check_lexicon("lex", &terms, &schema).unwrap_err().to_string(), want);
+        }
+        assert!(read_lexicon("lex", "a\tb\tc:d\te\tf\n").unwrap_err().to_string().contains("line 1: at most four"));
     }
 
     #[test]

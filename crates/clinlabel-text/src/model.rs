@@ -188,6 +188,13 @@ pub struct Relation {
     pub state: Option<SuggestionState>,
 }
 
+impl Relation {
+    /// Whether the relation counts as an annotation (a rejected suggestion does not).
+    pub fn is_live(&self) -> bool {
+        self.state != Some(SuggestionState::Rejected)
+    }
+}
+
 /// A char range (a sentence).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[schema(as = TextRange)]
@@ -241,6 +248,11 @@ impl std::fmt::Display for Problem {
 fn snomed(s: &str) -> &str {
     // The schema says `snomedct`, the terminology crate `snomed`: the same system.
     if s == "snomed" { "snomedct" } else { s }
+}
+
+/// Whether two code system ids name the same system (`snomed` is `snomedct`).
+pub fn same_system(a: &str, b: &str) -> bool {
+    snomed(a) == snomed(b)
 }
 
 impl AnnotatedDocument {

@@ -43,6 +43,7 @@ pub fn agreement_spans(a: &TextAnnotation) -> (Vec<ag::Span>, Vec<ag::Relation>)
     let relations = a
         .relations
         .iter()
+        .filter(|r| r.is_live())
         .filter_map(|r| Some(ag::Relation { head: *index.get(r.from.as_str())?, tail: *index.get(r.to.as_str())?, label: r.kind.clone() }))
         .collect();
     (spans, relations)

@@ -10,7 +10,7 @@ use clinlabel_text::ingest::{CsvOptions, read_bioc, read_csv, read_jsonl};
 const PIECES: [usize; 10] = [1, 2, 3, 4, 5, 7, 13, 64, 4096, usize::MAX];
 
 fn scan_with(name: &str, data: &[u8], piece: usize, column: &str) -> Result<Vec<NewItem>, String> {
-    let (_, mut s) = choose(Modality::Text, Purpose::Data, name, 100_000, column);
+    let (_, mut s) = choose(Modality::Text, Purpose::Data, name, 100_000, &TextSettings { text_column: column, ..TextSettings::plain() });
     for c in data.chunks(piece.clamp(1, data.len().max(1))) {
         s.push(c);
     }
@@ -205,7 +205,7 @@ fn csv_notes_over_1_mib_are_refused_naming_the_row() {
     let mut data = b"id,text\nsmall,ok\nbig,".to_vec();
     data.extend(std::iter::repeat_n(b'x', text::MAX_NOTE_BYTES + 1));
     data.push(b'\n');
-    let (_, mut s) = choose(Modality::Text, Purpose::Data, "b.csv", 100, "text");
+    let (_, mut s) = choose(Modality::Text, Purpose::Data, "b.csv", 100, &TextSettings::plain());
     s.push(&data);
     assert_eq!(
         s.finish().unwrap_err(),
@@ -213,7 +213,7 @@ fn csv_notes_over_1_mib_are_refused_naming_the_row() {
     );
     let mut ok = b"id,text\nfull,".to_vec();
     ok.extend(std::iter::repeat_n(b'y', text::MAX_NOTE_BYTES));
-    let (_, mut s) = choose(Modality::Text, Purpose::Data, "b.csv", 100, "text");
+    let (_, mut s) = choose(Modality::Text, Purpose::Data, "b.csv", 100, &TextSettings::plain());
     s.push(&ok);
     assert_eq!(s.finish().unwrap()[0].meta["chars"], text::MAX_NOTE_BYTES);
 }
@@ -465,7 +465,7 @@ fn bioc_documents_over_1_mib_are_refused_naming_the_document() {
     data.extend_from_slice(b"<document><id>b</id><passage><offset>0</offset><text>");
     data.extend(std::iter::repeat_n(b'x', text::MAX_NOTE_BYTES + 1));
     data.extend_from_slice(b"</text></passage></document></collection>");
-    let (_, mut s) = choose(Modality::Text, Purpose::Data, "big.xml", 100, "text");
+    let (_, mut s) = choose(Modality::Text, Purpose::Data, "big.xml", 100, &TextSettings::plain());
     for c in data.chunks(8192) {
         s.push(c);
     }

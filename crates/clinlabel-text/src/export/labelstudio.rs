@@ -21,6 +21,12 @@
 //! [`import`] streams the task list (one task in memory at a time) and
 //! accepts offsets counted in chars or in UTF-16 units (older Label Studio
 //! front ends): each span's `value.text` decides which.
+//!
+//! A project's upload reads one task at a time ([`read_task`]: the bytes
+//! of one element of the list, read exactly as [`import`] reads it), checks
+//! its results against the project's schema ([`schema_problem`], naming the
+//! Label Studio result), and the workspace offers them as suggestions
+//! ([`as_suggestions`]).
 
 use super::{DocWriter, Options, Stats};
 use crate::error::{Result, TextError};
@@ -219,6 +225,63 @@ pub fn import<R: Read>(name: &str, r: R, text_key: Option<&str>, mut each: impl 
     }
 }
 
+/// The `n`th task of the Label Studio export `name`, from the bytes of that
+/// one element of the task list: the document [`import`] yields for it.
+pub fn read_task(name: &str, n: usize, task: &[u8], text_key: Option<&str>) -> Result<AnnotatedDocument> {
+    let v: Value = serde_json::from_slice(task).map_err(|e| TextError::format(name, format!("task {n}"), format!("not valid JSON: {e}")))?;
+    if !v.is_object() {
+        return Err(TextError::format(name, format!("task {n}"), "a task must be a JSON object"));
+    }
+    task_to_doc(name, n, v, text_key)
+}
+
+/// The first way a task read by [`read_task`] does not fit the project's
+/// schema (a label that is not an entity type, a relation type, assertion,
+/// code system, question or option the project does not have), naming the
+/// Label Studio result (its `id`), or `None`.
+pub fn schema_problem(doc: &AnnotatedDocument, schema: &clinlabel_domain::project::LabelSchema) -> Option<String> {
+    let p = doc.validate(schema).into_iter().next()?;
+    let (head, _) = p.path.split_once('.').unwrap_or((p.path.as_str(), ""));
+    let index = |prefix: &str| head.strip_prefix(prefix).and_then(|x| x.strip_suffix(']')).and_then(|x| x.parse::<usize>().ok());
+    let what = if let Some(i) = index("spans[") {
+        format!("result {:?}", doc.spans[i].id)
+    } else if let Some(i) = index("relations[") {
+        let r = &doc.relations[i];
+        format!("relation {:?} → {:?}", r.from, r.to)
+    } else if let Some(i) = index("classifications[") {
+        format!("choices {:?}", doc.classifications[i].question)
+    } else {
+        head.to_string()
+    };
+    Some(format!("{what}: {}", p.problem))
+}
+
+/// A task's results as suggestions for the workspace: every span and
+/// relation (from its annotation, or else its first prediction) becomes a
+/// pending suggestion; spans are renumbered `L1`, `L2`… in text order and
+/// relations `LR1`, `LR2`… (so they never collide with the workspace's own
+/// ids); document-level choices come back as the suggested answers.
+pub fn as_suggestions(doc: AnnotatedDocument) -> (Vec<Span>, Vec<Relation>, Vec<Classification>) {
+    let mut spans = doc.spans;
+    spans.sort_by_key(|s| (s.start, std::cmp::Reverse(s.end)));
+    let mut ids = HashMap::new();
+    for (i, s) in spans.iter_mut().enumerate() {
+        let id = format!("L{}", i + 1);
+        ids.insert(std::mem::replace(&mut s.id, id.clone()), id);
+        s.source = Source::Suggested;
+        s.state = Some(SuggestionState::Pending);
+        s.suggested = None;
+    }
+    let relations = doc
+        .relations
+        .into_iter()
+        .filter_map(|r| Some((ids.get(&r.from)?.clone(), ids.get(&r.to)?.clone(), r.kind)))
+        .enumerate()
+        .map(|(i, (from, to, kind))| Relation { id: format!("LR{}", i + 1), kind, from, to, source: Source::Suggested, state: Some(SuggestionState::Pending) })
+        .collect();
+    (spans, relations, doc.classifications)
+}
+
 fn task_to_doc(name: &str, n: usize, t: Value, text_key: Option<&str>) -> Result<AnnotatedDocument> {
     let place = format!("task {n}");
     let bad = |m: String| TextError::format(name, place.clone(), m);
@@ -338,4 +401,29 @@ fn task_to_doc(name: &str, n: usize, t: Value, text_key: Option<&str>) -> Result
         return Err(bad(p.to_string()));
     }
     Ok(doc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_task_becomes_suggestions_and_schema_problems_name_the_result() {
+        let text = "Pt \u{1F600} on metformin for diabetes.";
+        let u16_at = |n: &str| text[..text.find(n).unwrap()].encode_utf16().count();
+        let t = json!({ "id": 3, "data": { "text": text }, "annotations": [{ "result": [
+            { "id": "b", "from_name": "label", "to_name": "text", "type": "labels", "value": { "start": u16_at("diabetes"), "end": u16_at("diabetes") + 8, "text": "diabetes", "labels": ["disease"] } },
+            { "id": "a", "from_name": "label", "to_name": "text", "type": "labels", "value": { "start": u16_at("metformin"), "end": u16_at("metformin") + 9, "text": "metformin", "labels": ["drug"] } },
+            { "from_id": "a", "to_id": "b", "type": "relation", "direction": "right", "labels": ["treats"] }
+        ]}]});
+        let doc = read_task("f", 1, serde_json::to_vec(&t).unwrap().as_slice(), None).unwrap();
+        let schema: clinlabel_domain::project::LabelSchema = serde_json::from_value(json!({ "entity_types": [{ "id": "disease", "name": "Disease" }] })).unwrap();
+        assert_eq!(schema_problem(&doc, &schema).unwrap(), "result \"a\": \"drug\" is not an entity type of this project");
+        let (spans, rels, _) = as_suggestions(doc);
+        // In text order, in chars (the emoji is one), renumbered; the relation follows its ends.
+        assert_eq!(spans.iter().map(|s| (s.id.as_str(), s.start, s.text.as_str())).collect::<Vec<_>>(), [("L1", 8, "metformin"), ("L2", 22, "diabetes")]);
+        assert!(spans.iter().all(|s| s.source == Source::Suggested && s.state == Some(SuggestionState::Pending)));
+        assert_eq!((rels[0].id.as_str(), rels[0].from.as_str(), rels[0].to.as_str(), rels[0].state), ("LR1", "L1", "L2", Some(SuggestionState::Pending)));
+        assert!(read_task("f", 2, b"[1]", None).unwrap_err().to_string().contains("task 2: a task must be a JSON object"));
+    }
 }

@@ -16,6 +16,7 @@ mod support;
 mod tasks;
 mod terminology;
 mod text;
+mod text_import;
 mod text_ingest;
 mod uploads;
 mod text_qa;

@@ -14,7 +14,7 @@ use sqlx::Row;
 
 /// Three lines with CRLF ends, an emoji (two UTF-16 units) before "diabetes" and
 /// "e" + U+0301 (two chars) in "édema".
-const NOTE: &str = "HPI: 67 yo woman with cough.\r\nShe denies nausea. Mother had asthma.\r\nOn metformin \u{1F48A} for diabetes; e\u{301}dema of ankles.\r\n";
+pub(crate) const NOTE: &str = "HPI: 67 yo woman with cough.\r\nShe denies nausea. Mother had asthma.\r\nOn metformin \u{1F48A} for diabetes; e\u{301}dema of ankles.\r\n";
 
 /// Char (Unicode scalar value) offset of the first `needle` in the note, counted here.
 fn at(needle: &str) -> usize {
@@ -29,7 +29,7 @@ fn at_utf16(needle: &str) -> usize {
     NOTE[..b].encode_utf16().count()
 }
 
-fn spec(track: &str) -> Value {
+pub(crate) fn spec(track: &str) -> Value {
     json!({
         "name": "Problem list extraction",
         "modality": "text",
@@ -62,7 +62,7 @@ fn spec(track: &str) -> Value {
 use crate::support::{sign_agreements, upload_whole as upload};
 
 /// A running text project with the note (as `file`) and two certified taskers; returns (project, [tasker e-mails]).
-async fn running_project(app: &TestApp, w: &World, file: (&str, Vec<u8>)) -> (String, Vec<String>) {
+pub(crate) async fn running_project(app: &TestApp, w: &World, file: (&str, Vec<u8>)) -> (String, Vec<String>) {
     let db = app.db().clone();
     let tr = track(&db).await;
     sign_agreements(&db, w).await;
