@@ -8,8 +8,15 @@
 // it and resubmits. A second note with an emoji, combining characters and
 // CRLF line ends goes through the UI into the stored annotation with its
 // offsets in Unicode scalar values.
+//
+// A second project brings existing work: a Label Studio export (its results
+// offered as suggestions, one with the UTF-16 offsets of an older Label
+// Studio) and a lexicon the PM sets on the project page; the tasker accepts
+// an imported suggestion, a relation and a lexicon suggestion, and undoes and
+// redoes decisions, a span, an assertion and an answer with Ctrl+Z /
+// Ctrl+Shift+Z / Ctrl+Y.
 import { expect, test, type Browser, type Locator, type Page } from '@playwright/test';
-import { Api, PASSWORD, signIn, startServer, type Server } from './server';
+import { ADMIN, Api, PASSWORD, signIn, startServer, type Server } from './server';
 
 let server: Server;
 let projectId = '';
@@ -316,4 +323,133 @@ test('a note: suggestions accepted/edited/rejected, spans, a relation, an assert
   expect(q.overall.edited).toBe(1);
   expect(q.overall.rejected).toBeGreaterThanOrEqual(1);
   await pm.dispose();
+});
+
+const LS_TEXT = 'Pt \u{1F600} started metformin for diabetes.\r\nDenies cough at night.\r\n';
+
+/** A Label Studio JSON export of one task: "metformin" with the UTF-16 offsets an older Label
+ * Studio stored, "diabetes" in code points with an assertion, a code and a relation, a document choice. */
+function lsExport(): Buffer {
+  const u16 = (n: string) => LS_TEXT.indexOf(n);
+  const d = charAt(LS_TEXT, 'diabetes');
+  return Buffer.from(JSON.stringify([{
+    id: 41,
+    data: { text: LS_TEXT },
+    annotations: [{ id: 1, result: [
+      { id: 'med', from_name: 'label', to_name: 'text', type: 'labels', value: { start: u16('metformin'), end: u16('metformin') + 9, text: 'metformin', labels: ['medication'] } },
+      { id: 'dx', from_name: 'label', to_name: 'text', type: 'labels', value: { start: d, end: d + 8, text: 'diabetes', labels: ['disease'] } },
+      { id: 'dx', from_name: 'assertion', to_name: 'text', type: 'choices', value: { start: d, end: d + 8, text: 'diabetes', choices: ['present'] } },
+      { id: 'dx', from_name: 'code', to_name: 'text', type: 'textarea', value: { start: d, end: d + 8, text: ['icd10cm:E11.9'] } },
+      { from_id: 'med', to_id: 'dx', type: 'relation', direction: 'right', labels: ['treats'] },
+      { id: 'c', from_name: 'doctype', to_name: 'text', type: 'choices', value: { choices: ['discharge'] } },
+    ] }],
+  }]), 'utf8');
+}
+
+test('imported work: a Label Studio export and a project lexicon as suggestions; undo and redo', async ({ browser }) => {
+  test.setTimeout(180_000);
+  // Its own track and tasker, so the first project's queue is untouched.
+  const admin = await Api.login(server, ADMIN.email, ADMIN.password);
+  const prov = admin.me.organisation.id;
+  const track = await admin.send('post', '/tracks', { slug: 'e2e-import', name: 'E2E Imported work' });
+  const iris = { email: 'iris@provider.test', name: 'Iris Importer' };
+  const u = await admin.createUser({ org_id: prov, email: iris.email, name: iris.name, role: 'tasker' });
+  await admin.send('post', '/certifications', { user_id: u.id, track_id: track.id, expires_at: Date.now() + 365 * 86_400_000 });
+  await admin.dispose();
+  const client = await Api.login(server, PEOPLE.client.email, PASSWORD);
+  const first = await client.get(`/projects/${projectId}`);
+  const p = await client.send('post', '/projects', { ...first.spec, name: 'Imported problem lists', track_id: track.id, guidelines: '# Imported' });
+  const up = await client.upload(p.id, 'export.json', lsExport());
+  expect(up.summary.items).toBe(1);
+  await client.send('post', `/projects/${p.id}/steps`, { step: 'submit' });
+  const pmApi = await Api.login(server, PEOPLE.pm.email, PASSWORD);
+  const q = await pmApi.send('post', `/projects/${p.id}/quotes`, { adjustments: [] });
+  await client.send('post', `/projects/${p.id}/quotes/${q.id}/decision`, { decision: 'approve' });
+  await pmApi.send('post', `/projects/${p.id}/steps`, { step: 'start' });
+  await client.dispose();
+
+  // The PM sets the lexicon on the project page: a bad line is named, a good file is taken.
+  const pm = await as(browser, PEOPLE.pm.email, `/projects/${p.id}`);
+  const lex = pm.getByTestId('section-lexicon');
+  await expect(lex.getByTestId('lexicon-info')).toContainText('No lexicon');
+  await lex.getByTestId('lexicon-file').setInputFiles({ name: 'lexicon.tsv', mimeType: 'text/tab-separated-values', buffer: Buffer.from('metformin\tdrug\n') });
+  await expect(lex.getByRole('alert')).toContainText('lexicon line 1: label "drug" is not an entity type');
+  await lex.getByTestId('lexicon-file').setInputFiles({ name: 'lexicon.tsv', mimeType: 'text/tab-separated-values', buffer: Buffer.from('# ours\ncough\tsymptom\ticd10cm:R05.9\n') });
+  await expect(lex.getByTestId('lexicon-info')).toContainText('1 terms (symptom: 1)');
+
+  const page = await as(browser, iris.email, '/work');
+  const ws = page.getByTestId('workspace');
+  const note = ws.getByTestId('note');
+  await expect(note).toHaveAttribute('data-chars', String(charLen(LS_TEXT)));
+  const editor = ws.getByTestId('span-editor');
+  // The imported suggestions, in chars (the emoji is one): metformin and diabetes from Label Studio.
+  await expect(row(ws, 'metformin')).toHaveAttribute('data-state', 'pending');
+  await row(ws, 'metformin').getByRole('button').first().click();
+  await expect(editor.getByTestId('span-origin')).toHaveText(' · from Label Studio');
+  await expect(editor).toContainText(`chars ${charAt(LS_TEXT, 'metformin')}–${charAt(LS_TEXT, 'metformin') + 9}`);
+  await expect(row(ws, 'diabetes')).toContainText('E11.9');
+  // The suggested relation, dashed, and the suggested answer.
+  const rel = ws.getByTestId('relation-list').getByTestId('relation');
+  await expect(rel).toHaveAttribute('data-state', 'pending');
+  await expect(note.locator('svg.note-arrows path[stroke-dasharray]')).toHaveCount(1);
+  await expect(ws.getByTestId('question-doctype').getByRole('radio', { name: 'Discharge summary' })).toHaveAttribute('aria-checked', 'true');
+
+  // Accept metformin (y); undo puts the decision back, redo (both keys) repeats it.
+  await page.keyboard.press('y');
+  await expect(row(ws, 'metformin')).toHaveAttribute('data-state', 'accepted');
+  await page.keyboard.press('Control+z');
+  await expect(row(ws, 'metformin')).toHaveAttribute('data-state', 'pending');
+  await page.keyboard.press('Control+Shift+z');
+  await expect(row(ws, 'metformin')).toHaveAttribute('data-state', 'accepted');
+  await page.keyboard.press('Control+z');
+  await expect(row(ws, 'metformin')).toHaveAttribute('data-state', 'pending');
+  await page.keyboard.press('Control+y');
+  await expect(row(ws, 'metformin')).toHaveAttribute('data-state', 'accepted');
+
+  // The lexicon's suggestion: "cough" as a symptom with its code, accepted.
+  await row(ws, 'cough').getByRole('button').first().click();
+  await expect(editor.getByTestId('span-origin')).toHaveText(' · from project lexicon');
+  await expect(editor.getByTestId('codes')).toContainText('R05.9');
+  await page.keyboard.press('y');
+  await expect(row(ws, 'cough')).toHaveAttribute('data-state', 'accepted');
+
+  // A span by hand, undone and redone; an assertion change undone.
+  await selectText(page, 'night');
+  await page.keyboard.press('2');
+  await expect(row(ws, 'night')).toHaveCount(1);
+  await page.keyboard.press('Control+z');
+  await expect(row(ws, 'night')).toHaveCount(0);
+  await page.keyboard.press('Control+Shift+z');
+  await expect(row(ws, 'night')).toHaveCount(1);
+  await page.keyboard.press('x');
+  await expect(row(ws, 'night')).toHaveCount(0);
+  await row(ws, 'diabetes').getByRole('button').first().click();
+  await editor.getByTestId('assertion').getByRole('radio', { name: 'possible' }).click();
+  await expect(row(ws, 'diabetes')).toContainText('possible');
+  await page.keyboard.press('Control+z');
+  await expect(row(ws, 'diabetes')).toContainText('present');
+  await expect(row(ws, 'diabetes')).toHaveAttribute('data-state', 'pending');
+  // An answer, undone back to the suggested one.
+  await ws.getByTestId('question-doctype').getByRole('radio', { name: 'Progress note' }).click();
+  await expect(ws.getByTestId('question-doctype').getByRole('radio', { name: 'Progress note' })).toHaveAttribute('aria-checked', 'true');
+  await page.keyboard.press('Control+z');
+  await expect(ws.getByTestId('question-doctype').getByRole('radio', { name: 'Discharge summary' })).toHaveAttribute('aria-checked', 'true');
+
+  // The relation accepted from the list, the rest accepted, submitted.
+  await rel.getByRole('button', { name: /Accept relation/ }).click();
+  await expect(rel).toHaveAttribute('data-state', 'accepted');
+  await expect(note.locator('svg.note-arrows path[stroke-dasharray]')).toHaveCount(0);
+  await ws.getByTestId('pending-count').getByRole('button', { name: 'accept all' }).click();
+  await expect(ws.getByTestId('pending-count')).toHaveCount(0);
+  const tid = await ws.getAttribute('data-task-id');
+  await ws.getByRole('button', { name: /^Submit/ }).click();
+  await expect(page.locator(`[data-task-id="${tid}"]`)).toHaveCount(0);
+
+  // Stored: the imported spans and the lexicon's as accepted suggestions, the relation accepted.
+  const quality = await pmApi.get(`/projects/${p.id}/suggestion-quality`);
+  expect(quality.overall.suggested).toBeGreaterThanOrEqual(3);
+  expect(quality.overall.rejected).toBe(0);
+  expect(quality.by_label.medication.accepted).toBe(1);
+  expect(quality.by_label.symptom.accepted).toBe(1);
+  await pmApi.dispose();
 });

@@ -809,6 +809,48 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/projects/{id}/lexicon": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A project's lexicon: its description (never its terms), or null (whoever may see the project). */
+        get: operations["get_lexicon"];
+        /**
+         * Sets (or replaces) a text project's lexicon for the dictionary matcher (PMs and
+         *     administrators). The body is the file: UTF-8, one `term<TAB>label[<TAB>system:code[<TAB>display]]`
+         *     per line, `#` comments; at most 32 MiB. Refused with `lexicon_invalid` (details: the
+         *     line and the problem) unless every label is an entity type of the schema and every
+         *     code belongs to the system bound to its label and exists in the installed release.
+         */
+        put: operations["put_lexicon"];
+        post?: never;
+        /** Removes a project's lexicon (PMs and administrators). */
+        delete: operations["delete_lexicon"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/projects/{id}/lexicon/content": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The lexicon file as it was set (whoever may see the project). */
+        get: operations["lexicon_content"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/projects/{id}/quote-preview": {
         parameters: {
             query?: never;
@@ -1109,7 +1151,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Pre-annotation of the note of a task the caller holds: dictionary matches over the
+         * Pre-annotation of the note of a task the caller holds: the note's own Label Studio
+         *     results (if it came from an export), matches of the project's lexicon and of the
          *     code systems the schema binds (with candidate codes and their release), ConText
          *     assertions, and the note's sentences.
          */
@@ -1741,7 +1784,7 @@ export interface components {
          * @description A stable, documented error code.
          * @enum {string}
          */
-        ErrorCode: "malformed_json" | "invalid_field" | "invalid_query" | "unsupported_media_type" | "payload_too_large" | "method_not_allowed" | "route_not_found" | "request_timeout" | "invalid_id" | "not_signed_in" | "session_expired" | "invalid_credentials" | "too_many_attempts" | "csrf_token_missing" | "csrf_token_invalid" | "forbidden" | "account_disabled" | "invalid_token" | "wrong_password" | "weak_password" | "setup_token_invalid" | "setup_already_done" | "not_found" | "email_taken" | "role_not_allowed_in_organisation" | "would_lock_out" | "track_slug_taken" | "not_a_tasker" | "invalid_transition" | "spec_locked" | "agreement_required" | "agreement_outdated" | "quote_outdated" | "upload_offset_mismatch" | "upload_too_large" | "task_not_held" | "quality_below_threshold" | "archive_rejected" | "upload_interrupted" | "range_not_satisfiable" | "link_gone" | "batches_not_approved" | "export_format_unavailable" | "not_a_series" | "frame_out_of_range" | "integrity_error" | "internal" | "unavailable";
+        ErrorCode: "malformed_json" | "invalid_field" | "invalid_query" | "unsupported_media_type" | "payload_too_large" | "method_not_allowed" | "route_not_found" | "request_timeout" | "invalid_id" | "not_signed_in" | "session_expired" | "invalid_credentials" | "too_many_attempts" | "csrf_token_missing" | "csrf_token_invalid" | "forbidden" | "account_disabled" | "invalid_token" | "wrong_password" | "weak_password" | "setup_token_invalid" | "setup_already_done" | "not_found" | "email_taken" | "role_not_allowed_in_organisation" | "would_lock_out" | "track_slug_taken" | "not_a_tasker" | "invalid_transition" | "spec_locked" | "agreement_required" | "agreement_outdated" | "quote_outdated" | "upload_offset_mismatch" | "upload_too_large" | "task_not_held" | "quality_below_threshold" | "archive_rejected" | "upload_interrupted" | "range_not_satisfiable" | "link_gone" | "batches_not_approved" | "export_format_unavailable" | "not_a_series" | "frame_out_of_range" | "lexicon_invalid" | "integrity_error" | "internal" | "unavailable";
         /** @description A file as the API shows it. */
         FileView: {
             /** Format: int64 */
@@ -1846,6 +1889,18 @@ export interface components {
         };
         /** @enum {string} */
         ImageTool: "bounding_box_2d" | "bounding_box_3d" | "polygon" | "freehand" | "spline" | "brush" | "keypoints";
+        /** @description What a note's Label Studio task brought. */
+        ImportedSuggestions: {
+            /** @description Suggested answers to document questions. */
+            answers: number;
+            /**
+             * @description What was left out, and why (labels, relation types, questions no longer in the
+             *     schema; codes the installed release does not hold).
+             */
+            dropped: string[];
+            relations: number;
+            spans: number;
+        };
         /** @description What de-identification did to one instance of a series. */
         InstanceDeidentification: {
             /** @description Why the pixels may carry burned-in text (the PM checks these), if they may. */
@@ -1911,6 +1966,41 @@ export interface components {
             keypoint_sets?: components["schemas"]["KeypointSet"][];
             questions?: components["schemas"]["Question"][];
             relation_types?: components["schemas"]["RelationType"][];
+        };
+        /** @description A project's lexicon as the API describes it (never its terms). */
+        Lexicon: {
+            /** Format: int64 */
+            created_at: number;
+            /** @description Changes with every replacement. */
+            id: string;
+            /** @description Terms per entity type. */
+            labels: {
+                [key: string]: number;
+            };
+            project_id: string;
+            /** @description SHA-256 of the file. */
+            sha256: string;
+            /**
+             * Format: int64
+             * @description Bytes.
+             */
+            size: number;
+            /**
+             * Format: int64
+             * @description Term lines.
+             */
+            terms: number;
+            uploaded_by: string;
+        };
+        /** @description The project's lexicon as used for these suggestions. */
+        LexiconSource: {
+            id: string;
+            /** @description Distinct terms matched against (those whose label and code the schema still allows). */
+            terms: number;
+        };
+        /** @description A project's lexicon, if it has one. */
+        LexiconStatus: {
+            lexicon?: components["schemas"]["Lexicon"] | null;
         };
         /** @description One line of a quote. */
         LineItem: {
@@ -2701,6 +2791,11 @@ export interface components {
              */
             suggested: number;
         };
+        /**
+         * @description Where a suggestion comes from.
+         * @enum {string}
+         */
+        SuggestionOrigin: "code_system" | "lexicon" | "label_studio";
         /** @description Pre-annotation quality over a set of submitted annotations. */
         SuggestionQuality: {
             /**
@@ -2838,12 +2933,27 @@ export interface components {
         };
         /** @description Pre-annotation of a note. */
         TextSuggestions: {
+            /** @description Suggested answers to the note's document-level questions (from a Label Studio task). */
+            answers: {
+                [key: string]: string[];
+            };
             /** @description Candidate codes per suggested span id, best first. */
             candidates: {
                 [key: string]: components["schemas"]["TextCode"][];
             };
             /** @description The note's length in chars (Unicode scalar values): the unit of every offset. */
             chars: number;
+            imported?: components["schemas"]["ImportedSuggestions"] | null;
+            lexicon?: components["schemas"]["LexiconSource"] | null;
+            /** @description Where each suggested span and relation comes from, by id. */
+            origins: {
+                [key: string]: components["schemas"]["SuggestionOrigin"];
+            };
+            /**
+             * @description Suggested relations between suggested spans (`source: suggested`, `state: pending`):
+             *     from a Label Studio task.
+             */
+            relations: components["schemas"]["TextRelation"][];
             /** @description The note's sentences (for sentence-level questions), in order. */
             sentences: components["schemas"]["TextRange"][];
             sources: components["schemas"]["SuggestionSource"][];
@@ -5006,6 +5116,156 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Paged_ItemView"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_lexicon: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LexiconStatus"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    put_lexicon: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "text/tab-separated-values": string;
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Lexicon"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_lexicon: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    lexicon_content: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/tab-separated-values": unknown;
                 };
             };
             404: {

@@ -2,7 +2,7 @@
 // files (with rejection reasons), quotes (PM builder; client approve/reject),
 // items with gold marking (PM, before start), batches and the history.
 import { useState } from 'react';
-import { call, type Project, type Quote, type Schemas } from '../api/client';
+import { ApiError, call, csrfToken_, type Project, type Quote, type Schemas } from '../api/client';
 import { DataTable } from '../kit/table';
 import { ErrorLine, Show, asApiError, money, useLoad } from '../kit/load';
 import { Empty, Page, Section, formatTime } from '../kit/page';
@@ -51,6 +51,7 @@ export function ProjectPage() {
               <FilesTable projectId={p.id} reloadKey={tick} />
             </Section>
             <Quotes p={p} role={role} onChange={refresh} />
+            {isPm && p.spec.modality === 'text' && !['cancelled', 'delivered'].includes(p.state) ? <LexiconPanel projectId={p.id} onChange={refresh} /> : null}
             {isPm && ['submitted', 'quoted', 'approved'].includes(p.state) ? <GoldItems p={p} /> : null}
             {(isPm || role === 'qa_reviewer') && ['in_progress', 'in_qa', 'delivered'].includes(p.state) ? <Batches projectId={p.id} /> : null}
             <History projectId={p.id} reloadKey={tick} />
@@ -530,5 +531,70 @@ export function ProjectLinkTable({ state, label = 'Projects', empty = 'No projec
       rowKey={(p) => p.id}
       empty={empty}
     />
+  );
+}
+
+/** A text project's lexicon for the dictionary matcher (PMs): one
+ * `term<TAB>label[<TAB>system:code[<TAB>display]]` per line, checked by the server
+ * against the schema and the installed code systems (the error names the line). */
+function LexiconPanel({ projectId, onChange }: { projectId: string; onChange: () => void }) {
+  const l = useLoad(() => call('get', '/projects/{id}/lexicon', { path: { id: projectId } }), [projectId]);
+  const [error, setError] = useState<ApiError | null>(null);
+  const [busy, setBusy] = useState(false);
+  const toast = useToast();
+  const upload = async (file: File) => {
+    setBusy(true);
+    setError(null);
+    try {
+      // The file itself is the body (not JSON): the typed client sends JSON only.
+      const res = await fetch(`/api/v1/projects/${encodeURIComponent(projectId)}/lexicon`, {
+        method: 'PUT',
+        headers: { 'Content-Type': 'text/tab-separated-values', Accept: 'application/json', ...(csrfToken_() ? { 'X-CSRF-Token': csrfToken_()! } : {}) },
+        body: file,
+        credentials: 'same-origin',
+      });
+      const b = (await res.json()) as Schemas['Lexicon'] & Schemas['ErrorBody'];
+      if (!res.ok) throw new ApiError(res.status, b.code, b.message, (b.details ?? undefined) as Record<string, unknown> | undefined);
+      toast.push('success', `Lexicon set: ${b.terms} terms.`);
+      l.reload();
+      onChange();
+    } catch (e) {
+      setError(asApiError(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  const remove = async () => {
+    setError(null);
+    try {
+      await call('delete', '/projects/{id}/lexicon', { path: { id: projectId } });
+      l.reload();
+      onChange();
+    } catch (e) {
+      setError(asApiError(e));
+    }
+  };
+  return (
+    <Section title="Lexicon" testId="section-lexicon">
+      <p className="muted">Terms the pre-annotation matches beside the code systems: one <code>term⇥label[⇥system:code[⇥display]]</code> per line (tab-separated, UTF-8, <code>#</code> comments). Labels must be entity types of the schema.</p>
+      <Show l={l}>
+        {(s) =>
+          s.lexicon ? (
+            <p data-testid="lexicon-info">
+              {s.lexicon.terms} terms ({Object.entries(s.lexicon.labels).map(([k, n]) => `${k}: ${n}`).join(', ')}) · set {formatTime(s.lexicon.created_at)} ·{' '}
+              <a href={`/api/v1/projects/${encodeURIComponent(projectId)}/lexicon/content`} download="lexicon.tsv">download</a>{' '}
+              <button type="button" className="link danger" onClick={() => void remove()}>remove</button>
+            </p>
+          ) : (
+            <p className="muted" data-testid="lexicon-info">No lexicon.</p>
+          )
+        }
+      </Show>
+      <label className="field">
+        <span>{busy ? 'Checking…' : 'Set the lexicon (replaces the current one)'}</span>
+        <input type="file" accept=".tsv,.txt,text/tab-separated-values,text/plain" data-testid="lexicon-file" disabled={busy} onChange={(e) => { const f = e.target.files?.[0]; e.target.value = ''; if (f) void upload(f); }} />
+      </label>
+      <ErrorLine error={error} />
+    </Section>
   );
 }

@@ -11,6 +11,7 @@
 // pass over the frame's pixels.
 import { useCallback, useEffect, useMemo, useRef, useState, type KeyboardEvent as RKeyboardEvent, type PointerEvent as RPointerEvent, type WheelEvent as RWheelEvent } from 'react';
 import type { Schemas, TaskView } from '../../api/client';
+import { useUndo } from '../../kit/undo';
 import { useShortcuts, type Shortcut } from '../../kit/shortcuts';
 
 // -- the annotation (mirrors clinlabel_domain::imaging) ------------------------------------
@@ -298,6 +299,8 @@ export interface ViewerProps {
   onFrame?: (n: number, total: number) => void;
 }
 
+const noChange = () => {};
+
 export function ImageViewer({ task, value, onChange, readOnly, selected, onSelect, onFrame }: ViewerProps) {
   const schema = task.schema;
   const tools = useMemo(() => {
@@ -348,7 +351,6 @@ export function ImageViewer({ task, value, onChange, readOnly, selected, onSelec
   const canvas = useRef<HTMLCanvasElement | null>(null);
   const img = useRef<HTMLCanvasElement | null>(null);
   const maskLayer = useRef<HTMLCanvasElement | null>(null);
-  const history = useRef<{ past: ImageAnnotation[]; future: ImageAnnotation[] }>({ past: [], future: [] });
   const paintMask = useRef<{ key: string; mask: Uint8Array } | null>(null);
   const total = series?.frames.length ?? 0;
   const meta = series?.frames[frame];
@@ -549,25 +551,13 @@ export function ImageViewer({ task, value, onChange, readOnly, selected, onSelec
     }
   });
 
-  // -- changes with undo ------------------------------------------------------------------
+  // -- changes with undo (Ctrl+Z, Ctrl+Shift+Z / Ctrl+Y: kit/undo) ----------------------------
+  const history = useUndo(value, onChange ?? noChange, !readOnly && !!onChange);
   const commit = (next: ImageAnnotation) => {
     if (readOnly || !onChange) return;
-    history.current.past.push(value);
-    history.current.future = [];
-    onChange(next);
+    history.commit(next);
   };
-  const undo = () => {
-    const prev = history.current.past.pop();
-    if (!prev || !onChange) return;
-    history.current.future.push(value);
-    onChange(prev);
-  };
-  const redo = () => {
-    const next = history.current.future.pop();
-    if (!next || !onChange) return;
-    history.current.past.push(value);
-    onChange(next);
-  };
+  const { undo, redo } = history;
   const addShape = (s: Shape) => {
     commit({ ...value, shapes: [...value.shapes, s] });
     onSelect(s.id);
@@ -731,8 +721,7 @@ export function ImageViewer({ task, value, onChange, readOnly, selected, onSelec
     if (d.kind === 'paint') endPaint();
     if ((d.kind === 'move' || d.kind === 'vertex') && live) {
       // One undo step for the whole drag: from the shape as it was.
-      history.current.past.push({ ...value, shapes: value.shapes.map((x) => (x.id === d.id ? d.orig : x)) });
-      history.current.future = [];
+      history.record({ ...value, shapes: value.shapes.map((x) => (x.id === d.id ? d.orig : x)) });
       setLive(null);
     }
   };
@@ -766,19 +755,6 @@ export function ImageViewer({ task, value, onChange, readOnly, selected, onSelec
     f[end] = frame;
     replaceShape({ ...sel, frames: [Math.min(f[0], f[1]), Math.max(f[0], f[1])] });
   };
-
-  // Undo / redo with Ctrl (the shortcut registry leaves modified keys alone).
-  useEffect(() => {
-    const f = (e: KeyboardEvent) => {
-      if (!(e.ctrlKey || e.metaKey) || readOnly) return;
-      const t = e.target as HTMLElement | null;
-      if (t && ['INPUT', 'TEXTAREA', 'SELECT'].includes(t.tagName)) return;
-      if (e.key.toLowerCase() === 'z' && !e.shiftKey) (e.preventDefault(), undo());
-      else if (e.key.toLowerCase() === 'y' || (e.key.toLowerCase() === 'z' && e.shiftKey)) (e.preventDefault(), redo());
-    };
-    document.addEventListener('keydown', f);
-    return () => document.removeEventListener('keydown', f);
-  });
 
   const shortcuts: Shortcut[] = [
     ...tools.map((t) => ({ keys: TOOL_INFO[t].key, description: `Tool: ${TOOL_INFO[t].name}`, run: () => (setPending([]), setKpSkips([]), setTool(t)) })),
@@ -880,8 +856,8 @@ export function ImageViewer({ task, value, onChange, readOnly, selected, onSelec
         {shownMeasure ? <span data-testid="measurement">{mm(shownMeasure) !== null ? `${mm(shownMeasure)!.toFixed(1)} mm` : `${Math.hypot(shownMeasure.b[0] - shownMeasure.a[0], shownMeasure.b[1] - shownMeasure.a[1]).toFixed(1)} px`}</span> : null}
         {!readOnly ? (
           <>
-            <button type="button" onClick={undo} disabled={!history.current.past.length}>Undo <kbd>Ctrl+Z</kbd></button>
-            <button type="button" onClick={redo} disabled={!history.current.future.length}>Redo <kbd>Ctrl+Y</kbd></button>
+            <button type="button" onClick={undo} disabled={!history.canUndo}>Undo <kbd>Ctrl+Z</kbd></button>
+            <button type="button" onClick={redo} disabled={!history.canRedo}>Redo <kbd>Ctrl+Y</kbd></button>
           </>
         ) : null}
         {sel?.tool === 'bounding_box_3d' && !readOnly ? (

@@ -25,7 +25,14 @@
 // delete a span (X: reject all pending), v/V next/previous assertion, c code
 // search, b set the selected span's bounds to the selection, r relate the
 // selected span to another (select it, then r or Enter, or click it;
-// digits pick the type when several fit). Relations are deleted from the list.
+// digits pick the type when several fit). Relations are deleted from the list;
+// suggested relations (from a Label Studio task) are accepted or rejected
+// there. Ctrl+Z undoes and Ctrl+Shift+Z / Ctrl+Y redoes every edit — spans,
+// relations, assertions, codes, answers, decisions on suggestions (kit/undo,
+// held by the workspace over the note's annotation and its answers).
+//
+// Suggestions say where they come from (`origins`): a code system's
+// dictionary, the project's lexicon, or the note's own Label Studio task.
 import { memo, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, type ReactNode } from 'react';
 import { ApiError, call, type Schemas, type TaskView } from '../../api/client';
 import { useShortcuts, type Shortcut } from '../../kit/shortcuts';
@@ -208,7 +215,10 @@ const Block = memo(function Block({ b }: { b: BlockData }) {
 
 // -- the state of one workspace -------------------------------------------------------------------
 
-export interface Suggestions { sentences: Range[]; candidates: Record<string, TCode[]>; chars: number }
+export type SuggestionOrigin = Schemas['SuggestionOrigin'];
+export interface Suggestions { sentences: Range[]; candidates: Record<string, TCode[]>; chars: number; origins: Record<string, SuggestionOrigin> }
+const ORIGIN_NAMES: Record<SuggestionOrigin, string> = { code_system: 'code system', lexicon: 'project lexicon', label_studio: 'Label Studio' };
+const isPendingRelation = (r: TRelation) => r.source === 'suggested' && (r.state ?? 'pending') === 'pending';
 
 type Origin = Suggested;
 const originOf = (s: TSpan): Origin => s.suggested ?? { label: s.label, start: s.start, end: s.end, assertion: s.assertion ?? null, codes: s.codes ?? [] };
@@ -278,6 +288,7 @@ export interface TextWorkspace {
   decideAll: (accept: boolean) => void;
   relate: (from: string, to: string, type?: string) => void;
   removeRelation: (id: string) => void;
+  decideRelation: (id: string, accept: boolean) => void;
   setSentenceAnswer: (question: string, range: Range, answers: string[]) => void;
   labelOf: (id: string) => Schemas['LabelDef'] | undefined;
   spanText: (s: TSpan) => string;
@@ -285,7 +296,17 @@ export interface TextWorkspace {
 }
 
 /** Loads the note (and, for a new annotation, the suggestions) and holds the workspace state. */
-export function useTextWorkspace(opts: { task: TaskView; value: TextValue; onChange: (v: TextValue) => void; readOnly?: boolean; enabled: boolean; commented?: Set<string> }): TextWorkspace {
+export function useTextWorkspace(opts: {
+  task: TaskView;
+  value: TextValue;
+  /** Every edit; `record: false` for the suggestions loaded with the note (not an undoable step). */
+  onChange: (v: TextValue, record?: boolean) => void;
+  /** Suggested answers to document questions (from a Label Studio task), once, for a new annotation. */
+  onSuggestedAnswers?: (answers: Record<string, string[]>) => void;
+  readOnly?: boolean;
+  enabled: boolean;
+  commented?: Set<string>;
+}): TextWorkspace {
   const { task, value, onChange, enabled } = opts;
   const readOnly = !!opts.readOnly;
   const schema = task.schema;
@@ -302,7 +323,12 @@ export function useTextWorkspace(opts: { task: TaskView; value: TextValue; onCha
   const latest = useRef(value);
   latest.current = value;
   const origins = useRef<Map<string, Origin>>(new Map());
-  const change = useCallback((f: (v: TextValue) => TextValue) => onChange(f(latest.current)), [onChange]);
+  const change = useCallback((f: (v: TextValue) => TextValue) => {
+    // Several edits before the next render build on each other.
+    const next = f(latest.current);
+    latest.current = next;
+    onChange(next);
+  }, [onChange]);
 
   useEffect(() => {
     if (!enabled) return;
@@ -316,8 +342,12 @@ export function useTextWorkspace(opts: { task: TaskView; value: TextValue; onCha
         const offsets = new Offsets(text);
         if (offsets.chars !== s.chars) throw new Error(`The note has ${offsets.chars} characters here and ${s.chars} on the server.`);
         setNote(text);
-        setSuggestions({ sentences: s.sentences, candidates: s.candidates, chars: s.chars });
-        if (fresh && s.spans.length) onChange({ ...latest.current, spans: [...latest.current.spans, ...s.spans] });
+        setSuggestions({ sentences: s.sentences, candidates: s.candidates, chars: s.chars, origins: s.origins });
+        if (fresh && (s.spans.length || s.relations.length)) {
+          latest.current = { ...latest.current, spans: [...latest.current.spans, ...s.spans], relations: [...latest.current.relations, ...s.relations] };
+          onChange(latest.current, false);
+        }
+        if (fresh && Object.keys(s.answers).length) opts.onSuggestedAnswers?.(s.answers);
         for (const sp of fresh ? s.spans : latest.current.spans) if (sp.source === 'suggested') origins.current.set(sp.id, originOf(sp));
       } catch (e) {
         if (live) setError(e instanceof ApiError || e instanceof Error ? e.message : String(e));
@@ -395,22 +425,22 @@ export function useTextWorkspace(opts: { task: TaskView; value: TextValue; onCha
   }, []);
 
   // -- edits -------------------------------------------------------------------------
-  const update = useCallback((id: string, patch: Partial<TSpan>) => {
-    change((v) => ({
-      ...v,
-      spans: v.spans.map((s) => {
-        if (s.id !== id) return s;
-        const n: TSpan = { ...s, ...patch };
-        if (n.source === 'suggested' && n.state !== 'rejected') {
-          const o = origins.current.get(id) ?? originOf(s);
-          const edited = differs(n, o);
-          n.state = edited ? 'edited' : 'accepted';
-          n.suggested = edited ? o : null;
-        }
-        return n;
-      }),
-    }));
-  }, [change]);
+  /** `v` with span `id` changed by `patch` (a suggestion becomes accepted or edited). */
+  const patched = useCallback((v: TextValue, id: string, patch: Partial<TSpan>): TextValue => ({
+    ...v,
+    spans: v.spans.map((s) => {
+      if (s.id !== id) return s;
+      const n: TSpan = { ...s, ...patch };
+      if (n.source === 'suggested' && n.state !== 'rejected') {
+        const o = origins.current.get(id) ?? originOf(s);
+        const edited = differs(n, o);
+        n.state = edited ? 'edited' : 'accepted';
+        n.suggested = edited ? o : null;
+      }
+      return n;
+    }),
+  }), []);
+  const update = useCallback((id: string, patch: Partial<TSpan>) => change((v) => patched(v, id, patch)), [change, patched]);
 
   const selChars = useCallback((): [number, number] | null => {
     if (!sel || !offsets || note === null || sel.a === sel.f) return null;
@@ -424,14 +454,13 @@ export function useTextWorkspace(opts: { task: TaskView; value: TextValue; onCha
   const relabel = useCallback((id: string, label: string) => {
     const s = latest.current.spans.find((x) => x.id === id);
     if (!s || s.label === label) return;
-    update(id, { label, codes: [] });
-    // Relations that no longer fit their type go.
-    change((v) => ({ ...v, relations: v.relations.filter((r) => {
+    // One edit (one undo step): the new label, and relations that no longer fit their type go.
+    change((v) => ({ ...patched(v, id, { label, codes: [] }), relations: v.relations.filter((r) => {
       const t = (schema.relation_types ?? []).find((x) => x.id === r.type);
       const lab = (sid: string) => (sid === id ? label : v.spans.find((x) => x.id === sid)?.label ?? '');
       return !!t && t.from.includes(lab(r.from)) && t.to.includes(lab(r.to));
     }) }));
-  }, [update, change, schema.relation_types]);
+  }, [change, schema.relation_types]);
 
   const create = useCallback((label: string) => {
     if (readOnly) return;
@@ -464,28 +493,41 @@ export function useTextWorkspace(opts: { task: TaskView; value: TextValue; onCha
     change((v) => ({ ...v, spans: v.spans.map((x) => (x.id === id ? { ...x, state: differs(x, o) ? 'edited' : 'accepted', suggested: differs(x, o) ? o : null } : x)) }));
   }, [change]);
 
+  /** `v` with the spans `ids` rejected (suggestions, keeping what was proposed for the quality
+   * measure) or deleted (manual spans), and the relations touching them gone. */
+  const rejected = useCallback((v: TextValue, ids: Set<string>): TextValue => ({
+    spans: v.spans.flatMap((x) => {
+      if (!ids.has(x.id)) return [x];
+      if (x.source !== 'suggested') return [];
+      const o = origins.current.get(x.id) ?? originOf(x);
+      return [{ ...x, label: o.label, start: o.start, end: o.end, assertion: o.assertion ?? null, codes: o.codes ?? [], state: 'rejected' as const, suggested: null, text: undefined }];
+    }),
+    relations: v.relations.filter((r) => !ids.has(r.from) && !ids.has(r.to)),
+    classifications: v.classifications,
+  }), []);
+
   const reject = useCallback((id: string) => {
     const s = latest.current.spans.find((x) => x.id === id);
     if (!s) return;
-    if (s.source === 'suggested') {
-      // A rejected suggestion keeps what was proposed, for the quality measure.
-      const o = origins.current.get(id) ?? originOf(s);
-      change((v) => ({ spans: v.spans.map((x) => (x.id === id ? { ...x, label: o.label, start: o.start, end: o.end, assertion: o.assertion ?? null, codes: o.codes ?? [], state: 'rejected', suggested: null, text: undefined } : x)), relations: v.relations.filter((r) => r.from !== id && r.to !== id), classifications: v.classifications }));
-    } else {
-      change((v) => ({ spans: v.spans.filter((x) => x.id !== id), relations: v.relations.filter((r) => r.from !== id && r.to !== id), classifications: v.classifications }));
-      setSelected(null);
-    }
-  }, [change]);
+    change((v) => rejected(v, new Set([id])));
+    if (s.source !== 'suggested') setSelected(null);
+  }, [change, rejected]);
 
   const restore = useCallback((id: string) => {
     change((v) => ({ ...v, spans: v.spans.map((x) => (x.id === id ? { ...x, state: 'pending', suggested: null } : x)) }));
   }, [change]);
 
+  // Every pending suggestion (spans and relations) in one edit.
   const decideAll = useCallback((yes: boolean) => {
-    const ids = latest.current.spans.filter((s) => s.source === 'suggested' && (s.state ?? 'pending') === 'pending').map((s) => s.id);
-    if (yes) change((v) => ({ ...v, spans: v.spans.map((x) => (ids.includes(x.id) ? { ...x, state: 'accepted' } : x)) }));
-    else for (const id of ids) reject(id);
-  }, [change, reject]);
+    const ids = new Set(latest.current.spans.filter((s) => s.source === 'suggested' && (s.state ?? 'pending') === 'pending').map((s) => s.id));
+    const rels = (v: TextValue): TextValue => ({ ...v, relations: v.relations.map((r) => (isPendingRelation(r) ? { ...r, state: yes ? 'accepted' : 'rejected' } : r)) });
+    if (yes) change((v) => rels({ ...v, spans: v.spans.map((x) => (ids.has(x.id) ? { ...x, state: 'accepted' } : x)) }));
+    else change((v) => rejected(rels(v), ids));
+  }, [change, rejected]);
+
+  const decideRelation = useCallback((id: string, yes: boolean) => {
+    change((v) => ({ ...v, relations: v.relations.map((r) => (r.id === id && r.source === 'suggested' ? { ...r, state: yes ? 'accepted' : 'rejected' } : r)) }));
+  }, [change]);
 
   const relate = useCallback((from: string, to: string, type?: string) => {
     const v = latest.current;
@@ -518,7 +560,7 @@ export function useTextWorkspace(opts: { task: TaskView; value: TextValue; onCha
     });
   }, [change]);
 
-  const pending = value.spans.filter((s) => s.source === 'suggested' && (s.state ?? 'pending') === 'pending').length;
+  const pending = value.spans.filter((s) => s.source === 'suggested' && (s.state ?? 'pending') === 'pending').length + value.relations.filter(isPendingRelation).length;
 
   return {
     task, note, error, offsets, value, readOnly, blocks, suggestions, selected, select, sel, setSel, sentence, relFrom, setRelFrom, typePick, message, pending, noteRef, codeInput,
@@ -531,7 +573,7 @@ export function useTextWorkspace(opts: { task: TaskView; value: TextValue; onCha
       const s = latest.current.spans.find((x) => x.id === id);
       if (s) update(id, { codes: (s.codes ?? []).filter((_, k) => k !== i) });
     },
-    setBounds, accept, reject, restore, decideAll, relate, removeRelation, setSentenceAnswer, labelOf, spanText, colorOf,
+    setBounds, accept, reject, restore, decideAll, relate, removeRelation, decideRelation, setSentenceAnswer, labelOf, spanText, colorOf,
   };
 }
 
@@ -683,7 +725,7 @@ export function useTextShortcuts(tw: TextWorkspace, active: boolean) {
 /** The note with its spans and relation arrows. */
 export function NotePanel({ tw, onFocus }: { tw: TextWorkspace; onFocus?: () => void }) {
   const { note, blocks, error, value, noteRef } = tw;
-  const [arrows, setArrows] = useState<{ id: string; from: string; to: string; d: string; x: number; y: number; name: string; color: string }[]>([]);
+  const [arrows, setArrows] = useState<{ id: string; from: string; to: string; dashed: boolean; d: string; x: number; y: number; name: string; color: string }[]>([]);
   const [height, setHeight] = useState(0);
   const relTypes = tw.task.schema.relation_types ?? [];
   // Lines: one block each, or several for a very long line.
@@ -712,12 +754,13 @@ export function NotePanel({ tw, onFocus }: { tw: TextWorkspace; onFocus?: () => 
     };
     const out: typeof arrows = [];
     for (const r of value.relations) {
+      if (r.state === 'rejected') continue;
       const a = pos(r.from), b = pos(r.to);
       if (!a || !b) continue;
       const h = 14 + Math.min(36, Math.abs(b.x - a.x) / 10 + Math.abs(b.y - a.y) / 6);
       const top = Math.min(a.y, b.y) - h;
       const ti = relTypes.findIndex((t) => t.id === r.type);
-      out.push({ id: r.id, from: r.from, to: r.to, d: `M ${a.x} ${a.y} C ${a.x} ${top} ${b.x} ${top} ${b.x} ${b.y - 2}`, x: (a.x + b.x) / 2, y: top + h / 4, name: relTypes[ti]?.name ?? r.type, color: PALETTE[(ti + 3) % PALETTE.length]! });
+      out.push({ id: r.id, from: r.from, to: r.to, dashed: isPendingRelation(r), d: `M ${a.x} ${a.y} C ${a.x} ${top} ${b.x} ${top} ${b.x} ${b.y - 2}`, x: (a.x + b.x) / 2, y: top + h / 4, name: relTypes[ti]?.name ?? r.type, color: PALETTE[(ti + 3) % PALETTE.length]! });
     }
     setArrows(out);
   }, [noteRef, value.relations, relTypes]);
@@ -776,7 +819,7 @@ export function NotePanel({ tw, onFocus }: { tw: TextWorkspace; onFocus?: () => 
           const on = tw.selected === a.from || tw.selected === a.to;
           return (
           <g key={a.id} data-relation={a.id} className={on ? 'sel' : undefined}>
-            <path d={a.d} fill="none" stroke={a.color} strokeWidth={on ? 2.5 : 1.5} markerEnd={`url(#arrow-${PALETTE.indexOf(a.color)})`} />
+            <path d={a.d} fill="none" stroke={a.color} strokeWidth={on ? 2.5 : 1.5} strokeDasharray={a.dashed ? '5 4' : undefined} markerEnd={`url(#arrow-${PALETTE.indexOf(a.color)})`} />
             <text x={a.x} y={a.y} textAnchor="middle" fill={a.color}>{a.name}</text>
           </g>
           );
@@ -904,7 +947,7 @@ function SpanEditor({ tw, s }: { tw: TextWorkspace; s: TSpan }) {
   return (
     <div className="span-editor" data-testid="span-editor" data-span-id={s.id}>
       <p>
-        <strong>“{tw.spanText(s)}”</strong> <span className="muted">chars {s.start}–{s.end}{stateName(s) ? ` · ${stateName(s)}` : ''}</span>
+        <strong>“{tw.spanText(s)}”</strong> <span className="muted">chars {s.start}–{s.end}{stateName(s) ? ` · ${stateName(s)}` : ''}{s.source === 'suggested' && tw.suggestions?.origins[s.id] ? <span data-testid="span-origin"> · from {ORIGIN_NAMES[tw.suggestions.origins[s.id]!]}</span> : null}</span>
       </p>
       {s.source === 'suggested' && s.state !== 'rejected' ? (
         <div className="form-actions">
@@ -1066,12 +1109,18 @@ export function TextSidePanel({ tw, feedback, comments, onComment, sentenceQuest
       {from + shown.length < all.length ? <p className="muted">… {all.length - from - shown.length} later (<kbd>]</kbd> to go on)</p> : null}
       {relTypes.length ? (
         <>
-          <h3>Relations ({value.relations.length})</h3>
+          <h3>Relations ({value.relations.filter((r) => r.state !== 'rejected').length})</h3>
           <ul className="relation-list" data-testid="relation-list">
             {value.relations.map((r) => (
-              <li key={r.id} data-testid="relation" data-relation-id={r.id}>
+              <li key={r.id} data-testid="relation" data-relation-id={r.id} data-state={r.state ?? r.source ?? 'manual'} className={r.state === 'rejected' ? 'rejected' : undefined}>
                 {spanName(r.from)} <strong>{relTypes.find((t) => t.id === r.type)?.name ?? r.type}</strong> → {spanName(r.to)}
-                {!tw.readOnly ? <> <button type="button" className="link danger" aria-label={`Delete relation ${r.id}`} onClick={() => tw.removeRelation(r.id)}>delete</button></> : null}
+                {r.source === 'suggested' ? <span className="muted"> · {r.state && r.state !== 'pending' ? `${r.state} suggestion` : 'suggested'}{tw.suggestions?.origins[r.id] ? ` from ${ORIGIN_NAMES[tw.suggestions.origins[r.id]!]}` : ''}</span> : null}
+                {!tw.readOnly && isPendingRelation(r) ? (
+                  <>
+                    {' '}<button type="button" className="link" aria-label={`Accept relation ${r.id}`} onClick={() => tw.decideRelation(r.id, true)}>accept</button>{' '}
+                    <button type="button" className="link danger" aria-label={`Reject relation ${r.id}`} onClick={() => tw.decideRelation(r.id, false)}>reject</button>
+                  </>
+                ) : !tw.readOnly && r.source !== 'suggested' ? <> <button type="button" className="link danger" aria-label={`Delete relation ${r.id}`} onClick={() => tw.removeRelation(r.id)}>delete</button></> : null}
                 {feedback.relations[r.id]?.length ? <Feedback items={feedback.relations[r.id]!} /> : null}
                 {onComment ? (
                   <label className="comment">

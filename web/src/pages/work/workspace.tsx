@@ -17,6 +17,7 @@ import { useToast } from '../../kit/toast';
 import { Link, navigate, useParams } from '../../router';
 import { rememberReviewed } from '../qa';
 import { ImageViewer, emptyImage, imageOf, isImaging, type ImageAnnotation, type Shape } from './imaging';
+import { useUndo } from '../../kit/undo';
 import { NotePanel, SentenceQuestions, TextSidePanel, anchoredFeedback, emptyText, labelKey, textOf, usesTextWorkspace, useTextShortcuts, useTextWorkspace, type TextValue } from './text';
 
 type Question = Schemas['Question'];
@@ -286,31 +287,47 @@ function Classify({ task, onDone }: { task: TaskView; onDone: () => void }) {
   const questions = imaging ? all.filter((x) => x.level !== 'image') : textMode ? all.filter((x) => x.level !== 'sentence') : all;
   const sentenceQuestions = textMode ? all.filter((x) => x.level === 'sentence') : [];
   const [text, setText] = useState<TextValue>(() => (task.kind === 'rework' ? textOf(task.annotation?.body) : emptyText()));
+  const [answers, setAnswers] = useState<Answers>(() => (task.kind === 'rework' ? answersOf(task) : {}));
+  const [skipping, setSkipping] = useState(false);
   const [area, setArea] = useState<'note' | 'questions'>('note');
   const commentedSpans = useMemo(() => new Set(Object.keys(anchoredFeedback(task.reviews, 'span'))), [task.reviews]);
-  const tw = useTextWorkspace({ task, value: text, onChange: setText, enabled: textMode, commented: commentedSpans });
+  // A note's annotation and its answers share one undo history (Ctrl+Z, Ctrl+Shift+Z / Ctrl+Y).
+  const both = useMemo(() => ({ text, answers }), [text, answers]);
+  const setBoth = useCallback((v: { text: TextValue; answers: Answers }) => {
+    setText(v.text);
+    setAnswers(v.answers);
+  }, []);
+  const history = useUndo(both, setBoth, textMode && !skipping);
+  const current = useRef(both);
+  current.current = both;
+  const onText = useCallback((t: TextValue, record = true) => {
+    if (record) history.commit({ ...current.current, text: t });
+    else setText(t);
+  }, [history.commit]);
+  const onSuggestedAnswers = useCallback((a: Answers) => setAnswers((cur) => ({ ...a, ...cur })), []);
+  const tw = useTextWorkspace({ task, value: text, onChange: onText, onSuggestedAnswers, enabled: textMode, commented: commentedSpans });
   useTextShortcuts(tw, textMode && area === 'note');
   const frameQuestions = imaging ? all.filter((x) => x.level === 'image') : [];
   const [image, setImage] = useState<ImageAnnotation>(() => (task.kind === 'rework' ? imageOf(task.annotation?.body) : emptyImage()));
   const [selected, setSelected] = useState<string | null>(null);
   const [shown, setShown] = useState(0);
   const onFrame = useCallback((n: number) => setShown(n), []);
-  const [answers, setAnswers] = useState<Answers>(() => (task.kind === 'rework' ? answersOf(task) : {}));
   const [error, setError] = useState<ApiError | null>(null);
   const [busy, setBusy] = useState(false);
-  const [skipping, setSkipping] = useState(false);
   const { focus, setFocus, refs, nav } = useQuestionFocus(questions);
   const toast = useToast();
   const feedback = feedbackByQuestion(task.reviews);
   const q = questions[focus];
 
-  const pick = (qi: number, optionId: string) =>
-    setAnswers((a) => {
-      const qq = questions[qi]!;
+  const pick = (qi: number, optionId: string) => {
+    const qq = questions[qi]!;
+    const next = (a: Answers) => {
       const cur = a[qq.id] ?? [];
-      const next = qq.kind === 'multiple' ? (cur.includes(optionId) ? cur.filter((x) => x !== optionId) : [...cur, optionId]) : [optionId];
-      return { ...a, [qq.id]: next };
-    });
+      return { ...a, [qq.id]: qq.kind === 'multiple' ? (cur.includes(optionId) ? cur.filter((x) => x !== optionId) : [...cur, optionId]) : [optionId] };
+    };
+    if (textMode) history.commit({ ...current.current, answers: next(current.current.answers) });
+    else setAnswers(next);
+  };
 
   const submit = async () => {
     if (busy) return;
@@ -386,7 +403,11 @@ function Classify({ task, onDone }: { task: TaskView; onDone: () => void }) {
         <section className="card" aria-label="Questions">
           {textMode ? (
             <>
-              <h2>Annotations</h2>
+              <h2>
+                Annotations{' '}
+                <button type="button" className="link" onClick={history.undo} disabled={!history.canUndo} data-testid="text-undo">Undo <kbd>Ctrl+Z</kbd></button>{' '}
+                <button type="button" className="link" onClick={history.redo} disabled={!history.canRedo} data-testid="text-redo">Redo <kbd>Ctrl+Shift+Z</kbd></button>
+              </h2>
               <TextSidePanel tw={tw} feedback={{ spans: anchoredFeedback(task.reviews, 'span'), relations: anchoredFeedback(task.reviews, 'relation') }} sentenceQuestions={<SentenceQuestions tw={tw} questions={sentenceQuestions} />} />
             </>
           ) : null}
