@@ -15,40 +15,41 @@ use sqlx::Row;
 
 /// Appends an event in the caller's transaction and returns its sequence number.
 pub async fn append(tx: &mut Tx, event: &NewAuditEvent) -> Result<i64, StoreError> {
-    let head = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
-        .fetch_one(&mut **tx)
-        .await?;
-    let seq: i64 = head.try_get("seq")?;
-    let prev: String = head.try_get("hash")?;
-    let details = serde_json::to_string(&event.details).map_err(|e| StoreError::Internal(e.to_string()))?;
-    let hash = chain_hash(
-        &prev,
-        event.at,
-        event.actor_id.as_deref(),
-        event.org_id.as_deref(),
-        &event.action,
-        &event.target_type,
-        &event.target_id,
-        &details,
-    );
-    sqlx::query(
+    append_many(tx, std::slice::from_ref(event)).await
+}
+
+/// Appends events, in order, in the caller's transaction with three
+/// statements whatever their number (the head is taken once, the chain is
+/// computed here, the rows go in together as one JSON parameter), and returns the last sequence
+/// number (0 for no events, which touches nothing).
+pub async fn append_many(tx: &mut Tx, events: &[NewAuditEvent]) -> Result<i64, StoreError> {
+    if events.is_empty() {
+        return Ok(0);
+    }
+    let head = sqlx::query("UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash").bind(events.len() as i64).fetch_one(&mut **tx).await?;
+    let last: i64 = head.try_get("seq")?;
+    let mut prev: String = head.try_get("hash")?;
+    let first = last - events.len() as i64 + 1;
+    let mut rows = Vec::with_capacity(events.len());
+    for (i, event) in events.iter().enumerate() {
+        let details = serde_json::to_string(&event.details).map_err(|e| StoreError::Internal(e.to_string()))?;
+        let hash = chain_hash(&prev, event.at, event.actor_id.as_deref(), event.org_id.as_deref(), &event.action, &event.target_type, &event.target_id, &details);
+        rows.push(serde_json::json!({
+            "seq": first + i as i64, "at": event.at, "actor_id": event.actor_id, "org_id": event.org_id, "action": event.action,
+            "target_type": event.target_type, "target_id": event.target_id, "details": details, "prev_hash": prev, "hash": hash,
+        }));
+        prev = hash;
+    }
+    let backend = crate::db::backend_of(tx);
+    let sql = format!(
         "INSERT INTO audit_events (seq, at, actor_id, org_id, action, target_type, target_id, details, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(seq)
-    .bind(event.at)
-    .bind(event.actor_id.clone())
-    .bind(event.org_id.clone())
-    .bind(event.action.clone())
-    .bind(event.target_type.clone())
-    .bind(event.target_id.clone())
-    .bind(details)
-    .bind(prev)
-    .bind(hash.clone())
-    .execute(&mut **tx)
-    .await?;
-    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(hash).execute(&mut **tx).await?;
-    Ok(seq)
+         SELECT CAST(value ->> 'seq' AS BIGINT), CAST(value ->> 'at' AS BIGINT), value ->> 'actor_id', value ->> 'org_id', value ->> 'action', \
+                value ->> 'target_type', value ->> 'target_id', value ->> 'details', value ->> 'prev_hash', value ->> 'hash' FROM {}",
+        backend.json_rows(1)
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(serde_json::Value::Array(rows).to_string()).execute(&mut **tx).await?;
+    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(prev).execute(&mut **tx).await?;
+    Ok(last)
 }
 
 /// Builds an event stamped now.

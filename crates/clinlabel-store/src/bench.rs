@@ -3,7 +3,8 @@
 //! Seeds a project in progress with `tasks` queued annotate tasks (one per
 //! item) and `taskers` certified taskers, then lets every tasker pull and
 //! submit work concurrently through the real [`crate::tasks::next_task`] and
-//! [`crate::tasks::submit`], timing each pull.
+//! [`crate::tasks::submit`], timing each pull: at full pressure (the
+//! saturation throughput) or at an offered rate (the latency at that load).
 
 use crate::db::{Db, now_ms};
 use crate::{StoreError, tasks};
@@ -91,8 +92,14 @@ pub async fn seed_routing(db: &Db, keyring: &Keyring, n_tasks: i64, n_taskers: u
     .execute(&db.pool)
     .await?;
     sqlx::query("UPDATE projects SET state = 'in_progress' WHERE id = $1").bind(project.id.clone()).execute(&db.pool).await?;
-    // Fresh statistics, so both planners see the million rows.
-    sqlx::query("ANALYZE").execute(&db.pool).await?;
+    // PostgreSQL: fresh statistics, as autovacuum would gather, so its planner
+    // sees the million rows. SQLite: none, as in the product (which never runs
+    // ANALYZE there): with STAT4 samples SQLite plans a statement again each
+    // time a value bound against an indexed column changes, and the queue's
+    // statements name their index.
+    if db.backend() == crate::Backend::Postgres {
+        sqlx::query("ANALYZE").execute(&db.pool).await?;
+    }
     Ok(RoutingWorld { taskers, project_id: project.id, seed_secs: start.elapsed().as_secs_f64() })
 }
 
@@ -115,27 +122,44 @@ impl RoutingReport {
     }
 }
 
+/// How the simulated taskers pace themselves.
+#[derive(Debug, Clone, Copy)]
+pub enum Pace {
+    /// Each pulls again as soon as it submitted: the queue's saturation throughput.
+    Closed,
+    /// Together they pull at this many tasks per second, each on its own
+    /// fixed schedule (phases spread evenly); a tasker behind schedule pulls
+    /// at once, so an overloaded queue shows as a lower achieved rate.
+    Rate(f64),
+}
+
 /// Every tasker pulls and submits until `total` assignments were made or
-/// `max` elapsed. `think` is each tasker's pause between submitting and
-/// pulling again (zero: a closed loop at full pressure).
-pub async fn run_routing(db: &Db, keyring: &Keyring, world: &RoutingWorld, total: usize, max: Duration, think: Duration) -> Result<RoutingReport, StoreError> {
+/// `max` elapsed.
+pub async fn run_routing(db: &Db, keyring: &Keyring, world: &RoutingWorld, total: usize, max: Duration, pace: Pace) -> Result<RoutingReport, StoreError> {
     let made = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let start = Instant::now();
+    let start = tokio::time::Instant::now();
+    let n = world.taskers.len();
     let mut handles = Vec::new();
-    for who in world.taskers.clone() {
+    for (i, who) in world.taskers.clone().into_iter().enumerate() {
         let (db, keyring, made) = (db.clone(), keyring.clone(), made.clone());
         handles.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let body = tasks::AnnotationBody { answers: [("specialty".to_string(), vec!["a".to_string()])].into_iter().collect(), image: None, text: None };
+            let interval = match pace {
+                Pace::Rate(r) => Some(Duration::from_secs_f64(n as f64 / r)),
+                Pace::Closed => None,
+            };
+            let mut next_at = start + interval.map(|d| d.mul_f64(i as f64 / n as f64)).unwrap_or_default();
             while made.load(std::sync::atomic::Ordering::Relaxed) < total && start.elapsed() < max {
+                if let Some(d) = interval {
+                    tokio::time::sleep_until(next_at).await;
+                    next_at += d;
+                }
                 let t0 = Instant::now();
                 let Some(task) = tasks::next_task(&db, &keyring, &who).await? else { break };
                 lat.push(t0.elapsed().as_secs_f64() * 1000.0);
                 made.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tasks::submit(&db, &who, &task.id, body.clone()).await?;
-                if !think.is_zero() {
-                    tokio::time::sleep(think).await;
-                }
             }
             Ok::<_, StoreError>(lat)
         }));

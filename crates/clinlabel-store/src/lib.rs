@@ -21,6 +21,7 @@
 pub mod agreements;
 pub mod audit;
 pub mod auth;
+mod batcher;
 pub mod bench;
 pub mod db;
 pub mod deliveries;
@@ -28,6 +29,7 @@ pub mod files;
 pub mod keys;
 pub mod orgs;
 pub mod projects;
+pub(crate) mod routing;
 pub mod tasks;
 pub mod text;
 pub mod tracks;

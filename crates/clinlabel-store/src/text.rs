@@ -24,7 +24,7 @@
 //! against its item's length: no span or sentence past the end of the note,
 //! no suggestion left pending.
 
-use crate::db::{Db, Tx, new_id, now_ms};
+use crate::db::{Db, new_id, now_ms};
 use crate::{audit, projects};
 use crate::StoreError;
 use crate::tasks::AnnotationBody;
@@ -39,7 +39,7 @@ use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
 /// Checks a submission to a text project, or any submission carrying `text`.
-pub(crate) async fn validate_body(tx: &mut Tx, spec: &Spec, item_id: &str, body: &AnnotationBody) -> Result<(), StoreError> {
+pub(crate) async fn validate_body(tx: &mut sqlx::AnyConnection, spec: &Spec, item_id: &str, body: &AnnotationBody) -> Result<(), StoreError> {
     qa::validate_answers(&document_questions(&spec.schema), &body.answers)?;
     if body.image.is_some() {
         return Err(DomainError::field("image", "this item is not an image").into());
@@ -75,8 +75,8 @@ pub(crate) fn applies(spec: &Spec, body: &AnnotationBody) -> bool {
 }
 
 /// A note's length in chars (`text` field error for other items).
-pub(crate) async fn note_chars(tx: &mut Tx, item_id: &str) -> Result<usize, StoreError> {
-    let r = sqlx::query("SELECT kind, meta FROM items WHERE id = $1").bind(item_id.to_string()).fetch_one(&mut **tx).await?;
+pub(crate) async fn note_chars(tx: &mut sqlx::AnyConnection, item_id: &str) -> Result<usize, StoreError> {
+    let r = sqlx::query("SELECT kind, meta FROM items WHERE id = $1").bind(item_id.to_string()).fetch_one(&mut *tx).await?;
     let kind: String = r.try_get("kind")?;
     if kind != "note" {
         return Err(DomainError::field("text", "this item is not a note").into());

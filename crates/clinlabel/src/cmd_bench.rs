@@ -29,9 +29,10 @@ enum BenchWhat {
         /// Assignments to make before stopping.
         #[arg(long, default_value_t = 20_000)]
         assignments: usize,
-        /// Each tasker's pause between tasks, in milliseconds (0: full pressure).
-        #[arg(long, default_value_t = 0)]
-        think_ms: u64,
+        /// The offered load of the second run, in assignments per second over
+        /// all taskers (the first run is at full pressure).
+        #[arg(long, default_value_t = 2000.0)]
+        rate: f64,
         /// An EMPTY database to use (e.g. a fresh PostgreSQL database); default: a temporary SQLite file.
         #[arg(long)]
         db: Option<String>,
@@ -122,24 +123,26 @@ pub async fn run(args: BenchArgs, _settings: &Settings) -> anyhow::Result<ExitCo
                 None => println!("openssl not found or its output not understood: no comparison"),
             }
         }
-        BenchWhat::Routing { tasks, taskers, assignments, think_ms, db } => {
+        BenchWhat::Routing { tasks, taskers, assignments, rate, db } => {
             let tmp = tempfile::tempdir()?;
             let url = db.unwrap_or_else(|| format!("sqlite://{}/bench.db", tmp.path().display()));
             let db = clinlabel_store::Db::connect(&url).await?;
             let keyring = clinlabel_crypto::Keyring::new(clinlabel_crypto::MasterKey::generate());
             let world = clinlabel_store::bench::seed_routing(&db, &keyring, tasks, taskers).await?;
             println!("seeded {tasks} queued tasks and {taskers} certified taskers on {:?} in {:.1} s", db.backend(), world.seed_secs);
-            let r = clinlabel_store::bench::run_routing(&db, &keyring, &world, assignments, std::time::Duration::from_secs(120), std::time::Duration::from_millis(think_ms)).await?;
-            println!(
-                "{} assignments in {:.2} s: {:.0} assignments/s (each with its submit); next-task latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} ms think time)",
-                r.assignments,
-                r.secs,
-                r.assignments as f64 / r.secs,
-                r.percentile(50.0),
-                r.percentile(99.0),
-                r.latencies_ms.last().copied().unwrap_or(f64::NAN),
-                think_ms
-            );
+            use clinlabel_store::bench::Pace;
+            for (pace, label) in [(Pace::Closed, "full pressure".to_string()), (Pace::Rate(rate), format!("offered {rate:.0}/s"))] {
+                let r = clinlabel_store::bench::run_routing(&db, &keyring, &world, assignments, std::time::Duration::from_secs(120), pace).await?;
+                println!(
+                    "{label}: {} assignments (each with its submit) in {:.2} s = {:.0} assignments/s; next-task latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                    r.assignments,
+                    r.secs,
+                    r.assignments as f64 / r.secs,
+                    r.percentile(50.0),
+                    r.percentile(99.0),
+                    r.latencies_ms.last().copied().unwrap_or(f64::NAN)
+                );
+            }
         }
         BenchWhat::Upload { size, chunk, files, dir } => {
             let tmp = tempfile::tempdir()?;

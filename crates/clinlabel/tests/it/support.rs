@@ -50,6 +50,8 @@ pub fn backends() -> Vec<Backend> {
 pub struct TestDb {
     pub db: Db,
     pub backend: Backend,
+    /// Where it is: a second `Db::connect` here is a second server process.
+    pub url: String,
     _dir: Option<Arc<tempfile::TempDir>>,
 }
 
@@ -59,7 +61,7 @@ pub async fn fresh_db(backend: Backend) -> TestDb {
             let dir = tempfile::tempdir().unwrap();
             let url = format!("sqlite://{}/test.db", dir.path().display());
             let db = Db::connect(&url).await.expect("sqlite connects");
-            TestDb { db, backend, _dir: Some(Arc::new(dir)) }
+            TestDb { db, backend, url, _dir: Some(Arc::new(dir)) }
         }
         Backend::Postgres => {
             let admin = std::env::var("CLINLABEL_TEST_POSTGRES_URL").unwrap_or_else(|_| {
@@ -78,7 +80,7 @@ pub async fn fresh_db(backend: Backend) -> TestDb {
                 None => panic!("CLINLABEL_TEST_POSTGRES_URL has no database part"),
             };
             let db = Db::connect(&url).await.expect("fresh PostgreSQL database connects");
-            TestDb { db, backend, _dir: None }
+            TestDb { db, backend, url, _dir: None }
         }
     }
 }

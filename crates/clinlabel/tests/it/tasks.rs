@@ -4,7 +4,7 @@
 use crate::projects::{add_items, track};
 use crate::support::*;
 use axum::http::StatusCode;
-use clinlabel_domain::{Principal, Role, Secret};
+use clinlabel_domain::{ErrorCode, Principal, Role, Secret};
 use clinlabel_store::Db;
 use serde_json::{Value, json};
 use sqlx::Row;
@@ -167,6 +167,60 @@ async fn overlap_is_exact_and_nobody_annotates_an_item_twice_under_concurrency()
         assert_eq!(per_item.len(), 12);
         assert!(per_item.values().all(|a| a.len() == 3), "{per_item:?}");
         assert_eq!(rows.len(), 36);
+    })
+    .await;
+}
+
+/// Two server processes (two database handles, each with its own routing
+/// dispatcher and submission writer) share one queue: every person pulls
+/// from both at once, and overlap stays exact.
+#[tokio::test]
+async fn two_processes_share_one_queue_and_overlap_stays_exact() {
+    check_db(|t| async move {
+        let w = world(&t.db).await;
+        let tr = track(&t.db).await;
+        let url = t.url.clone();
+        let app = TestApp::new(t);
+        let db = app.db().clone();
+        let other = Db::connect(&url).await.unwrap();
+        let people = taskers(&db, &w, &tr, 6, true, "procs").await;
+        let project = running_project(&app, &w, classification_spec(&tr, 2, 0.0, false, 0.0), 15, 0).await;
+        let body = || clinlabel_store::tasks::AnnotationBody { answers: [("specialty".to_string(), vec!["cardiology".to_string()])].into_iter().collect(), image: None, text: None };
+        let mut handles = Vec::new();
+        for (id, _) in &people {
+            for process in [db.clone(), other.clone()] {
+                let (keyring, who) = (app.keyring.clone(), Principal { user_id: id.clone(), org_id: w.provider.clone(), role: Role::Tasker });
+                handles.push(tokio::spawn(async move {
+                    let mut done = 0;
+                    while let Some(task) = clinlabel_store::tasks::next_task(&process, &keyring, &who).await.unwrap() {
+                        match clinlabel_store::tasks::submit(&process, &who, &task.id, body()).await {
+                            Ok(_) => done += 1,
+                            // The person's other process finished this task first.
+                            Err(clinlabel_store::StoreError::Domain(e)) if e.code == ErrorCode::TaskNotHeld => {}
+                            Err(e) => panic!("{e:?}"),
+                        }
+                    }
+                    done
+                }));
+            }
+        }
+        let mut submitted = 0;
+        for h in handles {
+            submitted += h.await.unwrap();
+        }
+        let rows = sqlx::query("SELECT item_id, author_id FROM annotations WHERE project_id = $1").bind(project.clone()).fetch_all(db.pool()).await.unwrap();
+        let mut per_item: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for r in &rows {
+            assert!(per_item.entry(r.try_get("item_id").unwrap()).or_default().insert(r.try_get("author_id").unwrap()), "someone annotated an item twice");
+        }
+        assert_eq!(rows.len(), 30);
+        assert_eq!(submitted, 30);
+        assert!(per_item.len() == 15 && per_item.values().all(|a| a.len() == 2), "{per_item:?}");
+        // Every assignment and submission is in the one chain, which verifies.
+        let assigns: i64 = sqlx::query("SELECT COUNT(*) AS n FROM audit_events WHERE action = 'task.assign'").fetch_one(db.pool()).await.unwrap().try_get("n").unwrap();
+        assert!(assigns >= 30, "{assigns}");
+        assert!(clinlabel_store::audit::verify(&db).await.unwrap().ok);
+        other.close().await;
     })
     .await;
 }

@@ -1,0 +1,356 @@
+//! Annotate routing: who gets which queued task, many requests at a time.
+//!
+//! Every "next task" request of a process goes to one dispatcher (a
+//! [`Batcher`]), which serves the requests that are waiting together in one lease transaction
+//! ([`crate::db::Db::begin_lease`]): one statement each to return expired
+//! leases, find who already holds a task and everyone's certifications,
+//! read a window of the queue in hand-out order (deadline, priority, id)
+//! with who may not take which item of it, lease every chosen task and
+//! append the assignments to the audit trail. A request that waits while a
+//! batch is served is served by the next one, so the batch grows with the
+//! load and the cost per assignment falls; a request alone is served alone.
+//!
+//! The choice itself is [`assign`], free of IO: requests in arrival order,
+//! each taking the first task of the window it may take — in a track where
+//! the person holds an active, unexpired certification, of an item they have
+//! neither annotated, held nor skipped, and not already given to them in
+//! this batch. When a window is used up before everyone is served, the next
+//! window starts after its last task (keyset order), doubling in size.
+//!
+//! Gold: for each assignment a random draw against the project's gold rate
+//! decides whether the person gets a gold item of that project instead (a
+//! new task row, like any other); the task they would have had stays in the
+//! window for the next person.
+//!
+//! invariant: a person gets at most one new task per batch, never an item
+//! they already annotated, hold or skipped; the partial unique index
+//! `tasks_one_annotation_per_person` backs this in the database.
+//! invariant: on PostgreSQL the window is read `FOR UPDATE SKIP LOCKED` and
+//! the requesters' user rows are locked (in id order) first, so dispatchers
+//! of several processes share one queue and one person's requests to
+//! different processes are served one after the other.
+//! invariant: each assignment's audit event commits with the lease.
+
+use crate::audit;
+use crate::batcher::Batcher;
+use crate::db::{Backend, Db, Tx, json_list, now_ms};
+use crate::StoreError;
+use clinlabel_domain::Principal;
+use sqlx::Row;
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+/// At most this many requests are served by one transaction.
+const BATCH_MAX: usize = 128;
+/// The largest window of the queue read at once.
+const WINDOW_MAX: i64 = 4096;
+
+/// What a request gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Routed {
+    /// Nothing they may take now.
+    Nothing,
+    /// The live task they already hold, or the one just leased to them.
+    Task(String),
+}
+
+/// Starts the dispatcher of a database (a [`crate::batcher::Batcher`] of
+/// user ids). `db` is a handle without a dispatcher, so it stops when the
+/// last clone of the database handle is dropped.
+pub(crate) fn dispatcher(db: Db) -> Batcher<String, Routed> {
+    Batcher::start(
+        BATCH_MAX,
+        std::sync::Arc::new(move |users: Vec<String>| {
+            let db = db.clone();
+            Box::pin(async move {
+                let out = serve(&db, &users).await?;
+                Ok(users.iter().map(|u| Ok(out.get(u).cloned().unwrap_or(Routed::Nothing))).collect())
+            })
+        }),
+    )
+}
+
+/// Routes one person's request: through the dispatcher when the database has
+/// one, else served alone.
+pub(crate) async fn next_annotate(db: &Db, who: &Principal) -> Result<Routed, StoreError> {
+    if let Some(d) = db.routing() {
+        return d.call(who.user_id.clone()).await;
+    }
+    let mut out = serve(db, std::slice::from_ref(&who.user_id)).await?;
+    Ok(out.remove(&who.user_id).unwrap_or(Routed::Nothing))
+}
+
+/// A queued task of a window.
+#[derive(Debug, Clone)]
+pub(crate) struct Candidate {
+    pub id: String,
+    pub project_id: String,
+    pub track_id: String,
+    pub item_id: String,
+    pub deadline: i64,
+    pub priority: i64,
+}
+
+/// The choice of one window, IO-free. `wanting` are the people still to
+/// serve, in arrival order, with their certified tracks; `excluded` the
+/// (item, person) pairs ruled out; `taken` the candidates already given in
+/// this batch (by index). Returns (person, candidate index) pairs, in order.
+pub(crate) fn assign(
+    window: &[Candidate],
+    wanting: &[(String, HashSet<String>)],
+    excluded: &HashSet<(String, String)>,
+    taken: &mut HashSet<usize>,
+) -> Vec<(String, usize)> {
+    let mut out = Vec::new();
+    for (user, tracks) in wanting {
+        let pick = window
+            .iter()
+            .enumerate()
+            .find(|(i, c)| !taken.contains(i) && tracks.contains(&c.track_id) && !excluded.contains(&(c.item_id.clone(), user.clone())));
+        if let Some((i, _)) = pick {
+            taken.insert(i);
+            out.push((user.clone(), i));
+        }
+    }
+    out
+}
+
+/// Serves one batch of requests (distinct people; repeated ones share the
+/// answer) in one lease transaction.
+async fn serve(db: &Db, requests: &[String]) -> Result<HashMap<String, Routed>, StoreError> {
+    let backend = db.backend();
+    let now = now_ms();
+    // Distinct people, in arrival order.
+    let mut seen = HashSet::new();
+    let people: Vec<String> = requests.iter().filter(|u| seen.insert((*u).clone())).cloned().collect();
+    let mut out: HashMap<String, Routed> = HashMap::new();
+    let mut tx = db.begin_lease().await?;
+    let people_json = json_list(&people);
+    if backend == Backend::Postgres {
+        let sql = format!("SELECT id FROM users WHERE id IN ({}) ORDER BY id FOR UPDATE", backend.json_texts(1));
+        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(people_json.clone()).fetch_all(&mut **tx).await?;
+    }
+    crate::tasks::release_expired(&mut tx, now).await?;
+    // Who already holds a live annotate task (it comes back first), and
+    // everyone's active, unexpired certifications, in one statement.
+    let mut tracks_of: HashMap<String, HashSet<String>> = HashMap::new();
+    {
+        let people_in = backend.json_texts(2);
+        let sql = format!(
+            "SELECT 'held' AS what, assignee_id AS user_id, MIN(id) AS value FROM tasks{} \
+               WHERE assignee_id IN ({people_in}) AND state = 'leased' AND kind = 'annotate' AND tier = 0 AND lease_expires_at >= $1 GROUP BY assignee_id \
+             UNION ALL SELECT 'certified', user_id, track_id FROM certifications WHERE user_id IN ({people_in}) AND status = 'active' AND expires_at > $1",
+            backend.index_hint("tasks_by_assignee"),
+        );
+        for r in sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(people_json).fetch_all(&mut **tx).await? {
+            let (what, user, value): (String, String, String) = (r.try_get("what")?, r.try_get("user_id")?, r.try_get("value")?);
+            if what == "held" {
+                out.insert(user, Routed::Task(value));
+            } else {
+                tracks_of.entry(user).or_default().insert(value);
+            }
+        }
+    }
+    let wanting: Vec<&String> = people.iter().filter(|u| !out.contains_key(*u)).collect();
+    if wanting.is_empty() {
+        tx.commit().await?;
+        return Ok(out);
+    }
+    let mut unserved: Vec<(String, HashSet<String>)> = wanting.iter().filter_map(|u| tracks_of.remove(*u).map(|t| ((*u).clone(), t))).collect();
+    let tracks: BTreeSet<String> = unserved.iter().flat_map(|(_, t)| t.iter().cloned()).collect();
+    // (task, person): queued tasks to lease; (task, person, project): every assignment, gold included.
+    let mut to_lease: Vec<(String, String)> = Vec::new();
+    let mut assigned: Vec<(String, String, String)> = Vec::new();
+    let mut after: Option<(i64, i64, String)> = None;
+    let mut limit = (2 * unserved.len() as i64 + 32).min(WINDOW_MAX);
+    while !unserved.is_empty() {
+        let (window, excluded) = read_window(&mut tx, backend, &tracks, &unserved, after.as_ref(), limit).await?;
+        let full = window.len() as i64 == limit;
+        let mut taken = HashSet::new();
+        let mut served: HashSet<String> = HashSet::new();
+        let mut pending = unserved.clone();
+        loop {
+            let mut returned = false;
+            for (user, i) in assign(&window, &pending, &excluded, &mut taken) {
+                let c = &window[i];
+                // Gold sends the person elsewhere; their task goes back to the window.
+                if let Some(gold) = crate::tasks::maybe_gold(&mut tx, &user, &c.project_id, &c.track_id, c.deadline).await? {
+                    taken.remove(&i);
+                    returned = true;
+                    assigned.push((gold.clone(), user.clone(), c.project_id.clone()));
+                    out.insert(user.clone(), Routed::Task(gold));
+                } else {
+                    to_lease.push((c.id.clone(), user.clone()));
+                    assigned.push((c.id.clone(), user.clone(), c.project_id.clone()));
+                    out.insert(user.clone(), Routed::Task(c.id.clone()));
+                }
+                served.insert(user);
+            }
+            pending.retain(|(u, _)| !served.contains(u));
+            if !returned || pending.is_empty() {
+                break;
+            }
+        }
+        unserved.retain(|(u, _)| !served.contains(u));
+        if !full {
+            break;
+        }
+        let last = window.last().expect("a full window is not empty");
+        after = Some((last.deadline, last.priority, last.id.clone()));
+        limit = (limit * 2).min(WINDOW_MAX);
+    }
+    lease_all(&mut tx, backend, &to_lease, now).await?;
+    // The trail records each assignment, not whether it is gold.
+    let events: Vec<_> = assigned
+        .iter()
+        .map(|(task, user, project)| clinlabel_domain::audit::NewAuditEvent {
+            at: now,
+            actor_id: Some(user.clone()),
+            org_id: None,
+            action: "task.assign".into(),
+            target_type: "task".into(),
+            target_id: task.clone(),
+            details: serde_json::json!({ "project_id": project }),
+        })
+        .collect();
+    audit::append_many(&mut tx, &events).await?;
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// SQL of a window of the queue: queued annotate tasks of running projects
+/// in the given tracks (`$2`), in hand-out order, after a keyset position
+/// (`$3`–`$5`). On SQLite the queue index is named: its planner otherwise
+/// joins the project filter first, scans and sorts.
+pub(crate) fn window_sql(backend: Backend, after: bool) -> String {
+    let (hint, lock) = match backend {
+        Backend::Sqlite => (" INDEXED BY tasks_queue", ""),
+        Backend::Postgres => ("", " FOR UPDATE OF t SKIP LOCKED"),
+    };
+    let keyset = if after { "AND (t.deadline, t.priority, t.id) > ($3, $4, $5) " } else { "" };
+    format!(
+        "SELECT t.id, t.project_id, t.track_id, t.item_id, t.deadline, t.priority FROM tasks t{hint} \
+         WHERE t.kind = 'annotate' AND t.state = 'queued' AND t.tier = 0 {keyset}\
+           AND t.track_id IN ({}) \
+           AND t.project_id IN (SELECT p.id FROM projects p WHERE p.state = 'in_progress') \
+         ORDER BY t.deadline, t.priority, t.id LIMIT $1{lock}",
+        backend.json_texts(2)
+    )
+}
+
+/// A window of the queue and the (item, person) pairs in it that are ruled
+/// out: the person annotated or holds the item, or skipped it. (Two
+/// statements: as a subquery of the window, SQLite would read the people's
+/// list again for every task of it.)
+async fn read_window(
+    tx: &mut Tx,
+    backend: Backend,
+    tracks: &BTreeSet<String>,
+    people: &[(String, HashSet<String>)],
+    after: Option<&(i64, i64, String)>,
+    limit: i64,
+) -> Result<(Vec<Candidate>, HashSet<(String, String)>), StoreError> {
+    let sql = window_sql(backend, after.is_some());
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(limit).bind(json_list(tracks));
+    if let Some((d, p, id)) = after {
+        q = q.bind(*d).bind(*p).bind(id.clone());
+    }
+    let window: Vec<Candidate> = q
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(Candidate {
+                id: r.try_get("id")?,
+                project_id: r.try_get("project_id")?,
+                track_id: r.try_get("track_id")?,
+                item_id: r.try_get("item_id")?,
+                deadline: r.try_get("deadline")?,
+                priority: r.try_get("priority")?,
+            })
+        })
+        .collect::<Result<_, StoreError>>()?;
+    if window.is_empty() || people.is_empty() {
+        return Ok((window, HashSet::new()));
+    }
+    let items: BTreeSet<&String> = window.iter().map(|c| &c.item_id).collect();
+    let (items_in, people_in) = (backend.json_texts(1), backend.json_texts(2));
+    let sql = format!(
+        "SELECT item_id, assignee_id AS user_id FROM tasks{} WHERE item_id IN ({items_in}) AND kind = 'annotate' AND assignee_id IN ({people_in}) AND state IN ('leased', 'done') \
+         UNION ALL SELECT item_id, user_id FROM task_skips WHERE item_id IN ({items_in}) AND user_id IN ({people_in})",
+        backend.index_hint("tasks_by_item")
+    );
+    let excluded = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(json_list(items))
+        .bind(json_list(people.iter().map(|(u, _)| u)))
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("item_id")?, r.try_get("user_id")?)))
+        .collect::<Result<_, StoreError>>()?;
+    Ok((window, excluded))
+}
+
+/// Leases the chosen tasks in one statement.
+async fn lease_all(tx: &mut Tx, backend: Backend, leases: &[(String, String)], now: i64) -> Result<(), StoreError> {
+    if leases.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<serde_json::Value> = leases.iter().map(|(task, user)| serde_json::json!({ "task": task, "user": user })).collect();
+    // `id IN (…)` walks the primary key on both backends whatever the
+    // statistics say (an UPDATE … FROM may scan the table instead).
+    let rows_3 = backend.json_rows(3);
+    let sql = format!(
+        "UPDATE tasks{} SET state = 'leased', lease_expires_at = $1, updated_at = $2, \
+           assignee_id = (SELECT value ->> 'user' FROM {rows_3} WHERE value ->> 'task' = tasks.id) \
+         WHERE id IN (SELECT value ->> 'task' FROM {rows_3}) AND state = 'queued'",
+        backend.index_hint("sqlite_autoindex_tasks_1")
+    );
+    let n = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now + crate::tasks::LEASE_MS).bind(now).bind(serde_json::Value::Array(rows).to_string()).execute(&mut **tx).await?.rows_affected();
+    if n != leases.len() as u64 {
+        return Err(StoreError::Internal(format!("leased {n} of {} chosen tasks", leases.len())));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(id: &str, track: &str, item: &str) -> Candidate {
+        Candidate { id: id.into(), project_id: "p".into(), track_id: track.into(), item_id: item.into(), deadline: 0, priority: 0 }
+    }
+
+    fn person(id: &str, tracks: &[&str]) -> (String, HashSet<String>) {
+        (id.into(), tracks.iter().map(|t| t.to_string()).collect())
+    }
+
+    /// One `check` per case: the window, who wants work, what is ruled out,
+    /// and who must get which task.
+    fn check(window: &[Candidate], wanting: &[(String, HashSet<String>)], excluded: &[(&str, &str)], want: &[(&str, &str)]) {
+        let excluded: HashSet<(String, String)> = excluded.iter().map(|(i, u)| (i.to_string(), u.to_string())).collect();
+        let got: Vec<(String, String)> = assign(window, wanting, &excluded, &mut HashSet::new()).into_iter().map(|(u, i)| (u, window[i].id.clone())).collect();
+        let want: Vec<(String, String)> = want.iter().map(|(u, t)| (u.to_string(), t.to_string())).collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn first_come_gets_the_first_task_they_may_take() {
+        let w = [c("t1", "rad", "i1"), c("t2", "rad", "i1"), c("t3", "rad", "i2")];
+        check(&w, &[person("a", &["rad"]), person("b", &["rad"])], &[], &[("a", "t1"), ("b", "t2")]);
+    }
+
+    #[test]
+    fn tracks_and_exclusions_are_respected() {
+        let w = [c("t1", "path", "i1"), c("t2", "rad", "i2"), c("t3", "rad", "i3")];
+        // a is certified in radiology only and already annotated i2.
+        check(&w, &[person("a", &["rad"]), person("b", &["path", "rad"])], &[("i2", "a")], &[("a", "t3"), ("b", "t1")]);
+        // Nobody certified in the window's tracks gets nothing.
+        check(&w, &[person("c", &["cardio"])], &[], &[]);
+    }
+
+    #[test]
+    fn a_task_goes_to_one_person_and_the_window_can_run_out() {
+        let w = [c("t1", "rad", "i1")];
+        check(&w, &[person("a", &["rad"]), person("b", &["rad"])], &[], &[("a", "t1")]);
+    }
+}
