@@ -69,6 +69,8 @@ pub struct Db {
     lease_pool: Option<AnyPool>,
     /// The annotate routing dispatcher (`crate::routing`).
     routing: Option<crate::batcher::Batcher<String, crate::routing::Routed>>,
+    /// What never changes about recently leased tasks (`crate::tasks::TaskFacts`).
+    facts: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, crate::tasks::TaskFacts>>>,
     /// The submission writer (`crate::tasks::submit`).
     submits: Option<crate::batcher::Batcher<crate::tasks::Prepared, crate::tasks::Submitted>>,
     backend: Backend,
@@ -153,7 +155,7 @@ impl Db {
             tokio::spawn(group_committer(pool.clone(), recv, gate));
             send
         });
-        let mut db = Db { pool, lease_pool, group, write_gate, routing: None, submits: None, backend };
+        let mut db = Db { pool, lease_pool, group, write_gate, routing: None, facts: Default::default(), submits: None, backend };
         db.migrate().await?;
         // The batchers hold a handle without batchers, so they stop when
         // the last clone of this one is dropped.
@@ -176,6 +178,21 @@ impl Db {
 
     pub(crate) fn routing(&self) -> Option<&crate::batcher::Batcher<String, crate::routing::Routed>> {
         self.routing.as_ref()
+    }
+
+    /// At most this many tasks' facts are kept; past it, the map starts afresh.
+    const FACTS_MAX: usize = 100_000;
+
+    pub(crate) fn remember_task(&self, task_id: &str, facts: crate::tasks::TaskFacts) {
+        let mut m = self.facts.lock().expect("task facts");
+        if m.len() >= Self::FACTS_MAX {
+            m.clear();
+        }
+        m.insert(task_id.to_string(), facts);
+    }
+
+    pub(crate) fn task_facts(&self, task_id: &str) -> Option<crate::tasks::TaskFacts> {
+        self.facts.lock().expect("task facts").get(task_id).cloned()
     }
 
     pub(crate) fn submits(&self) -> Option<&crate::batcher::Batcher<crate::tasks::Prepared, crate::tasks::Submitted>> {

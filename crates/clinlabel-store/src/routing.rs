@@ -49,8 +49,26 @@ const WINDOW_MAX: i64 = 4096;
 pub(crate) enum Routed {
     /// Nothing they may take now.
     Nothing,
-    /// The live task they already hold, or the one just leased to them.
-    Task(String),
+    /// The live task they already hold.
+    Held(String),
+    /// A task leased to them now, with what its view shows.
+    Leased(Box<Leased>),
+}
+
+/// A task just leased, as the dispatcher knows it: enough for the tasker's
+/// view without reading it again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Leased {
+    pub task_id: String,
+    pub project_id: String,
+    pub track_id: String,
+    pub item_id: String,
+    pub item_kind: String,
+    pub item_meta: String,
+    pub deadline: i64,
+    pub lease_expires_at: i64,
+    /// Never shown: it goes to the task facts the submission check reads.
+    pub gold: bool,
 }
 
 /// Starts the dispatcher of a database (a [`crate::batcher::Batcher`] of
@@ -144,7 +162,7 @@ async fn serve(db: &Db, requests: &[String]) -> Result<HashMap<String, Routed>, 
         for r in sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(people_json).fetch_all(&mut **tx).await? {
             let (what, user, value): (String, String, String) = (r.try_get("what")?, r.try_get("user_id")?, r.try_get("value")?);
             if what == "held" {
-                out.insert(user, Routed::Task(value));
+                out.insert(user, Routed::Held(value));
             } else {
                 tracks_of.entry(user).or_default().insert(value);
             }
@@ -157,9 +175,10 @@ async fn serve(db: &Db, requests: &[String]) -> Result<HashMap<String, Routed>, 
     }
     let mut unserved: Vec<(String, HashSet<String>)> = wanting.iter().filter_map(|u| tracks_of.remove(*u).map(|t| ((*u).clone(), t))).collect();
     let tracks: BTreeSet<String> = unserved.iter().flat_map(|(_, t)| t.iter().cloned()).collect();
-    // (task, person): queued tasks to lease; (task, person, project): every assignment, gold included.
+    // (task, person): queued tasks to lease; (person, lease): every assignment, gold included.
     let mut to_lease: Vec<(String, String)> = Vec::new();
-    let mut assigned: Vec<(String, String, String)> = Vec::new();
+    let mut assigned: Vec<(String, Leased)> = Vec::new();
+    let lease_expires_at = now + crate::tasks::LEASE_MS;
     let mut after: Option<(i64, i64, String)> = None;
     let mut limit = (2 * unserved.len() as i64 + 32).min(WINDOW_MAX);
     while !unserved.is_empty() {
@@ -173,15 +192,24 @@ async fn serve(db: &Db, requests: &[String]) -> Result<HashMap<String, Routed>, 
             for (user, i) in assign(&window, &pending, &excluded, &mut taken) {
                 let c = &window[i];
                 // Gold sends the person elsewhere; their task goes back to the window.
-                if let Some(gold) = crate::tasks::maybe_gold(&mut tx, &user, &c.project_id, &c.track_id, c.deadline).await? {
+                let lease = |task_id: String, item_id: String, gold: bool| Leased {
+                    task_id,
+                    project_id: c.project_id.clone(),
+                    track_id: c.track_id.clone(),
+                    item_id,
+                    item_kind: String::new(),
+                    item_meta: String::new(),
+                    deadline: c.deadline,
+                    lease_expires_at,
+                    gold,
+                };
+                if let Some((gold_task, gold_item)) = crate::tasks::maybe_gold(&mut tx, &user, &c.project_id, &c.track_id, c.deadline, now).await? {
                     taken.remove(&i);
                     returned = true;
-                    assigned.push((gold.clone(), user.clone(), c.project_id.clone()));
-                    out.insert(user.clone(), Routed::Task(gold));
+                    assigned.push((user.clone(), lease(gold_task, gold_item, true)));
                 } else {
                     to_lease.push((c.id.clone(), user.clone()));
-                    assigned.push((c.id.clone(), user.clone(), c.project_id.clone()));
-                    out.insert(user.clone(), Routed::Task(c.id.clone()));
+                    assigned.push((user.clone(), lease(c.id.clone(), c.item_id.clone(), false)));
                 }
                 served.insert(user);
             }
@@ -202,18 +230,37 @@ async fn serve(db: &Db, requests: &[String]) -> Result<HashMap<String, Routed>, 
     // The trail records each assignment, not whether it is gold.
     let events: Vec<_> = assigned
         .iter()
-        .map(|(task, user, project)| clinlabel_domain::audit::NewAuditEvent {
+        .map(|(user, l)| clinlabel_domain::audit::NewAuditEvent {
             at: now,
             actor_id: Some(user.clone()),
             org_id: None,
             action: "task.assign".into(),
             target_type: "task".into(),
-            target_id: task.clone(),
-            details: serde_json::json!({ "project_id": project }),
+            target_id: l.task_id.clone(),
+            details: serde_json::json!({ "project_id": l.project_id }),
         })
         .collect();
     audit::append_many(&mut tx, &events).await?;
+    // What the views show of the items, for all of them at once.
+    if !assigned.is_empty() {
+        let sql = format!("SELECT id, kind, meta FROM items WHERE id IN ({})", backend.json_texts(1));
+        let items: HashMap<String, (String, String)> = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(json_list(assigned.iter().map(|(_, l)| &l.item_id)))
+            .fetch_all(&mut **tx)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("id")?, (r.try_get("kind")?, r.try_get("meta")?))))
+            .collect::<Result<_, StoreError>>()?;
+        for (_, l) in &mut assigned {
+            let (kind, meta) = items.get(&l.item_id).cloned().ok_or_else(|| StoreError::Internal(format!("item {} of a leased task", l.item_id)))?;
+            (l.item_kind, l.item_meta) = (kind, meta);
+        }
+    }
     tx.commit().await?;
+    for (user, l) in assigned {
+        db.remember_task(&l.task_id, crate::tasks::TaskFacts::annotate(&l.project_id, &l.track_id, &l.item_id, l.gold));
+        out.insert(user, Routed::Leased(Box::new(l)));
+    }
     Ok(out)
 }
 

@@ -182,8 +182,27 @@ async fn insert_task(
     state: &str,
     assignee: Option<&str>,
 ) -> Result<String, StoreError> {
+    insert_task_at(tx, now_ms(), project_id, track_id, item_id, kind, tier, excluded, annotation, deadline, gold, state, assignee).await
+}
+
+/// [`insert_task`] stamped `now` (a lease runs to `now + LEASE_MS`).
+#[allow(clippy::too_many_arguments)]
+async fn insert_task_at(
+    tx: &mut Tx,
+    now: i64,
+    project_id: &str,
+    track_id: &str,
+    item_id: &str,
+    kind: &str,
+    tier: i64,
+    excluded: Option<&str>,
+    annotation: Option<&str>,
+    deadline: i64,
+    gold: bool,
+    state: &str,
+    assignee: Option<&str>,
+) -> Result<String, StoreError> {
     let id = new_id();
-    let now = now_ms();
     sqlx::query(
         "INSERT INTO tasks (id, project_id, track_id, item_id, kind, tier, state, assignee_id, excluded_id, annotation_id, lease_expires_at, deadline, priority, gold, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $13, $14, $14)",
@@ -288,7 +307,59 @@ pub async fn next_task(db: &Db, keyring: &Keyring, who: &Principal) -> Result<Op
     }
     match crate::routing::next_annotate(db, who).await? {
         crate::routing::Routed::Nothing => Ok(None),
-        crate::routing::Routed::Task(id) => task_view(db, keyring, who, &id).await.map(Some),
+        crate::routing::Routed::Held(id) => task_view(db, keyring, who, &id).await.map(Some),
+        crate::routing::Routed::Leased(l) => {
+            let spec = projects::spec_for_task(db, keyring, &l.project_id).await?;
+            Ok(Some(TaskView {
+                id: l.task_id,
+                kind: "annotate".into(),
+                tier: 0,
+                project_id: l.project_id,
+                project_name: spec.name.clone(),
+                modality: spec.modality,
+                schema: spec.schema.clone(),
+                guidelines: spec.guidelines.clone(),
+                item_id: l.item_id,
+                item_kind: l.item_kind,
+                item_meta: serde_json::from_str(&l.item_meta).unwrap_or(serde_json::Value::Null),
+                deadline: l.deadline,
+                lease_expires_at: Some(l.lease_expires_at),
+                annotation: None,
+                reviews: Vec::new(),
+            }))
+        }
+    }
+}
+
+/// What never changes about a task once it exists: where it belongs and
+/// what it is. Kept per database handle (`Db::remember_task`) so checking a
+/// submission need not read it again; whether the caller still holds the
+/// task is checked where it is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TaskFacts {
+    pub project_id: String,
+    pub track_id: String,
+    pub item_id: String,
+    /// `annotate`, `review` or `rework`.
+    pub kind: String,
+    pub gold: bool,
+    pub annotation_id: Option<String>,
+}
+
+impl TaskFacts {
+    pub(crate) fn annotate(project_id: &str, track_id: &str, item_id: &str, gold: bool) -> TaskFacts {
+        TaskFacts { project_id: project_id.into(), track_id: track_id.into(), item_id: item_id.into(), kind: "annotate".into(), gold, annotation_id: None }
+    }
+
+    fn of_row(row: &AnyRow) -> Result<TaskFacts, StoreError> {
+        Ok(TaskFacts {
+            project_id: row.try_get("project_id")?,
+            track_id: row.try_get("track_id")?,
+            item_id: row.try_get("item_id")?,
+            kind: row.try_get("kind")?,
+            gold: row.try_get::<i64, _>("gold")? != 0,
+            annotation_id: row.try_get("annotation_id")?,
+        })
     }
 }
 
@@ -296,7 +367,7 @@ pub async fn next_task(db: &Db, keyring: &Keyring, who: &Principal) -> Result<Op
 /// when the draw says gold and the project has a gold item the person has
 /// not had, a new task of it is leased to them (the project's deadline,
 /// like any other task) and its id returned.
-pub(crate) async fn maybe_gold(tx: &mut Tx, user_id: &str, project_id: &str, track_id: &str, deadline: i64) -> Result<Option<String>, StoreError> {
+pub(crate) async fn maybe_gold(tx: &mut Tx, user_id: &str, project_id: &str, track_id: &str, deadline: i64, now: i64) -> Result<Option<(String, String)>, StoreError> {
     let rate = gold_rate(tx, project_id).await?;
     let draw = (random_u63() as f64) / (i64::MAX as f64);
     if draw >= rate {
@@ -312,7 +383,8 @@ pub(crate) async fn maybe_gold(tx: &mut Tx, user_id: &str, project_id: &str, tra
     .await?;
     let Some(g) = gold else { return Ok(None) };
     let item: String = g.try_get("id")?;
-    Ok(Some(insert_task(tx, project_id, track_id, &item, "annotate", 0, None, None, deadline, true, "leased", Some(user_id)).await?))
+    let task = insert_task_at(tx, now, project_id, track_id, &item, "annotate", 0, None, None, deadline, true, "leased", Some(user_id)).await?;
+    Ok(Some((task, item)))
 }
 
 /// A task the caller holds (or may look at: staff see any).
@@ -616,29 +688,50 @@ async fn running_spec(conn: &mut sqlx::AnyConnection, project_id: &str) -> Resul
 /// is not a review, the body fits; scores a gold answer; decides the stage.
 async fn prepare_submit(db: &Db, who: &Principal, task_id: &str, body: AnnotationBody) -> Result<Prepared, StoreError> {
     let mut conn = db.pool.acquire().await?;
-    let row = held_task_on(&mut conn, false, who, task_id).await?;
-    let kind: String = row.try_get("kind")?;
-    if kind == "review" {
-        return Err(DomainError::new(ErrorCode::InvalidField).with_message("This is a review: send a decision to /review.").with_details(serde_json::json!({ "field": "task" })).into());
-    }
-    let project_id: String = row.try_get("project_id")?;
-    let item_id: String = row.try_get("item_id")?;
-    let gold = row.try_get::<i64, _>("gold")? != 0;
-    let (spec, seed) = running_spec(&mut conn, &project_id).await?;
-    validate_body(&mut conn, &spec, &item_id, &body).await?;
-    let gold_score = if gold { Some(gold_score(&mut conn, &spec, &item_id, &body).await?) } else { None };
-    let tier2 = qa::tier2_sampled(seed as u64, &item_id, spec.qa.tier2_sampling_pct);
-    let annotation_id = if kind == "rework" { row.try_get("annotation_id")? } else { new_id() };
+    // The task's facts: remembered from its lease, else read (and checked held).
+    let (facts, checked) = match db.task_facts(task_id) {
+        Some(f) => (f, false),
+        None => {
+            let f = TaskFacts::of_row(&held_task_on(&mut conn, false, who, task_id).await?)?;
+            db.remember_task(task_id, f.clone());
+            (f, true)
+        }
+    };
+    let checks = async {
+        if facts.kind == "review" {
+            return Err(DomainError::new(ErrorCode::InvalidField).with_message("This is a review: send a decision to /review.").with_details(serde_json::json!({ "field": "task" })).into());
+        }
+        let (spec, seed) = running_spec(&mut conn, &facts.project_id).await?;
+        validate_body(&mut conn, &spec, &facts.item_id, &body).await?;
+        let gold_score = if facts.gold { Some(gold_score(&mut conn, &spec, &facts.item_id, &body).await?) } else { None };
+        Ok::<_, StoreError>((spec, seed, gold_score))
+    };
+    let (spec, seed, gold_score) = match checks.await {
+        Ok(v) => v,
+        // Someone who does not hold the task hears that, not what is wrong with the body.
+        Err(e) if !checked => {
+            let mut conn = db.pool.acquire().await?;
+            held_task_on(&mut conn, false, who, task_id).await?;
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
+    let tier2 = qa::tier2_sampled(seed as u64, &facts.item_id, spec.qa.tier2_sampling_pct);
+    let annotation_id = match (&facts.kind[..], &facts.annotation_id) {
+        ("rework", Some(a)) => a.clone(),
+        ("rework", None) => return Err(StoreError::Internal(format!("rework task {task_id} has no annotation"))),
+        _ => new_id(),
+    };
     Ok(Prepared {
         who: who.clone(),
         task_id: task_id.to_string(),
-        kind,
-        project_id,
-        track_id: row.try_get("track_id")?,
-        item_id,
+        kind: facts.kind,
+        project_id: facts.project_id,
+        track_id: facts.track_id,
+        item_id: facts.item_id,
         annotation_id,
         gold_score,
-        stage: if gold { Stage::Accepted } else { qa::first_stage(&spec.qa, tier2) },
+        stage: if facts.gold { Stage::Accepted } else { qa::first_stage(&spec.qa, tier2) },
         tier2,
         body_json: serde_json::to_string(&body).map_err(|e| StoreError::Internal(e.to_string()))?,
         spec,
@@ -765,6 +858,15 @@ async fn write_submissions_in(tx: &mut Tx, batch: &[Prepared]) -> Result<Vec<Res
         })
         .collect();
     audit::append_many(tx, &events).await?;
+    // Who sent a task they never held hears `not_found`, as anywhere else.
+    let refused: Vec<&String> = batch.iter().filter(|p| !finished.contains(&p.task_id)).map(|p| &p.task_id).collect();
+    let mut holders: std::collections::HashMap<String, Option<String>> = std::collections::HashMap::new();
+    if !refused.is_empty() {
+        let sql = format!("SELECT id, assignee_id FROM tasks WHERE id IN ({})", backend.json_texts(1));
+        for r in sqlx::query(sqlx::AssertSqlSafe(sql)).bind(crate::db::json_list(refused)).fetch_all(&mut **tx).await? {
+            holders.insert(r.try_get("id")?, r.try_get("assignee_id")?);
+        }
+    }
     Ok(batch
         .iter()
         .enumerate()
@@ -772,8 +874,10 @@ async fn write_submissions_in(tx: &mut Tx, batch: &[Prepared]) -> Result<Vec<Res
             let first = batch.iter().position(|q| q.task_id == p.task_id) == Some(i);
             if first && finished.contains(&p.task_id) {
                 Ok(Submitted { task_id: p.task_id.clone(), status: "submitted".into() })
-            } else {
+            } else if holders.get(&p.task_id).is_some_and(|a| a.as_deref() == Some(p.who.user_id.as_str())) || finished.contains(&p.task_id) {
                 Err(DomainError::new(ErrorCode::TaskNotHeld).into())
+            } else {
+                Err(ErrorCode::NotFound.into())
             }
         })
         .collect())

@@ -129,8 +129,15 @@ async fn only_certified_taskers_in_running_projects_get_tasks() {
         }
         let r = c.post("/api/v1/tasks/next", json!({})).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        // The view handed out with a fresh lease is the stored task's view.
+        assert_eq!(c.get(&format!("/api/v1/tasks/{}", r.body["id"].as_str().unwrap())).await.body, r.body);
         // The same unfinished task comes back until it is done.
-        assert_eq!(c.post("/api/v1/tasks/next", json!({})).await.body["id"], r.body["id"]);
+        assert_eq!(c.post("/api/v1/tasks/next", json!({})).await.body, r.body);
+        // Nobody else can submit it: they hear it does not exist, even with a bad body.
+        let mut other = app.login(&uncertified[0].1, PASSWORD).await;
+        let id = r.body["id"].as_str().unwrap();
+        assert_eq!(other.post(&format!("/api/v1/tasks/{id}/submit"), answer("cardiology")).await.code(), "not_found");
+        assert_eq!(other.post(&format!("/api/v1/tasks/{id}/submit"), answer("no-such-option")).await.code(), "not_found");
         // Staff and clients do not annotate.
         let mut pm = app.login(w.email(Role::Pm, &w.provider), PASSWORD).await;
         assert_eq!(pm.post("/api/v1/tasks/next", json!({})).await.status, StatusCode::FORBIDDEN);
