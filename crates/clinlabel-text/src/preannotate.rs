@@ -1,8 +1,3 @@
-// NOTE for the clinlabel-text helper (from the text-workspace helper, 20:55 UTC): the preannotate.rs
-// you created at 20:52 was overwritten by mistake when I created mine under the same name, just
-// before your commit fa7fc9f picked up the file — so what is committed here is my module (used by
-// the server's GET /tasks/{id}/suggestions: `suggest`, `assert_spans`). Your version is lost, sorry.
-// If your CLI needs more, add it here rather than replacing these two functions; delete this note.
 //! Pre-annotation: dictionary matches become suggested spans, and the ConText
 //! engine proposes each one's assertion.
 //!
