@@ -20,36 +20,109 @@ pub async fn append(tx: &mut Tx, event: &NewAuditEvent) -> Result<i64, StoreErro
 
 /// Appends events, in order, in the caller's transaction with three
 /// statements whatever their number (the head is taken once, the chain is
-/// computed here, the rows go in together as one JSON parameter), and returns the last sequence
-/// number (0 for no events, which touches nothing).
+/// computed here, the rows go in together as one JSON parameter), and
+/// returns the last sequence number (0 for no events, which touches nothing).
 pub async fn append_many(tx: &mut Tx, events: &[NewAuditEvent]) -> Result<i64, StoreError> {
     if events.is_empty() {
         return Ok(0);
     }
     let head = sqlx::query("UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash").bind(events.len() as i64).fetch_one(&mut **tx).await?;
     let last: i64 = head.try_get("seq")?;
-    let mut prev: String = head.try_get("hash")?;
-    let first = last - events.len() as i64 + 1;
+    let c = chain(last - events.len() as i64, head.try_get("hash")?, events)?;
+    let backend = crate::db::backend_of(tx);
+    sqlx::query(sqlx::AssertSqlSafe(insert_sql(backend, 1))).bind(c.rows).execute(&mut **tx).await?;
+    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(c.last_hash).execute(&mut **tx).await?;
+    Ok(last)
+}
+
+/// Adds the read of the chain's head to a script's first round trip, on
+/// SQLite, where the transaction already holds the database's write lock
+/// from its start. PostgreSQL reads it in [`head_after`], as the last lock
+/// its transaction takes: taken earlier, it would wait in a cycle with the
+/// row locks of another writer's foreign-key checks.
+pub(crate) fn head_in_script(script: crate::db::Script, backend: crate::Backend) -> crate::db::Script {
+    match backend {
+        crate::Backend::Sqlite => script.part("SELECT 'head' AS what, seq, hash FROM audit_head WHERE id = 1"),
+        crate::Backend::Postgres => script,
+    }
+}
+
+/// The chain's head (seq, hash) for a [`Chain`] appended later in the same
+/// transaction: from a script's rows (SQLite, see [`head_in_script`]), or
+/// read now and locked until the transaction ends (PostgreSQL).
+pub(crate) async fn head_after(tx: &mut Tx, rows: &[sqlx::any::AnyRow]) -> Result<(i64, String), StoreError> {
+    match crate::db::backend_of(tx) {
+        crate::Backend::Sqlite => head_of(rows),
+        crate::Backend::Postgres => {
+            let r = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE").fetch_one(&mut **tx).await?;
+            Ok((r.try_get("seq")?, r.try_get("hash")?))
+        }
+    }
+}
+
+/// Events chained after a head: the rows to insert (a JSON parameter for
+/// [`insert_sql`]) and the new head for [`head_update_sql`].
+pub(crate) struct Chain {
+    pub rows: String,
+    pub prev_seq: i64,
+    pub last_seq: i64,
+    pub last_hash: String,
+}
+
+/// Chains `events` after the head (`prev_seq`, `prev_hash`).
+pub(crate) fn chain(prev_seq: i64, prev_hash: String, events: &[NewAuditEvent]) -> Result<Chain, StoreError> {
+    let mut prev = prev_hash;
     let mut rows = Vec::with_capacity(events.len());
     for (i, event) in events.iter().enumerate() {
         let details = serde_json::to_string(&event.details).map_err(|e| StoreError::Internal(e.to_string()))?;
         let hash = chain_hash(&prev, event.at, event.actor_id.as_deref(), event.org_id.as_deref(), &event.action, &event.target_type, &event.target_id, &details);
         rows.push(serde_json::json!({
-            "seq": first + i as i64, "at": event.at, "actor_id": event.actor_id, "org_id": event.org_id, "action": event.action,
+            "seq": prev_seq + 1 + i as i64, "at": event.at, "actor_id": event.actor_id, "org_id": event.org_id, "action": event.action,
             "target_type": event.target_type, "target_id": event.target_id, "details": details, "prev_hash": prev, "hash": hash,
         }));
         prev = hash;
     }
-    let backend = crate::db::backend_of(tx);
-    let sql = format!(
+    Ok(Chain { rows: serde_json::Value::Array(rows).to_string(), prev_seq, last_seq: prev_seq + events.len() as i64, last_hash: prev })
+}
+
+/// Inserts the rows of a [`Chain`] given as parameter `$n`.
+pub(crate) fn insert_sql(backend: crate::Backend, n: usize) -> String {
+    format!(
         "INSERT INTO audit_events (seq, at, actor_id, org_id, action, target_type, target_id, details, prev_hash, hash) \
          SELECT CAST(value ->> 'seq' AS BIGINT), CAST(value ->> 'at' AS BIGINT), value ->> 'actor_id', value ->> 'org_id', value ->> 'action', \
                 value ->> 'target_type', value ->> 'target_id', value ->> 'details', value ->> 'prev_hash', value ->> 'hash' FROM {}",
-        backend.json_rows(1)
-    );
-    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(serde_json::Value::Array(rows).to_string()).execute(&mut **tx).await?;
-    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(prev).execute(&mut **tx).await?;
-    Ok(last)
+        backend.json_rows(n)
+    )
+}
+
+/// Moves the head to a [`Chain`]'s end (`$seq`, `$hash`) only if it is still
+/// where the chain began (`$prev`); returns a row `what = 'head'` when it did.
+pub(crate) fn head_update_sql(seq: usize, hash: usize, prev: usize) -> String {
+    format!("UPDATE audit_head SET seq = ${seq}, hash = ${hash} WHERE id = 1 AND seq = ${prev} RETURNING 'head' AS what, seq")
+}
+
+/// Adds a [`Chain`]'s insert and head move to a script.
+pub(crate) fn append_to_script(script: crate::db::Script, backend: crate::Backend, c: &Chain) -> crate::db::Script {
+    use crate::db::Arg;
+    let n = script.next_param();
+    script
+        .part(insert_sql(backend, n))
+        .arg(Arg::Text(c.rows.clone()))
+        .part(head_update_sql(n + 1, n + 2, n + 3))
+        .arg(Arg::Int(c.last_seq))
+        .arg(Arg::Text(c.last_hash.clone()))
+        .arg(Arg::Int(c.prev_seq))
+}
+
+/// The head row of a script's rows (from [`head_in_script`]).
+fn head_of(rows: &[sqlx::any::AnyRow]) -> Result<(i64, String), StoreError> {
+    let r = rows.iter().find(|r| r.try_get::<String, _>("what").is_ok_and(|w| w == "head")).ok_or_else(|| StoreError::Internal("no audit head".into()))?;
+    Ok((r.try_get("seq")?, r.try_get("hash")?))
+}
+
+/// Whether a script moved the head (the row of [`head_update_sql`]).
+pub(crate) fn head_moved(rows: &[sqlx::any::AnyRow], to: i64) -> bool {
+    rows.iter().any(|r| r.try_get::<String, _>("what").is_ok_and(|w| w == "head") && r.try_get::<i64, _>("seq").is_ok_and(|s| s == to))
 }
 
 /// Builds an event stamped now.

@@ -412,6 +412,116 @@ impl Backend {
     }
 }
 
+/// A value bound to a [`Script`] parameter.
+#[derive(Debug, Clone)]
+pub(crate) enum Arg {
+    Int(i64),
+    Text(String),
+}
+
+/// Statements sent together: one round trip on SQLite, whose driver runs a
+/// text of several statements in one call (binding `$n` by number across
+/// them), and one statement at a time on PostgreSQL (each renumbered to the
+/// parameters it uses). The statements share one numbering of parameters.
+/// Rows of all statements come back in order; a statement's rows carry a
+/// `what` column when the caller must tell them apart.
+#[derive(Debug, Default)]
+pub(crate) struct Script {
+    parts: Vec<String>,
+    args: Vec<Arg>,
+}
+
+impl Script {
+    pub(crate) fn new() -> Script {
+        Script::default()
+    }
+
+    /// Adds a statement (no `$` outside parameters, no `;`).
+    pub(crate) fn part(mut self, sql: impl Into<String>) -> Script {
+        self.parts.push(sql.into());
+        self
+    }
+
+    /// Adds the next parameter (`$1`, `$2`, … in the order added).
+    pub(crate) fn arg(mut self, a: Arg) -> Script {
+        self.args.push(a);
+        self
+    }
+
+    /// The number the next [`Script::arg`] gets.
+    pub(crate) fn next_param(&self) -> usize {
+        self.args.len() + 1
+    }
+
+    pub(crate) async fn run(self, conn: &mut sqlx::AnyConnection) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
+        fn bind<'q>(q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>, a: &Arg) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+            match a {
+                Arg::Int(v) => q.bind(*v),
+                Arg::Text(v) => q.bind(v.clone()),
+            }
+        }
+        match backend_of(conn) {
+            Backend::Sqlite => {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(self.parts.join(";\n")));
+                for a in &self.args {
+                    q = bind(q, a);
+                }
+                Ok(q.fetch_all(&mut *conn).await?)
+            }
+            Backend::Postgres => {
+                let mut rows = Vec::new();
+                for part in &self.parts {
+                    let (sql, used) = renumber(part);
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for n in used {
+                        let a = self.args.get(n - 1).ok_or_else(|| StoreError::Internal(format!("script parameter ${n} was not given")))?;
+                        q = bind(q, a);
+                    }
+                    rows.extend(q.fetch_all(&mut *conn).await?);
+                }
+                Ok(rows)
+            }
+        }
+    }
+}
+
+/// Renumbers the `$n` of one statement to `$1…$k` in order of first use and
+/// returns the original numbers, in that order.
+fn renumber(sql: &str) -> (String, Vec<usize>) {
+    let mut out = String::with_capacity(sql.len());
+    let mut used: Vec<usize> = Vec::new();
+    let mut chars = sql.char_indices().peekable();
+    let mut quoted = false;
+    while let Some((i, c)) = chars.next() {
+        if c == '\'' {
+            quoted = !quoted;
+        }
+        if c == '$' && !quoted && chars.peek().is_some_and(|(_, d)| d.is_ascii_digit()) {
+            let start = i + 1;
+            let mut end = start;
+            while let Some((j, d)) = chars.peek().copied() {
+                if !d.is_ascii_digit() {
+                    break;
+                }
+                end = j + 1;
+                chars.next();
+            }
+            let n: usize = sql[start..end].parse().expect("digits");
+            let k = match used.iter().position(|u| *u == n) {
+                Some(p) => p + 1,
+                None => {
+                    used.push(n);
+                    used.len()
+                }
+            };
+            out.push_str(&format!("${k}"));
+        } else {
+            out.push(c);
+        }
+    }
+    (out, used)
+}
+
 /// The backend of an open connection or transaction.
 pub(crate) fn backend_of(conn: &sqlx::AnyConnection) -> Backend {
     if conn.backend_name() == "PostgreSQL" { Backend::Postgres } else { Backend::Sqlite }
@@ -479,6 +589,13 @@ mod tests {
         assert_eq!(redact_url("postgres://app:s3cret@db:5432/x"), "postgres://app:***@db:5432/x");
         assert_eq!(redact_url("sqlite:///tmp/a.db"), "sqlite:///tmp/a.db");
         assert_eq!(Backend::from_url("mysql://x"), None);
+    }
+
+    #[test]
+    fn script_statements_are_renumbered_for_postgres() {
+        assert_eq!(renumber("SELECT $4, $2 FROM t WHERE a = $4 AND b = '$1'"), ("SELECT $1, $2 FROM t WHERE a = $1 AND b = '$1'".to_string(), vec![4, 2]));
+        assert_eq!(renumber("SELECT 1"), ("SELECT 1".to_string(), vec![]));
+        assert_eq!(renumber("UPDATE t SET a = $12"), ("UPDATE t SET a = $1".to_string(), vec![12]));
     }
 
     #[test]

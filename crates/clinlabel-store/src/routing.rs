@@ -33,7 +33,7 @@
 
 use crate::audit;
 use crate::batcher::Batcher;
-use crate::db::{Backend, Db, Tx, json_list, now_ms};
+use crate::db::{Arg, Backend, Db, Script, Tx, json_list, now_ms};
 use crate::StoreError;
 use clinlabel_domain::Principal;
 use sqlx::Row;
@@ -144,28 +144,37 @@ async fn serve(db: &Db, requests: &[String]) -> Result<HashMap<String, Routed>, 
     let mut tx = db.begin_lease().await?;
     let people_json = json_list(&people);
     if backend == Backend::Postgres {
-        let sql = format!("SELECT id FROM users WHERE id IN ({}) ORDER BY id FOR UPDATE", backend.json_texts(1));
+        // NO KEY UPDATE: it excludes the person's other requests, not the
+        // foreign-key checks of their submissions.
+        let sql = format!("SELECT id FROM users WHERE id IN ({}) ORDER BY id FOR NO KEY UPDATE", backend.json_texts(1));
         sqlx::query(sqlx::AssertSqlSafe(sql)).bind(people_json.clone()).fetch_all(&mut **tx).await?;
     }
-    crate::tasks::release_expired(&mut tx, now).await?;
-    // Who already holds a live annotate task (it comes back first), and
-    // everyone's active, unexpired certifications, in one statement.
+    // First round trip: return expired leases; who already holds a live
+    // annotate task (it comes back first) and everyone's active, unexpired
+    // certifications; the audit head the assignments will follow.
     let mut tracks_of: HashMap<String, HashSet<String>> = HashMap::new();
-    {
-        let people_in = backend.json_texts(2);
-        let sql = format!(
+    let people_in = backend.json_texts(2);
+    let first = Script::new()
+        .part(crate::tasks::RELEASE_EXPIRED_SQL)
+        .arg(Arg::Int(now))
+        .part(format!(
             "SELECT 'held' AS what, assignee_id AS user_id, MIN(id) AS value FROM tasks{} \
                WHERE assignee_id IN ({people_in}) AND state = 'leased' AND kind = 'annotate' AND tier = 0 AND lease_expires_at >= $1 GROUP BY assignee_id \
              UNION ALL SELECT 'certified', user_id, track_id FROM certifications WHERE user_id IN ({people_in}) AND status = 'active' AND expires_at > $1",
             backend.index_hint("tasks_by_assignee"),
-        );
-        for r in sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(people_json).fetch_all(&mut **tx).await? {
-            let (what, user, value): (String, String, String) = (r.try_get("what")?, r.try_get("user_id")?, r.try_get("value")?);
-            if what == "held" {
-                out.insert(user, Routed::Held(value));
-            } else {
-                tracks_of.entry(user).or_default().insert(value);
+        ))
+        .arg(Arg::Text(people_json));
+    let first = audit::head_in_script(first, backend).run(&mut tx).await?;
+    for r in &first {
+        let what: String = r.try_get("what")?;
+        match what.as_str() {
+            "held" => {
+                out.insert(r.try_get("user_id")?, Routed::Held(r.try_get("value")?));
             }
+            "certified" => {
+                tracks_of.entry(r.try_get("user_id")?).or_default().insert(r.try_get("value")?);
+            }
+            _ => {}
         }
     }
     let wanting: Vec<&String> = people.iter().filter(|u| !out.contains_key(*u)).collect();
@@ -226,8 +235,8 @@ async fn serve(db: &Db, requests: &[String]) -> Result<HashMap<String, Routed>, 
         after = Some((last.deadline, last.priority, last.id.clone()));
         limit = (limit * 2).min(WINDOW_MAX);
     }
-    lease_all(&mut tx, backend, &to_lease, now).await?;
-    // The trail records each assignment, not whether it is gold.
+    // Second round trip: lease the chosen tasks, append the assignments to
+    // the trail, read what the views show of the items.
     let events: Vec<_> = assigned
         .iter()
         .map(|(user, l)| clinlabel_domain::audit::NewAuditEvent {
@@ -240,15 +249,43 @@ async fn serve(db: &Db, requests: &[String]) -> Result<HashMap<String, Routed>, 
             details: serde_json::json!({ "project_id": l.project_id }),
         })
         .collect();
-    audit::append_many(&mut tx, &events).await?;
-    // What the views show of the items, for all of them at once.
     if !assigned.is_empty() {
-        let sql = format!("SELECT id, kind, meta FROM items WHERE id IN ({})", backend.json_texts(1));
-        let items: HashMap<String, (String, String)> = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(json_list(assigned.iter().map(|(_, l)| &l.item_id)))
-            .fetch_all(&mut **tx)
-            .await?
+        let mut second = Script::new();
+        if !to_lease.is_empty() {
+            let rows: Vec<serde_json::Value> = to_lease.iter().map(|(task, user)| serde_json::json!({ "task": task, "user": user })).collect();
+            let n = second.next_param();
+            let rows_n = backend.json_rows(n + 2);
+            second = second
+                .part(format!(
+                    "UPDATE tasks{} SET state = 'leased', lease_expires_at = ${n}, updated_at = ${}, \
+                       assignee_id = (SELECT value ->> 'user' FROM {rows_n} WHERE value ->> 'task' = tasks.id) \
+                     WHERE id IN (SELECT value ->> 'task' FROM {rows_n}) AND state = 'queued' RETURNING 'leased' AS what, id",
+                    backend.index_hint("sqlite_autoindex_tasks_1"),
+                    n + 1
+                ))
+                .arg(Arg::Int(lease_expires_at))
+                .arg(Arg::Int(now))
+                .arg(Arg::Text(serde_json::Value::Array(rows).to_string()));
+        }
+        // The trail records each assignment, not whether it is gold.
+        let (head_seq, head_hash) = audit::head_after(&mut tx, &first).await?;
+        let chain = audit::chain(head_seq, head_hash, &events)?;
+        second = audit::append_to_script(second, backend, &chain);
+        let n = second.next_param();
+        second = second
+            .part(format!("SELECT 'item' AS what, id, kind, meta FROM items WHERE id IN ({})", backend.json_texts(n)))
+            .arg(Arg::Text(json_list(assigned.iter().map(|(_, l)| &l.item_id))));
+        let rows = second.run(&mut tx).await?;
+        let leased = rows.iter().filter(|r| r.try_get::<String, _>("what").is_ok_and(|w| w == "leased")).count();
+        if leased != to_lease.len() {
+            return Err(StoreError::Internal(format!("leased {leased} of {} chosen tasks", to_lease.len())));
+        }
+        if !audit::head_moved(&rows, chain.last_seq) {
+            return Err(StoreError::Internal("the audit head moved during a lease".into()));
+        }
+        let items: HashMap<String, (String, String)> = rows
             .iter()
+            .filter(|r| r.try_get::<String, _>("what").is_ok_and(|w| w == "item"))
             .map(|r| Ok((r.try_get("id")?, (r.try_get("kind")?, r.try_get("meta")?))))
             .collect::<Result<_, StoreError>>()?;
         for (_, l) in &mut assigned {
@@ -335,28 +372,6 @@ async fn read_window(
         .map(|r| Ok((r.try_get("item_id")?, r.try_get("user_id")?)))
         .collect::<Result<_, StoreError>>()?;
     Ok((window, excluded))
-}
-
-/// Leases the chosen tasks in one statement.
-async fn lease_all(tx: &mut Tx, backend: Backend, leases: &[(String, String)], now: i64) -> Result<(), StoreError> {
-    if leases.is_empty() {
-        return Ok(());
-    }
-    let rows: Vec<serde_json::Value> = leases.iter().map(|(task, user)| serde_json::json!({ "task": task, "user": user })).collect();
-    // `id IN (…)` walks the primary key on both backends whatever the
-    // statistics say (an UPDATE … FROM may scan the table instead).
-    let rows_3 = backend.json_rows(3);
-    let sql = format!(
-        "UPDATE tasks{} SET state = 'leased', lease_expires_at = $1, updated_at = $2, \
-           assignee_id = (SELECT value ->> 'user' FROM {rows_3} WHERE value ->> 'task' = tasks.id) \
-         WHERE id IN (SELECT value ->> 'task' FROM {rows_3}) AND state = 'queued'",
-        backend.index_hint("sqlite_autoindex_tasks_1")
-    );
-    let n = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now + crate::tasks::LEASE_MS).bind(now).bind(serde_json::Value::Array(rows).to_string()).execute(&mut **tx).await?.rows_affected();
-    if n != leases.len() as u64 {
-        return Err(StoreError::Internal(format!("leased {n} of {} chosen tasks", leases.len())));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -231,18 +231,19 @@ async fn insert_task_at(
 async fn lock_user(tx: &mut Tx, backend: Backend, user_id: &str) -> Result<(), StoreError> {
     if backend == Backend::Postgres {
         // Serialise one person's requests across processes: no double picks.
-        sqlx::query("SELECT id FROM users WHERE id = $1 FOR UPDATE").bind(user_id.to_string()).fetch_optional(&mut **tx).await?;
+        sqlx::query("SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE").bind(user_id.to_string()).fetch_optional(&mut **tx).await?;
     }
     Ok(())
 }
 
 /// Returns expired annotate and review leases to the queue.
+/// Returns expired annotate and review leases to the queue (`$1`: now).
+/// Rework stays with its author.
+pub(crate) const RELEASE_EXPIRED_SQL: &str = "UPDATE tasks SET state = 'queued', assignee_id = NULL, lease_expires_at = NULL, updated_at = $1 \
+     WHERE state = 'leased' AND lease_expires_at < $1 AND kind IN ('annotate', 'review')";
+
 pub(crate) async fn release_expired(tx: &mut Tx, now: i64) -> Result<u64, StoreError> {
-    // Annotate and review tasks return to the pool; rework stays with its author.
-    Ok(sqlx::query(
-        "UPDATE tasks SET state = 'queued', assignee_id = NULL, lease_expires_at = NULL, updated_at = $1 \
-         WHERE state = 'leased' AND lease_expires_at < $1 AND kind IN ('annotate', 'review')",
-    )
+    Ok(sqlx::query(RELEASE_EXPIRED_SQL)
     .bind(now)
     .execute(&mut **tx)
     .await?
@@ -786,28 +787,33 @@ async fn write_submissions(db: &Db, batch: Vec<Prepared>) -> Result<Vec<Result<S
 /// `task_not_held`), store the annotations, score gold, queue what follows,
 /// append the audit events.
 async fn write_submissions_in(tx: &mut Tx, batch: &[Prepared]) -> Result<Vec<Result<Submitted, StoreError>>, StoreError> {
+    use crate::db::{Arg, Script};
     let now = now_ms();
     // One submission per task: a second of the same task in a batch finds it done.
     let mut firsts = std::collections::HashSet::new();
     let unique: Vec<&Prepared> = batch.iter().filter(|p| firsts.insert(p.task_id.as_str())).collect();
     let mut finished = std::collections::HashSet::new();
     let backend = crate::db::backend_of(tx);
-    if !unique.is_empty() {
-        let rows: Vec<serde_json::Value> = unique.iter().map(|p| serde_json::json!({ "task": p.task_id, "user": p.who.user_id })).collect();
-        let rows_2 = backend.json_rows(2);
-        let sql = format!(
+    // First round trip: finish the tasks still held by their senders; read the audit head.
+    let rows: Vec<serde_json::Value> = unique.iter().map(|p| serde_json::json!({ "task": p.task_id, "user": p.who.user_id })).collect();
+    let rows_2 = backend.json_rows(2);
+    let first = Script::new()
+        .part(format!(
             "UPDATE tasks{} SET state = 'done', updated_at = $1 \
              WHERE id IN (SELECT value ->> 'task' FROM {rows_2}) \
                AND assignee_id = (SELECT value ->> 'user' FROM {rows_2} WHERE value ->> 'task' = tasks.id) \
-               AND state = 'leased' AND kind IN ('annotate', 'rework') AND (kind = 'rework' OR lease_expires_at >= $1) RETURNING id",
+               AND state = 'leased' AND kind IN ('annotate', 'rework') AND (kind = 'rework' OR lease_expires_at >= $1) RETURNING 'done' AS what, id",
             backend.index_hint("sqlite_autoindex_tasks_1")
-        );
-        for r in sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(serde_json::Value::Array(rows).to_string()).fetch_all(&mut **tx).await? {
-            finished.insert(r.try_get::<String, _>("id")?);
-        }
+        ))
+        .arg(Arg::Int(now))
+        .arg(Arg::Text(serde_json::Value::Array(rows).to_string()));
+    let first = audit::head_in_script(first, backend).run(tx).await?;
+    for r in first.iter().filter(|r| r.try_get::<String, _>("what").is_ok_and(|w| w == "done")) {
+        finished.insert(r.try_get::<String, _>("id")?);
     }
     let done: Vec<&Prepared> = unique.into_iter().filter(|p| finished.contains(&p.task_id)).collect();
-    // New annotations in one statement; reworked ones one by one.
+    // Second round trip: the new annotations, the audit events, the batches of accepted items.
+    let mut second = Script::new();
     let fresh: Vec<&&Prepared> = done.iter().filter(|p| p.kind != "rework").collect();
     if !fresh.is_empty() {
         let rows: Vec<serde_json::Value> = fresh
@@ -820,32 +826,17 @@ async fn write_submissions_in(tx: &mut Tx, batch: &[Prepared]) -> Result<Vec<Res
                 })
             })
             .collect();
-        let sql = format!(
-            "INSERT INTO annotations (id, project_id, item_id, task_id, author_id, round, body, stage, tier2, gold, score, created_at, updated_at) \
-             SELECT value ->> 'id', value ->> 'project_id', value ->> 'item_id', value ->> 'task_id', value ->> 'author_id', 0, value ->> 'body', value ->> 'stage', \
-                    CAST(value ->> 'tier2' AS BIGINT), CAST(value ->> 'gold' AS BIGINT), CAST(value ->> 'score' AS DOUBLE PRECISION), $1, $1 FROM {}",
-            backend.json_rows(2)
-        );
-        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(serde_json::Value::Array(rows).to_string()).execute(&mut **tx).await?;
+        let n = second.next_param();
+        second = second
+            .part(format!(
+                "INSERT INTO annotations (id, project_id, item_id, task_id, author_id, round, body, stage, tier2, gold, score, created_at, updated_at) \
+                 SELECT value ->> 'id', value ->> 'project_id', value ->> 'item_id', value ->> 'task_id', value ->> 'author_id', 0, value ->> 'body', value ->> 'stage', \
+                        CAST(value ->> 'tier2' AS BIGINT), CAST(value ->> 'gold' AS BIGINT), CAST(value ->> 'score' AS DOUBLE PRECISION), ${n}, ${n} FROM {}",
+                backend.json_rows(n + 1)
+            ))
+            .arg(Arg::Int(now))
+            .arg(Arg::Text(serde_json::Value::Array(rows).to_string()));
     }
-    for p in done.iter().filter(|p| p.kind == "rework") {
-        sqlx::query("UPDATE annotations SET body = $1, round = round + 1, stage = $2, updated_at = $3 WHERE id = $4")
-            .bind(p.body_json.clone())
-            .bind(p.stage.as_str())
-            .bind(now)
-            .bind(p.annotation_id.clone())
-            .execute(&mut **tx)
-            .await?;
-    }
-    let mut accepted = Vec::new();
-    for p in &done {
-        match (p.gold_score, p.stage) {
-            (Some(score), _) => record_gold(tx, &p.who, &p.track_id, &p.project_id, &p.item_id, score).await?,
-            (None, Stage::Accepted) => accepted.push(*p),
-            (None, stage) => route_after(tx, &p.project_id, &p.track_id, &p.item_id, &p.annotation_id, &p.who.user_id, stage, &p.spec).await?,
-        }
-    }
-    batch_progress_many(tx, &accepted).await?;
     let events: Vec<_> = done
         .iter()
         .map(|p| {
@@ -857,7 +848,48 @@ async fn write_submissions_in(tx: &mut Tx, batch: &[Prepared]) -> Result<Vec<Res
             audit::event(Some(&p.who), None, "task.submit", "task", &p.task_id, details)
         })
         .collect();
-    audit::append_many(tx, &events).await?;
+    let (head_seq, head_hash) = if done.is_empty() { (0, String::new()) } else { audit::head_after(tx, &first).await? };
+    let chain = audit::chain(head_seq, head_hash, &events)?;
+    if !events.is_empty() {
+        second = audit::append_to_script(second, backend, &chain);
+    }
+    let accepted: Vec<&Prepared> = done.iter().filter(|p| p.gold_score.is_none() && p.stage == Stage::Accepted).copied().collect();
+    if !accepted.is_empty() {
+        let n = second.next_param();
+        second = second
+            .part(format!(
+                "SELECT DISTINCT 'batch' AS what, b.id, b.project_id, b.state, b.spot_check_seed FROM batches b JOIN items i ON i.batch_id = b.id WHERE i.id IN ({})",
+                backend.json_texts(n)
+            ))
+            .arg(Arg::Text(crate::db::json_list(accepted.iter().map(|p| &p.item_id))));
+    }
+    let second = if done.is_empty() { Vec::new() } else { second.run(tx).await? };
+    if !events.is_empty() && !audit::head_moved(&second, chain.last_seq) {
+        return Err(StoreError::Internal("the audit head moved during a write".into()));
+    }
+    // Then, one by one: reworked annotations, gold results, review tasks, batches that are complete.
+    for p in done.iter().filter(|p| p.kind == "rework") {
+        sqlx::query("UPDATE annotations SET body = $1, round = round + 1, stage = $2, updated_at = $3 WHERE id = $4")
+            .bind(p.body_json.clone())
+            .bind(p.stage.as_str())
+            .bind(now)
+            .bind(p.annotation_id.clone())
+            .execute(&mut **tx)
+            .await?;
+    }
+    for p in &done {
+        match (p.gold_score, p.stage) {
+            (Some(score), _) => record_gold(tx, &p.who, &p.track_id, &p.project_id, &p.item_id, score).await?,
+            (None, Stage::Accepted) => {}
+            (None, stage) => route_after(tx, &p.project_id, &p.track_id, &p.item_id, &p.annotation_id, &p.who.user_id, stage, &p.spec).await?,
+        }
+    }
+    for b in second.iter().filter(|r| r.try_get::<String, _>("what").is_ok_and(|w| w == "batch")) {
+        let project_id: String = b.try_get("project_id")?;
+        if let Some(p) = accepted.iter().find(|p| p.project_id == project_id) {
+            advance_batch(tx, &project_id, b, &p.spec).await?;
+        }
+    }
     // Who sent a task they never held hears `not_found`, as anywhere else.
     let refused: Vec<&String> = batch.iter().filter(|p| !finished.contains(&p.task_id)).map(|p| &p.task_id).collect();
     let mut holders: std::collections::HashMap<String, Option<String>> = std::collections::HashMap::new();
@@ -1272,24 +1304,6 @@ async fn batch_progress(tx: &mut Tx, project_id: &str, item_id: &str, spec: &Spe
         return Ok(());
     };
     advance_batch(tx, project_id, &b, spec).await
-}
-
-/// [`batch_progress`] for many accepted items at once: one look-up of their
-/// batches, then each batch once.
-async fn batch_progress_many(tx: &mut Tx, accepted: &[&Prepared]) -> Result<(), StoreError> {
-    if accepted.is_empty() {
-        return Ok(());
-    }
-    let backend = crate::db::backend_of(tx);
-    let items = crate::db::json_list(accepted.iter().map(|p| &p.item_id));
-    let sql = format!("SELECT DISTINCT b.id, b.project_id, b.state, b.spot_check_seed FROM batches b JOIN items i ON i.batch_id = b.id WHERE i.id IN ({})", backend.json_texts(1));
-    let batches = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(items).fetch_all(&mut **tx).await?;
-    for b in &batches {
-        let project_id: String = b.try_get("project_id")?;
-        let Some(p) = accepted.iter().find(|p| p.project_id == project_id) else { continue };
-        advance_batch(tx, &project_id, b, &p.spec).await?;
-    }
-    Ok(())
 }
 
 /// Moves a batch on once all its items have their accepted annotations:
