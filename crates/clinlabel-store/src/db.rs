@@ -65,7 +65,11 @@ pub struct Db {
     /// they queue fairly in the process instead of in SQLite's busy handler,
     /// which sleeps and polls (tens of milliseconds under contention).
     write_gate: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
-    /// SQLite only: connections with `synchronous = NORMAL` for leases (see [`Db::begin_lease`]).
+    /// Connections of the serialised writers, apart from the request
+    /// handlers' pool so they never queue behind reads: on SQLite, with
+    /// `synchronous = NORMAL`, for leases (see [`Db::begin_lease`]); on
+    /// PostgreSQL for leases and [`Db::write`] (the routing dispatcher and
+    /// the submission writer).
     lease_pool: Option<AnyPool>,
     /// The annotate routing dispatcher (`crate::routing`).
     routing: Option<crate::batcher::Batcher<String, crate::routing::Routed>>,
@@ -128,7 +132,7 @@ impl Db {
                     })
                     .connect_lazy_with(options.clone()),
             ),
-            Backend::Postgres => None,
+            Backend::Postgres => Some(AnyPoolOptions::new().max_connections(4).acquire_timeout(Duration::from_secs(15)).connect_lazy_with(options.clone())),
         };
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
@@ -236,7 +240,10 @@ impl Db {
             }
             return Err(StoreError::Internal("the group committer stopped".into()));
         }
-        let mut tx = self.begin_write().await?;
+        let mut tx = match (self.backend, &self.lease_pool) {
+            (Backend::Postgres, Some(p)) => p.begin().await?,
+            _ => self.begin_write().await?,
+        };
         let v = f(&mut tx).await?;
         tx.commit().await?;
         Ok(v)
@@ -254,8 +261,8 @@ impl Db {
                 let gate = gate.clone().lock_owned().await;
                 LeaseTx { tx: pool.begin_with("BEGIN IMMEDIATE").await?, _gate: Some(gate) }
             }
-            _ => {
-                let mut tx = self.pool.begin().await?;
+            (pool, _) => {
+                let mut tx = pool.as_ref().unwrap_or(&self.pool).begin().await?;
                 tx.execute("SET LOCAL synchronous_commit = off").await?;
                 LeaseTx { tx, _gate: None }
             }
