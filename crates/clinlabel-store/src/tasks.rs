@@ -236,7 +236,6 @@ async fn lock_user(tx: &mut Tx, backend: Backend, user_id: &str) -> Result<(), S
     Ok(())
 }
 
-/// Returns expired annotate and review leases to the queue.
 /// Returns expired annotate and review leases to the queue (`$1`: now).
 /// Rework stays with its author.
 pub(crate) const RELEASE_EXPIRED_SQL: &str = "UPDATE tasks SET state = 'queued', assignee_id = NULL, lease_expires_at = NULL, updated_at = $1 \
@@ -254,20 +253,6 @@ fn task_id_of(row: Option<AnyRow>) -> Result<Option<String>, StoreError> {
     row.map(|r| r.try_get::<String, _>("id")).transpose().map_err(Into::into)
 }
 
-/// Gold rates of running projects (their specification is locked), read
-/// through the caller's transaction: a pick never waits for a second pooled
-/// connection while holding one.
-static GOLD_RATES: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, f64>>> = std::sync::LazyLock::new(Default::default);
-
-async fn gold_rate(tx: &mut Tx, project_id: &str) -> Result<f64, StoreError> {
-    if let Some(r) = GOLD_RATES.lock().expect("gold rate cache").get(project_id) {
-        return Ok(*r);
-    }
-    let spec: String = sqlx::query("SELECT spec FROM projects WHERE id = $1").bind(project_id.to_string()).fetch_one(&mut **tx).await?.try_get("spec")?;
-    let rate = serde_json::from_str::<serde_json::Value>(&spec).ok().and_then(|v| v["gold_rate"].as_f64()).unwrap_or(0.0);
-    GOLD_RATES.lock().expect("gold rate cache").insert(project_id.to_string(), rate);
-    Ok(rate)
-}
 
 enum Pick {
     /// A lease transaction, ready to pick a task.
@@ -369,7 +354,8 @@ impl TaskFacts {
 /// not had, a new task of it is leased to them (the project's deadline,
 /// like any other task) and its id returned.
 pub(crate) async fn maybe_gold(tx: &mut Tx, user_id: &str, project_id: &str, track_id: &str, deadline: i64, now: i64) -> Result<Option<(String, String)>, StoreError> {
-    let rate = gold_rate(tx, project_id).await?;
+    // Read through the caller's transaction: a pick never waits for a second pooled connection while holding one.
+    let rate = running_spec(tx, project_id).await?.0.gold_rate;
     let draw = (random_u63() as f64) / (i64::MAX as f64);
     if draw >= rate {
         return Ok(None);
