@@ -6,7 +6,8 @@
 
 use crate::projects::track;
 use crate::support::*;
-use crate::tasks::{classification_spec, running_project, taskers};
+use crate::support::taskers;
+use crate::tasks::{classification_spec, running_project};
 use axum::body::Body;
 use axum::http::{Method, StatusCode, header};
 use clinlabel_domain::{Principal, Role, Secret};

@@ -9,7 +9,7 @@
 use crate::imaging::{read, reference, sign_agreements, testdata, upload};
 use crate::projects::track;
 use crate::support::*;
-use crate::tasks::taskers;
+use crate::support::taskers;
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
 use clinlabel_domain::Role;

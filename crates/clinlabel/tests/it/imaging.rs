@@ -4,11 +4,11 @@
 //! served frame by frame — equal to pydicom's own pixel arrays.
 
 use crate::projects::track;
-use crate::support::{Client, PASSWORD, TestApp, check_db, world};
+use crate::support::{Client, PASSWORD, TestApp, check_db, taskers, world};
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
 use clinlabel_domain::project::Modality;
-use clinlabel_domain::{Principal, Role, Secret};
+use clinlabel_domain::Role;
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::tags;
 use http_body_util::BodyExt;
@@ -228,14 +228,7 @@ async fn a_tasker_reads_the_frames_of_the_series_they_hold_and_nothing_else() {
             sign_agreements(&t.db, &w).await;
             let app = TestApp::new(t);
             let db = app.db().clone();
-            let admin = Principal { user_id: w.id(Role::Admin, &w.provider).into(), org_id: w.provider.clone(), role: Role::Admin };
-            let mut people = Vec::new();
-            for i in 0..2 {
-                let email = format!("imaging-{i}@provider.test");
-                let u = clinlabel_store::users::create(&db, &admin, clinlabel_store::users::NewUser { org_id: w.provider.clone(), email: email.clone(), name: format!("Reader {i}"), role: Role::Tasker, password: Secret::new(PASSWORD.into()) }).await.unwrap();
-                clinlabel_store::tracks::grant(&db, &admin, &u.id, &tr, clinlabel_store::db::now_ms() + 86_400_000, None).await.unwrap();
-                people.push(email);
-            }
+            let people: Vec<String> = taskers(&db, &w, &tr, 2, true, "imaging").await.into_iter().map(|(_, email)| email).collect();
             let mut client = app.login(w.email(Role::ClientAdmin, &w.org_a), PASSWORD).await;
             let p = image_project(&mut client, &tr, "remove").await;
             for k in 0..2 {
@@ -289,14 +282,7 @@ async fn image_gold_is_scored_by_shape_overlap_and_batches_report_image_agreemen
             sign_agreements(&t.db, &w).await;
             let app = TestApp::new(t);
             let db = app.db().clone();
-            let admin = Principal { user_id: w.id(Role::Admin, &w.provider).into(), org_id: w.provider.clone(), role: Role::Admin };
-            let mut people = Vec::new();
-            for i in 0..2 {
-                let email = format!("gold-reader-{i}@provider.test");
-                let u = clinlabel_store::users::create(&db, &admin, clinlabel_store::users::NewUser { org_id: w.provider.clone(), email: email.clone(), name: format!("Reader {i}"), role: Role::Tasker, password: Secret::new(PASSWORD.into()) }).await.unwrap();
-                clinlabel_store::tracks::grant(&db, &admin, &u.id, &tr, clinlabel_store::db::now_ms() + 86_400_000, None).await.unwrap();
-                people.push((u.id, email));
-            }
+            let people = taskers(&db, &w, &tr, 2, true, "gold-reader").await;
             let mut client = app.login(w.email(Role::ClientAdmin, &w.org_a), PASSWORD).await;
             let mut spec = serde_json::to_value(clinlabel_ingest::bench::spec_for(Modality::Image, &tr, clinlabel_store::db::now_ms() + 30 * 86_400_000)).unwrap();
             spec["overlap"] = json!(2);

@@ -323,3 +323,25 @@ pub async fn start_project(app: &TestApp, w: &World, project: &str) {
     clinlabel_store::projects::decide_quote(db, &app.keyring, &ca, project, &q.id, true, None).await.unwrap();
     clinlabel_store::projects::step(db, &app.keyring, &pm, project, clinlabel_domain::project::Step::Start, None).await.unwrap();
 }
+
+/// The provider's admin.
+pub fn admin_of(w: &World) -> Principal {
+    Principal { user_id: w.id(Role::Admin, &w.provider).into(), org_id: w.provider.clone(), role: Role::Admin }
+}
+
+/// Creates `n` extra taskers, certified in `track` unless `certify` is false; returns (id, email).
+pub async fn taskers(db: &Db, w: &World, track: &str, n: usize, certify: bool, tag: &str) -> Vec<(String, String)> {
+    let admin = admin_of(w);
+    let mut out = Vec::new();
+    for i in 0..n {
+        let email = format!("t{i}-{tag}@provider.test");
+        let u = clinlabel_store::users::create(db, &admin, clinlabel_store::users::NewUser { org_id: w.provider.clone(), email: email.clone(), name: format!("Tasker {i}"), role: Role::Tasker, password: Secret::new(PASSWORD.into()) })
+            .await
+            .unwrap();
+        if certify {
+            clinlabel_store::tracks::grant(db, &admin, &u.id, track, clinlabel_store::db::now_ms() + 365 * 86_400_000, None).await.unwrap();
+        }
+        out.push((u.id, email));
+    }
+    out
+}

@@ -4,7 +4,7 @@
 use crate::projects::{add_items, track};
 use crate::support::*;
 use axum::http::StatusCode;
-use clinlabel_domain::{ErrorCode, Principal, Role, Secret};
+use clinlabel_domain::{ErrorCode, Principal, Role};
 use clinlabel_store::Db;
 use serde_json::{Value, json};
 use sqlx::Row;
@@ -31,27 +31,6 @@ pub fn classification_spec(track: &str, overlap: u32, gold_rate: f64, tier1: boo
         "gold_rate": gold_rate,
         "qa": { "tier1": tier1, "tier2_sampling_pct": tier2_pct, "tier3_spot_check_pct": 10, "quality_threshold": 0.5, "max_rework_rounds": 2 }
     })
-}
-
-fn admin_of(w: &World) -> Principal {
-    Principal { user_id: w.id(Role::Admin, &w.provider).into(), org_id: w.provider.clone(), role: Role::Admin }
-}
-
-/// Creates `n` extra taskers, certified in `track` unless `certify` is false; returns (id, email).
-pub async fn taskers(db: &Db, w: &World, track: &str, n: usize, certify: bool, tag: &str) -> Vec<(String, String)> {
-    let admin = admin_of(w);
-    let mut out = Vec::new();
-    for i in 0..n {
-        let email = format!("t{i}-{tag}@provider.test");
-        let u = clinlabel_store::users::create(db, &admin, clinlabel_store::users::NewUser { org_id: w.provider.clone(), email: email.clone(), name: format!("Tasker {i}"), role: Role::Tasker, password: Secret::new(PASSWORD.into()) })
-            .await
-            .unwrap();
-        if certify {
-            clinlabel_store::tracks::grant(db, &admin, &u.id, track, clinlabel_store::db::now_ms() + 365 * DAY, None).await.unwrap();
-        }
-        out.push((u.id, email));
-    }
-    out
 }
 
 /// A project of `items` items carried to `in_progress` through the store (the

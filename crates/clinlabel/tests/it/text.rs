@@ -8,7 +8,7 @@
 use crate::projects::track;
 use crate::support::{PASSWORD, TestApp, World, check_db, world};
 use axum::http::StatusCode;
-use clinlabel_domain::{Principal, Role, Secret};
+use clinlabel_domain::Role;
 use serde_json::{Value, json};
 use sqlx::Row;
 
@@ -66,14 +66,7 @@ pub(crate) async fn running_project(app: &TestApp, w: &World, file: (&str, Vec<u
     let db = app.db().clone();
     let tr = track(&db).await;
     sign_agreements(&db, w).await;
-    let admin = Principal { user_id: w.id(Role::Admin, &w.provider).into(), org_id: w.provider.clone(), role: Role::Admin };
-    let mut people = Vec::new();
-    for i in 0..2 {
-        let email = format!("coder-{i}@provider.test");
-        let u = clinlabel_store::users::create(&db, &admin, clinlabel_store::users::NewUser { org_id: w.provider.clone(), email: email.clone(), name: format!("Coder {i}"), role: Role::Tasker, password: Secret::new(PASSWORD.into()) }).await.unwrap();
-        clinlabel_store::tracks::grant(&db, &admin, &u.id, &tr, clinlabel_store::db::now_ms() + 86_400_000, None).await.unwrap();
-        people.push(email);
-    }
+    let people: Vec<String> = crate::support::taskers(&db, w, &tr, 2, true, "coder").await.into_iter().map(|(_, email)| email).collect();
     let mut client = app.login(w.email(Role::ClientAdmin, &w.org_a), PASSWORD).await;
     let r = client.post("/api/v1/projects", spec(&tr)).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);

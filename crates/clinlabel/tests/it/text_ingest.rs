@@ -12,7 +12,7 @@ use crate::projects::track;
 use crate::support::{Client, PASSWORD, TestApp, World, check_db, world};
 use axum::body::Body;
 use axum::http::{Method, StatusCode, header};
-use clinlabel_domain::{Principal, Role, Secret};
+use clinlabel_domain::Role;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -270,9 +270,7 @@ async fn a_tasker_reads_a_csv_note_and_spans_are_checked_against_it() {
         let app = TestApp::new(t);
         let db = app.db().clone();
         let tr = track(&db).await;
-        let admin = Principal { user_id: w.id(Role::Admin, &w.provider).into(), org_id: w.provider.clone(), role: Role::Admin };
-        let u = clinlabel_store::users::create(&db, &admin, clinlabel_store::users::NewUser { org_id: w.provider.clone(), email: "coder@provider.test".into(), name: "Coder".into(), role: Role::Tasker, password: Secret::new(PASSWORD.into()) }).await.unwrap();
-        clinlabel_store::tracks::grant(&db, &admin, &u.id, &tr, clinlabel_store::db::now_ms() + 86_400_000, None).await.unwrap();
+        let coder = crate::support::taskers(&db, &w, &tr, 1, true, "coder").await.remove(0).1;
         let (mut c, p) = client_project(&app, &w, Some("note_text")).await;
         // Only the first row, so the one task is its note.
         let csv = csv_file();
@@ -280,7 +278,7 @@ async fn a_tasker_reads_a_csv_note_and_spans_are_checked_against_it() {
         upload(&mut c, &p, "one.csv", &csv[..end], 11).await;
         crate::support::start_project(&app, &w, &p).await;
 
-        let mut a = app.login("coder@provider.test", PASSWORD).await;
+        let mut a = app.login(&coder, PASSWORD).await;
         let task = a.post("/api/v1/tasks/next", json!({})).await;
         assert_eq!(task.status, StatusCode::OK, "{}", task.body);
         let task = task.body["id"].as_str().unwrap().to_string();

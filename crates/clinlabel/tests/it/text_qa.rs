@@ -6,7 +6,7 @@
 use crate::projects::track;
 use crate::support::{PASSWORD, TestApp, check_db, world};
 use axum::http::{Method, StatusCode};
-use clinlabel_domain::{Principal, Role, Secret};
+use clinlabel_domain::Role;
 use serde_json::{Value, json};
 use sqlx::Row;
 
@@ -23,15 +23,8 @@ async fn text_gold_is_scored_by_span_overlap_and_batches_report_span_agreement()
         let tr = track(&t.db).await;
         let app = TestApp::new(t);
         let db = app.db().clone();
-        let admin = Principal { user_id: w.id(Role::Admin, &w.provider).into(), org_id: w.provider.clone(), role: Role::Admin };
         crate::support::sign_agreements(&db, &w).await;
-        let mut people = Vec::new();
-        for i in 0..2 {
-            let email = format!("coder-{i}@provider.test");
-            let u = clinlabel_store::users::create(&db, &admin, clinlabel_store::users::NewUser { org_id: w.provider.clone(), email: email.clone(), name: format!("Coder {i}"), role: Role::Tasker, password: Secret::new(PASSWORD.into()) }).await.unwrap();
-            clinlabel_store::tracks::grant(&db, &admin, &u.id, &tr, clinlabel_store::db::now_ms() + 86_400_000, None).await.unwrap();
-            people.push((u.id, email));
-        }
+        let people = crate::support::taskers(&db, &w, &tr, 2, true, "coder").await;
         let mut client = app.login(w.email(Role::ClientAdmin, &w.org_a), PASSWORD).await;
         let p = client
             .post("/api/v1/projects", json!({
