@@ -885,11 +885,11 @@ async fn write_submissions_in(tx: &mut Tx, batch: &[Prepared]) -> Result<Vec<Res
             holders.insert(r.try_get("id")?, r.try_get("assignee_id")?);
         }
     }
+    let mut answered = std::collections::HashSet::new();
     Ok(batch
         .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let first = batch.iter().position(|q| q.task_id == p.task_id) == Some(i);
+        .map(|p| {
+            let first = answered.insert(p.task_id.as_str());
             if first && finished.contains(&p.task_id) {
                 Ok(Submitted { task_id: p.task_id.clone(), status: "submitted".into() })
             } else if holders.get(&p.task_id).is_some_and(|a| a.as_deref() == Some(p.who.user_id.as_str())) || finished.contains(&p.task_id) {
