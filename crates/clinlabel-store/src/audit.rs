@@ -23,15 +23,21 @@ pub async fn append(tx: &mut Tx, event: &NewAuditEvent) -> Result<i64, StoreErro
 /// computed here, the rows go in together as one JSON parameter), and
 /// returns the last sequence number (0 for no events, which touches nothing).
 pub async fn append_many(tx: &mut Tx, events: &[NewAuditEvent]) -> Result<i64, StoreError> {
+    append_in(&mut crate::exec::Exec::from(tx), events).await
+}
+
+/// [`append_many`] wherever the caller's statements run.
+pub(crate) async fn append_in(ex: &mut crate::exec::Exec<'_>, events: &[NewAuditEvent]) -> Result<i64, StoreError> {
+    use crate::exec::Arg;
     if events.is_empty() {
         return Ok(0);
     }
-    let head = sqlx::query("UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash").bind(events.len() as i64).fetch_one(&mut **tx).await?;
-    let last: i64 = head.try_get("seq")?;
-    let c = chain(last - events.len() as i64, head.try_get("hash")?, events)?;
-    let backend = crate::db::backend_of(tx);
-    sqlx::query(sqlx::AssertSqlSafe(insert_sql(backend, 1))).bind(c.rows).execute(&mut **tx).await?;
-    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(c.last_hash).execute(&mut **tx).await?;
+    let head = ex.one("UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash", [Arg::Int(events.len() as i64)]).await?;
+    let last: i64 = head.get("seq")?;
+    let c = chain(last - events.len() as i64, head.get("hash")?, events)?;
+    let backend = ex.backend();
+    ex.execute(insert_sql(backend, 1), [Arg::Text(c.rows)]).await?;
+    ex.execute("UPDATE audit_head SET hash = $1 WHERE id = 1", [Arg::Text(c.last_hash)]).await?;
     Ok(last)
 }
 
@@ -40,7 +46,7 @@ pub async fn append_many(tx: &mut Tx, events: &[NewAuditEvent]) -> Result<i64, S
 /// from its start. PostgreSQL reads it in [`head_after`], as the last lock
 /// its transaction takes: taken earlier, it would wait in a cycle with the
 /// row locks of another writer's foreign-key checks.
-pub(crate) fn head_in_script(script: crate::db::Script, backend: crate::Backend) -> crate::db::Script {
+pub(crate) fn head_in_script(script: crate::exec::Script, backend: crate::Backend) -> crate::exec::Script {
     match backend {
         crate::Backend::Sqlite => script.part("SELECT 'head' AS what, seq, hash FROM audit_head WHERE id = 1"),
         crate::Backend::Postgres => script,
@@ -50,12 +56,12 @@ pub(crate) fn head_in_script(script: crate::db::Script, backend: crate::Backend)
 /// The chain's head (seq, hash) for a [`Chain`] appended later in the same
 /// transaction: from a script's rows (SQLite, see [`head_in_script`]), or
 /// read now and locked until the transaction ends (PostgreSQL).
-pub(crate) async fn head_after(tx: &mut Tx, rows: &[sqlx::any::AnyRow]) -> Result<(i64, String), StoreError> {
-    match crate::db::backend_of(tx) {
+pub(crate) async fn head_after(ex: &mut crate::exec::Exec<'_>, rows: &[crate::exec::Row]) -> Result<(i64, String), StoreError> {
+    match ex.backend() {
         crate::Backend::Sqlite => head_of(rows),
         crate::Backend::Postgres => {
-            let r = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE").fetch_one(&mut **tx).await?;
-            Ok((r.try_get("seq")?, r.try_get("hash")?))
+            let r = ex.one("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE", []).await?;
+            Ok((r.get("seq")?, r.get("hash")?))
         }
     }
 }
@@ -102,8 +108,8 @@ pub(crate) fn head_update_sql(seq: usize, hash: usize, prev: usize) -> String {
 }
 
 /// Adds a [`Chain`]'s insert and head move to a script.
-pub(crate) fn append_to_script(script: crate::db::Script, backend: crate::Backend, c: &Chain) -> crate::db::Script {
-    use crate::db::Arg;
+pub(crate) fn append_to_script(script: crate::exec::Script, backend: crate::Backend, c: &Chain) -> crate::exec::Script {
+    use crate::exec::Arg;
     let n = script.next_param();
     script
         .part(insert_sql(backend, n))
@@ -115,14 +121,14 @@ pub(crate) fn append_to_script(script: crate::db::Script, backend: crate::Backen
 }
 
 /// The head row of a script's rows (from [`head_in_script`]).
-fn head_of(rows: &[sqlx::any::AnyRow]) -> Result<(i64, String), StoreError> {
-    let r = rows.iter().find(|r| r.try_get::<String, _>("what").is_ok_and(|w| w == "head")).ok_or_else(|| StoreError::Internal("no audit head".into()))?;
-    Ok((r.try_get("seq")?, r.try_get("hash")?))
+fn head_of(rows: &[crate::exec::Row]) -> Result<(i64, String), StoreError> {
+    let r = rows.iter().find(|r| r.is("head")).ok_or_else(|| StoreError::Internal("no audit head".into()))?;
+    Ok((r.get("seq")?, r.get("hash")?))
 }
 
 /// Whether a script moved the head (the row of [`head_update_sql`]).
-pub(crate) fn head_moved(rows: &[sqlx::any::AnyRow], to: i64) -> bool {
-    rows.iter().any(|r| r.try_get::<String, _>("what").is_ok_and(|w| w == "head") && r.try_get::<i64, _>("seq").is_ok_and(|s| s == to))
+pub(crate) fn head_moved(rows: &[crate::exec::Row], to: i64) -> bool {
+    rows.iter().any(|r| r.is("head") && r.get::<i64>("seq").is_ok_and(|s| s == to))
 }
 
 /// Builds an event stamped now.

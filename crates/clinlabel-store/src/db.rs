@@ -42,16 +42,8 @@ struct Pending {
 /// connection: savepoint journals and temporary tables in memory (the group
 /// committer runs each write in a savepoint), and reads through a shared
 /// 256 MiB memory map instead of copies into each connection's cache.
-/// Checkpoints run beside the writers (see [`CHECKPOINT_EVERY`]); a commit
-/// itself checkpoints only when the WAL has grown past 16,000 pages (64 MiB
-/// at 4 KiB), as a backstop.
-const SQLITE_TUNING: &str = "PRAGMA temp_store = MEMORY; PRAGMA mmap_size = 268435456; PRAGMA wal_autocheckpoint = 16000;";
-
-/// After this many group commits the committer starts a passive WAL
-/// checkpoint on a connection of its own, which copies committed pages back
-/// into the database while the next writes go on: the copy is not on any
-/// writer's path, where SQLite's automatic checkpoint would put it.
-const CHECKPOINT_EVERY: u64 = 8;
+/// No commit checkpoints: checkpoints run beside the writers ([`crate::wal`]).
+const SQLITE_TUNING: &str = "PRAGMA temp_store = MEMORY; PRAGMA mmap_size = 268435456; PRAGMA wal_autocheckpoint = 0;";
 
 /// At most this many writes share one commit.
 const GROUP_COMMIT_MAX: usize = 32;
@@ -61,15 +53,18 @@ pub struct Db {
     pub(crate) pool: AnyPool,
     /// SQLite only: the group committer's queue (see [`Db::write`]).
     group: Option<tokio::sync::mpsc::UnboundedSender<Pending>>,
-    /// SQLite only: taken by the group committer and by leases, in turn, so
-    /// they queue fairly in the process instead of in SQLite's busy handler,
-    /// which sleeps and polls (tens of milliseconds under contention).
-    write_gate: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
+    /// SQLite only: taken by every writer of the process in turn — the group
+    /// committer, the hot connection's batches, review picks — so they queue
+    /// fairly in the process instead of in SQLite's busy handler, which
+    /// sleeps and polls (tens of milliseconds under contention). It owns the
+    /// hot connection (`crate::exec::HotConn`), on which the routing
+    /// dispatcher and the submission writer run their batches.
+    write_gate: Option<std::sync::Arc<tokio::sync::Mutex<crate::exec::HotConn>>>,
     /// Connections of the serialised writers, apart from the request
     /// handlers' pool so they never queue behind reads: on SQLite, with
-    /// `synchronous = NORMAL`, for leases (see [`Db::begin_lease`]); on
-    /// PostgreSQL for leases and [`Db::write`] (the routing dispatcher and
-    /// the submission writer).
+    /// `synchronous = NORMAL`, for review picks (see [`Db::begin_lease`]);
+    /// on PostgreSQL for leases and [`Db::write`] (the routing dispatcher
+    /// and the submission writer).
     lease_pool: Option<AnyPool>,
     /// The annotate routing dispatcher (`crate::routing`).
     routing: Option<crate::batcher::Batcher<String, crate::routing::Routed>>,
@@ -153,7 +148,15 @@ impl Db {
             })
             .connect_with(options)
             .await?;
-        let write_gate = (backend == Backend::Sqlite).then(|| std::sync::Arc::new(tokio::sync::Mutex::new(())));
+        let write_gate = match backend {
+            Backend::Sqlite => {
+                let checkpoints = crate::wal::Checkpoints::new(pool.clone());
+                let gate = std::sync::Arc::new(tokio::sync::Mutex::new(crate::exec::HotConn::open(&url, SQLITE_TUNING, checkpoints.clone()).await?));
+                checkpoints.watch(std::sync::Arc::downgrade(&gate));
+                Some(gate)
+            }
+            Backend::Postgres => None,
+        };
         let group = write_gate.clone().map(|gate| {
             let (send, recv) = tokio::sync::mpsc::unbounded_channel();
             tokio::spawn(group_committer(pool.clone(), recv, gate));
@@ -178,6 +181,14 @@ impl Db {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// SQLite: the write gate, and with it the hot connection.
+    pub(crate) async fn hot(&self) -> Option<tokio::sync::OwnedMutexGuard<crate::exec::HotConn>> {
+        match &self.write_gate {
+            Some(gate) => Some(gate.clone().lock_owned().await),
+            None => None,
+        }
     }
 
     pub(crate) fn routing(&self) -> Option<&crate::batcher::Batcher<String, crate::routing::Routed>> {
@@ -280,7 +291,7 @@ impl Db {
 /// A lease transaction; on SQLite it holds the write gate until it ends.
 pub struct LeaseTx {
     tx: Tx,
-    _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
+    _gate: Option<tokio::sync::OwnedMutexGuard<crate::exec::HotConn>>,
 }
 
 impl LeaseTx {
@@ -306,11 +317,9 @@ impl std::ops::DerefMut for LeaseTx {
 /// The SQLite group committer: takes the waiting writes (up to
 /// [`GROUP_COMMIT_MAX`]), runs each in a savepoint of one `BEGIN IMMEDIATE`
 /// transaction, commits once, then answers them all.
-async fn group_committer(pool: AnyPool, mut queue: tokio::sync::mpsc::UnboundedReceiver<Pending>, gate: std::sync::Arc<tokio::sync::Mutex<()>>) {
-    let mut commits: u64 = 0;
-    let checkpointing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+async fn group_committer(pool: AnyPool, mut queue: tokio::sync::mpsc::UnboundedReceiver<Pending>, gate: std::sync::Arc<tokio::sync::Mutex<crate::exec::HotConn>>) {
     while let Some(first) = queue.recv().await {
-        let _gate = gate.lock().await;
+        let mut gate = gate.lock().await;
         let mut batch = vec![first];
         while batch.len() < GROUP_COMMIT_MAX {
             match queue.try_recv() {
@@ -343,8 +352,7 @@ async fn group_committer(pool: AnyPool, mut queue: tokio::sync::mpsc::UnboundedR
             let ok = r.is_ok();
             let _ = p.done.send(r);
             if ok {
-                commits += 1;
-                maybe_checkpoint(&pool, commits, &checkpointing);
+                gate.committed();
             }
             continue;
         }
@@ -369,8 +377,7 @@ async fn group_committer(pool: AnyPool, mut queue: tokio::sync::mpsc::UnboundedR
                 for (done, r) in senders.into_iter().zip(results) {
                     let _ = done.send(r);
                 }
-                commits += 1;
-                maybe_checkpoint(&pool, commits, &checkpointing);
+                gate.committed();
             }
             Err(e) => {
                 for done in senders {
@@ -419,116 +426,6 @@ impl Backend {
     }
 }
 
-/// A value bound to a [`Script`] parameter.
-#[derive(Debug, Clone)]
-pub(crate) enum Arg {
-    Int(i64),
-    Text(String),
-}
-
-/// Statements sent together: one round trip on SQLite, whose driver runs a
-/// text of several statements in one call (binding `$n` by number across
-/// them), and one statement at a time on PostgreSQL (each renumbered to the
-/// parameters it uses). The statements share one numbering of parameters.
-/// Rows of all statements come back in order; a statement's rows carry a
-/// `what` column when the caller must tell them apart.
-#[derive(Debug, Default)]
-pub(crate) struct Script {
-    parts: Vec<String>,
-    args: Vec<Arg>,
-}
-
-impl Script {
-    pub(crate) fn new() -> Script {
-        Script::default()
-    }
-
-    /// Adds a statement (no `$` outside parameters, no `;`).
-    pub(crate) fn part(mut self, sql: impl Into<String>) -> Script {
-        self.parts.push(sql.into());
-        self
-    }
-
-    /// Adds the next parameter (`$1`, `$2`, … in the order added).
-    pub(crate) fn arg(mut self, a: Arg) -> Script {
-        self.args.push(a);
-        self
-    }
-
-    /// The number the next [`Script::arg`] gets.
-    pub(crate) fn next_param(&self) -> usize {
-        self.args.len() + 1
-    }
-
-    pub(crate) async fn run(self, conn: &mut sqlx::AnyConnection) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
-        fn bind<'q>(q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>, a: &Arg) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
-            match a {
-                Arg::Int(v) => q.bind(*v),
-                Arg::Text(v) => q.bind(v.clone()),
-            }
-        }
-        match backend_of(conn) {
-            Backend::Sqlite => {
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(self.parts.join(";\n")));
-                for a in &self.args {
-                    q = bind(q, a);
-                }
-                Ok(q.fetch_all(&mut *conn).await?)
-            }
-            Backend::Postgres => {
-                let mut rows = Vec::new();
-                for part in &self.parts {
-                    let (sql, used) = renumber(part);
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                    for n in used {
-                        let a = self.args.get(n - 1).ok_or_else(|| StoreError::Internal(format!("script parameter ${n} was not given")))?;
-                        q = bind(q, a);
-                    }
-                    rows.extend(q.fetch_all(&mut *conn).await?);
-                }
-                Ok(rows)
-            }
-        }
-    }
-}
-
-/// Renumbers the `$n` of one statement to `$1…$k` in order of first use and
-/// returns the original numbers, in that order.
-fn renumber(sql: &str) -> (String, Vec<usize>) {
-    let mut out = String::with_capacity(sql.len());
-    let mut used: Vec<usize> = Vec::new();
-    let mut chars = sql.char_indices().peekable();
-    let mut quoted = false;
-    while let Some((i, c)) = chars.next() {
-        if c == '\'' {
-            quoted = !quoted;
-        }
-        if c == '$' && !quoted && chars.peek().is_some_and(|(_, d)| d.is_ascii_digit()) {
-            let start = i + 1;
-            let mut end = start;
-            while let Some((j, d)) = chars.peek().copied() {
-                if !d.is_ascii_digit() {
-                    break;
-                }
-                end = j + 1;
-                chars.next();
-            }
-            let n: usize = sql[start..end].parse().expect("digits");
-            let k = match used.iter().position(|u| *u == n) {
-                Some(p) => p + 1,
-                None => {
-                    used.push(n);
-                    used.len()
-                }
-            };
-            out.push_str(&format!("${k}"));
-        } else {
-            out.push(c);
-        }
-    }
-    (out, used)
-}
-
 /// The backend of an open connection or transaction.
 pub(crate) fn backend_of(conn: &sqlx::AnyConnection) -> Backend {
     if conn.backend_name() == "PostgreSQL" { Backend::Postgres } else { Backend::Sqlite }
@@ -537,21 +434,6 @@ pub(crate) fn backend_of(conn: &sqlx::AnyConnection) -> Backend {
 /// A JSON array of strings, for [`Backend::json_texts`].
 pub(crate) fn json_list<'a>(items: impl IntoIterator<Item = &'a String>) -> String {
     serde_json::Value::Array(items.into_iter().map(|s| serde_json::Value::String(s.clone())).collect()).to_string()
-}
-
-/// Every [`CHECKPOINT_EVERY`] commits, a passive checkpoint beside the
-/// writers, unless one is still running.
-fn maybe_checkpoint(pool: &AnyPool, commits: u64, checkpointing: &std::sync::Arc<std::sync::atomic::AtomicBool>) {
-    if !commits.is_multiple_of(CHECKPOINT_EVERY) || checkpointing.swap(true, std::sync::atomic::Ordering::AcqRel) {
-        return;
-    }
-    let (pool, checkpointing) = (pool.clone(), checkpointing.clone());
-    tokio::spawn(async move {
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
-            tracing::warn!(error = %e, "WAL checkpoint failed");
-        }
-        checkpointing.store(false, std::sync::atomic::Ordering::Release);
-    });
 }
 
 /// Milliseconds since the Unix epoch.
@@ -599,13 +481,6 @@ mod tests {
     }
 
     #[test]
-    fn script_statements_are_renumbered_for_postgres() {
-        assert_eq!(renumber("SELECT $4, $2 FROM t WHERE a = $4 AND b = '$1'"), ("SELECT $1, $2 FROM t WHERE a = $1 AND b = '$1'".to_string(), vec![4, 2]));
-        assert_eq!(renumber("SELECT 1"), ("SELECT 1".to_string(), vec![]));
-        assert_eq!(renumber("UPDATE t SET a = $12"), ("UPDATE t SET a = $1".to_string(), vec![12]));
-    }
-
-    #[test]
     fn ids_are_random_and_uniform() {
         let a = new_id();
         assert_eq!(a.len(), 32);
@@ -623,7 +498,9 @@ mod pragma_tests {
     async fn sqlite_connections_get_every_pragma() {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::connect(&format!("sqlite://{}/p.db", dir.path().display())).await.unwrap();
-        for (pragma, want) in [("journal_mode", "wal"), ("synchronous", "2"), ("busy_timeout", "10000"), ("foreign_keys", "1"), ("temp_store", "2"), ("mmap_size", "268435456"), ("wal_autocheckpoint", "16000")] {
+        for (pragma, want) in
+            [("journal_mode", "wal"), ("synchronous", "2"), ("busy_timeout", "10000"), ("foreign_keys", "1"), ("temp_store", "2"), ("mmap_size", "268435456"), ("wal_autocheckpoint", "0")]
+        {
             let row = sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA {pragma}"))).fetch_one(db.pool()).await.unwrap();
             let v: String = row.try_get::<String, _>(0).or_else(|_| row.try_get::<i64, _>(0).map(|i| i.to_string())).unwrap();
             assert_eq!(v, want, "PRAGMA {pragma}");

@@ -25,6 +25,7 @@ mod batcher;
 pub mod bench;
 pub mod db;
 pub mod deliveries;
+mod exec;
 pub mod files;
 pub mod keys;
 pub mod orgs;
@@ -34,6 +35,7 @@ pub mod tasks;
 pub mod text;
 pub mod tracks;
 pub mod users;
+mod wal;
 
 pub use db::{Backend, Db, Tx};
 

@@ -1,8 +1,9 @@
 //! Annotate routing: who gets which queued task, many requests at a time.
 //!
 //! Every "next task" request of a process goes to one dispatcher (a
-//! [`Batcher`]), which serves the requests that are waiting together in one lease transaction
-//! ([`crate::db::Db::begin_lease`]): one statement each to return expired
+//! [`Batcher`]), which serves the requests that are waiting together in one
+//! lease transaction (on SQLite on the hot connection, [`crate::exec`]; on
+//! PostgreSQL [`crate::db::Db::begin_lease`]): one statement each to return expired
 //! leases, find who already holds a task and everyone's certifications,
 //! read a window of the queue in hand-out order (deadline, priority, id)
 //! with who may not take which item of it, lease every chosen task and
@@ -33,10 +34,10 @@
 
 use crate::audit;
 use crate::batcher::Batcher;
-use crate::db::{Arg, Backend, Db, Script, Tx, json_list, now_ms};
+use crate::db::{Backend, Db, json_list, now_ms};
+use crate::exec::{Arg, Exec, Script};
 use crate::StoreError;
 use clinlabel_domain::Principal;
-use sqlx::Row;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// At most this many requests are served by one transaction.
@@ -133,21 +134,40 @@ pub(crate) fn assign(
 }
 
 /// Serves one batch of requests (distinct people; repeated ones share the
-/// answer) in one lease transaction.
+/// answer) in one lease transaction: on SQLite on the hot connection
+/// ([`crate::exec`]), on PostgreSQL in a transaction of the writers' pool.
 async fn serve(db: &Db, requests: &[String]) -> Result<HashMap<String, Routed>, StoreError> {
-    let backend = db.backend();
     let now = now_ms();
     // Distinct people, in arrival order.
     let mut seen = HashSet::new();
     let people: Vec<String> = requests.iter().filter(|u| seen.insert((*u).clone())).cloned().collect();
+    let out = match db.hot().await {
+        Some(mut hot) => hot.run(move |ex| Box::pin(async move { lease_in(ex, &people, now).await })).await?,
+        None => {
+            let mut tx = db.begin_lease().await?;
+            let out = lease_in(&mut Exec::from(&mut *tx), &people, now).await?;
+            tx.commit().await?;
+            out
+        }
+    };
+    for r in out.values() {
+        if let Routed::Leased(l) = r {
+            db.remember_task(&l.task_id, crate::tasks::TaskFacts::annotate(&l.project_id, &l.track_id, &l.item_id, l.gold));
+        }
+    }
+    Ok(out)
+}
+
+/// The lease transaction's statements.
+async fn lease_in(ex: &mut Exec<'_>, people: &[String], now: i64) -> Result<HashMap<String, Routed>, StoreError> {
+    let backend = ex.backend();
     let mut out: HashMap<String, Routed> = HashMap::new();
-    let mut tx = db.begin_lease().await?;
-    let people_json = json_list(&people);
+    let people_json = json_list(people);
     if backend == Backend::Postgres {
         // NO KEY UPDATE: it excludes the person's other requests, not the
         // foreign-key checks of their submissions.
         let sql = format!("SELECT id FROM users WHERE id IN ({}) ORDER BY id FOR NO KEY UPDATE", backend.json_texts(1));
-        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(people_json.clone()).fetch_all(&mut **tx).await?;
+        ex.all(sql, [Arg::Text(people_json.clone())]).await?;
     }
     // First round trip: return expired leases; who already holds a live
     // annotate task (it comes back first) and everyone's active, unexpired
@@ -164,22 +184,16 @@ async fn serve(db: &Db, requests: &[String]) -> Result<HashMap<String, Routed>, 
             backend.index_hint("tasks_by_assignee"),
         ))
         .arg(Arg::Text(people_json));
-    let first = audit::head_in_script(first, backend).run(&mut tx).await?;
+    let first = audit::head_in_script(first, backend).run(ex).await?;
     for r in &first {
-        let what: String = r.try_get("what")?;
-        match what.as_str() {
-            "held" => {
-                out.insert(r.try_get("user_id")?, Routed::Held(r.try_get("value")?));
-            }
-            "certified" => {
-                tracks_of.entry(r.try_get("user_id")?).or_default().insert(r.try_get("value")?);
-            }
-            _ => {}
+        if r.is("held") {
+            out.insert(r.get("user_id")?, Routed::Held(r.get("value")?));
+        } else if r.is("certified") {
+            tracks_of.entry(r.get("user_id")?).or_default().insert(r.get("value")?);
         }
     }
     let wanting: Vec<&String> = people.iter().filter(|u| !out.contains_key(*u)).collect();
     if wanting.is_empty() {
-        tx.commit().await?;
         return Ok(out);
     }
     let mut unserved: Vec<(String, HashSet<String>)> = wanting.iter().filter_map(|u| tracks_of.remove(*u).map(|t| ((*u).clone(), t))).collect();
@@ -191,7 +205,7 @@ async fn serve(db: &Db, requests: &[String]) -> Result<HashMap<String, Routed>, 
     let mut after: Option<(i64, i64, String)> = None;
     let mut limit = (2 * unserved.len() as i64 + 32).min(WINDOW_MAX);
     while !unserved.is_empty() {
-        let (window, excluded) = read_window(&mut tx, backend, &tracks, &unserved, after.as_ref(), limit).await?;
+        let (window, excluded) = read_window(ex, &tracks, &unserved, after.as_ref(), limit).await?;
         let full = window.len() as i64 == limit;
         let mut taken = HashSet::new();
         let mut served: HashSet<String> = HashSet::new();
@@ -212,7 +226,7 @@ async fn serve(db: &Db, requests: &[String]) -> Result<HashMap<String, Routed>, 
                     lease_expires_at,
                     gold,
                 };
-                if let Some((gold_task, gold_item)) = crate::tasks::maybe_gold(&mut tx, &user, &c.project_id, &c.track_id, c.deadline, now).await? {
+                if let Some((gold_task, gold_item)) = crate::tasks::maybe_gold(ex, &user, &c.project_id, &c.track_id, c.deadline, now).await? {
                     taken.remove(&i);
                     returned = true;
                     assigned.push((user.clone(), lease(gold_task, gold_item, true)));
@@ -268,34 +282,26 @@ async fn serve(db: &Db, requests: &[String]) -> Result<HashMap<String, Routed>, 
                 .arg(Arg::Text(serde_json::Value::Array(rows).to_string()));
         }
         // The trail records each assignment, not whether it is gold.
-        let (head_seq, head_hash) = audit::head_after(&mut tx, &first).await?;
+        let (head_seq, head_hash) = audit::head_after(ex, &first).await?;
         let chain = audit::chain(head_seq, head_hash, &events)?;
         second = audit::append_to_script(second, backend, &chain);
         let n = second.next_param();
-        second = second
-            .part(format!("SELECT 'item' AS what, id, kind, meta FROM items WHERE id IN ({})", backend.json_texts(n)))
-            .arg(Arg::Text(json_list(assigned.iter().map(|(_, l)| &l.item_id))));
-        let rows = second.run(&mut tx).await?;
-        let leased = rows.iter().filter(|r| r.try_get::<String, _>("what").is_ok_and(|w| w == "leased")).count();
+        second = second.part(format!("SELECT 'item' AS what, id, kind, meta FROM items WHERE id IN ({})", backend.json_texts(n))).arg(Arg::Text(json_list(assigned.iter().map(|(_, l)| &l.item_id))));
+        let rows = second.run(ex).await?;
+        let leased = rows.iter().filter(|r| r.is("leased")).count();
         if leased != to_lease.len() {
             return Err(StoreError::Internal(format!("leased {leased} of {} chosen tasks", to_lease.len())));
         }
         if !audit::head_moved(&rows, chain.last_seq) {
             return Err(StoreError::Internal("the audit head moved during a lease".into()));
         }
-        let items: HashMap<String, (String, String)> = rows
-            .iter()
-            .filter(|r| r.try_get::<String, _>("what").is_ok_and(|w| w == "item"))
-            .map(|r| Ok((r.try_get("id")?, (r.try_get("kind")?, r.try_get("meta")?))))
-            .collect::<Result<_, StoreError>>()?;
+        let items: HashMap<String, (String, String)> = rows.iter().filter(|r| r.is("item")).map(|r| Ok((r.get("id")?, (r.get("kind")?, r.get("meta")?)))).collect::<Result<_, StoreError>>()?;
         for (_, l) in &mut assigned {
             let (kind, meta) = items.get(&l.item_id).cloned().ok_or_else(|| StoreError::Internal(format!("item {} of a leased task", l.item_id)))?;
             (l.item_kind, l.item_meta) = (kind, meta);
         }
     }
-    tx.commit().await?;
     for (user, l) in assigned {
-        db.remember_task(&l.task_id, crate::tasks::TaskFacts::annotate(&l.project_id, &l.track_id, &l.item_id, l.gold));
         out.insert(user, Routed::Leased(Box::new(l)));
     }
     Ok(out)
@@ -326,31 +332,23 @@ pub(crate) fn window_sql(backend: Backend, after: bool) -> String {
 /// statements: as a subquery of the window, SQLite would read the people's
 /// list again for every task of it.)
 async fn read_window(
-    tx: &mut Tx,
-    backend: Backend,
+    ex: &mut Exec<'_>,
     tracks: &BTreeSet<String>,
     people: &[(String, HashSet<String>)],
     after: Option<&(i64, i64, String)>,
     limit: i64,
 ) -> Result<(Vec<Candidate>, HashSet<(String, String)>), StoreError> {
-    let sql = window_sql(backend, after.is_some());
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(limit).bind(json_list(tracks));
+    let backend = ex.backend();
+    let mut args = vec![Arg::Int(limit), Arg::Text(json_list(tracks))];
     if let Some((d, p, id)) = after {
-        q = q.bind(*d).bind(*p).bind(id.clone());
+        args.extend([Arg::Int(*d), Arg::Int(*p), Arg::Text(id.clone())]);
     }
-    let window: Vec<Candidate> = q
-        .fetch_all(&mut **tx)
+    let window: Vec<Candidate> = ex
+        .all(window_sql(backend, after.is_some()), args)
         .await?
         .iter()
         .map(|r| {
-            Ok(Candidate {
-                id: r.try_get("id")?,
-                project_id: r.try_get("project_id")?,
-                track_id: r.try_get("track_id")?,
-                item_id: r.try_get("item_id")?,
-                deadline: r.try_get("deadline")?,
-                priority: r.try_get("priority")?,
-            })
+            Ok(Candidate { id: r.get("id")?, project_id: r.get("project_id")?, track_id: r.get("track_id")?, item_id: r.get("item_id")?, deadline: r.get("deadline")?, priority: r.get("priority")? })
         })
         .collect::<Result<_, StoreError>>()?;
     if window.is_empty() || people.is_empty() {
@@ -363,13 +361,11 @@ async fn read_window(
          UNION ALL SELECT item_id, user_id FROM task_skips WHERE item_id IN ({items_in}) AND user_id IN ({people_in})",
         backend.index_hint("tasks_by_item")
     );
-    let excluded = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(json_list(items))
-        .bind(json_list(people.iter().map(|(u, _)| u)))
-        .fetch_all(&mut **tx)
+    let excluded = ex
+        .all(sql, [Arg::Text(json_list(items)), Arg::Text(json_list(people.iter().map(|(u, _)| u)))])
         .await?
         .iter()
-        .map(|r| Ok((r.try_get("item_id")?, r.try_get("user_id")?)))
+        .map(|r| Ok((r.get("item_id")?, r.get("user_id")?)))
         .collect::<Result<_, StoreError>>()?;
     Ok((window, excluded))
 }

@@ -31,6 +31,7 @@
 
 use crate::audit;
 use crate::db::{Backend, Db, Tx, new_id, now_ms};
+use crate::exec::{Arg, Exec};
 use crate::{StoreError, projects};
 use clinlabel_crypto::Keyring;
 use clinlabel_domain::project::{ProjectState, Spec};
@@ -116,16 +117,9 @@ fn random_u63() -> i64 {
     i64::from_le_bytes(crate::db::random_bytes::<8>()) & i64::MAX
 }
 
-async fn notify(tx: &mut Tx, user_id: &str, kind: &str, body: serde_json::Value) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO notifications (id, user_id, kind, body, created_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(new_id())
-        .bind(user_id.to_string())
-        .bind(kind.to_string())
-        .bind(body.to_string())
-        .bind(now_ms())
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+async fn notify(ex: &mut Exec<'_>, user_id: &str, kind: &str, body: serde_json::Value) -> Result<(), StoreError> {
+    ex.execute("INSERT INTO notifications (id, user_id, kind, body, created_at) VALUES ($1, $2, $3, $4, $5)", [new_id().into(), user_id.into(), kind.into(), body.to_string().into(), now_ms().into()])
+        .await
 }
 
 fn system() -> Option<&'static Principal> {
@@ -160,7 +154,7 @@ pub(crate) async fn queue_project(tx: &mut Tx, project_id: &str, spec: &Spec) ->
         for item in chunk {
             sqlx::query("UPDATE items SET batch_id = $1 WHERE id = $2").bind(batch_id.clone()).bind(item.clone()).execute(&mut **tx).await?;
             for _ in 0..spec.overlap {
-                insert_task(tx, project_id, &spec.track_id, item, "annotate", 0, None, None, spec.deadline, false, "queued", None).await?;
+                insert_task(&mut Exec::from(&mut *tx), project_id, &spec.track_id, item, "annotate", 0, None, None, spec.deadline, false, "queued", None).await?;
             }
         }
     }
@@ -169,7 +163,7 @@ pub(crate) async fn queue_project(tx: &mut Tx, project_id: &str, spec: &Spec) ->
 
 #[allow(clippy::too_many_arguments)]
 async fn insert_task(
-    tx: &mut Tx,
+    ex: &mut Exec<'_>,
     project_id: &str,
     track_id: &str,
     item_id: &str,
@@ -182,13 +176,13 @@ async fn insert_task(
     state: &str,
     assignee: Option<&str>,
 ) -> Result<String, StoreError> {
-    insert_task_at(tx, now_ms(), project_id, track_id, item_id, kind, tier, excluded, annotation, deadline, gold, state, assignee).await
+    insert_task_at(ex, now_ms(), project_id, track_id, item_id, kind, tier, excluded, annotation, deadline, gold, state, assignee).await
 }
 
 /// [`insert_task`] stamped `now` (a lease runs to `now + LEASE_MS`).
 #[allow(clippy::too_many_arguments)]
 async fn insert_task_at(
-    tx: &mut Tx,
+    ex: &mut Exec<'_>,
     now: i64,
     project_id: &str,
     track_id: &str,
@@ -203,25 +197,26 @@ async fn insert_task_at(
     assignee: Option<&str>,
 ) -> Result<String, StoreError> {
     let id = new_id();
-    sqlx::query(
+    ex.execute(
         "INSERT INTO tasks (id, project_id, track_id, item_id, kind, tier, state, assignee_id, excluded_id, annotation_id, lease_expires_at, deadline, priority, gold, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $13, $14, $14)",
+        [
+            Arg::from(&id),
+            project_id.into(),
+            track_id.into(),
+            item_id.into(),
+            kind.into(),
+            tier.into(),
+            state.into(),
+            Arg::opt_text(assignee),
+            Arg::opt_text(excluded),
+            Arg::opt_text(annotation),
+            Arg::opt_int((state == "leased").then_some(now + LEASE_MS)),
+            deadline.into(),
+            (gold as i64).into(),
+            now.into(),
+        ],
     )
-    .bind(id.clone())
-    .bind(project_id.to_string())
-    .bind(track_id.to_string())
-    .bind(item_id.to_string())
-    .bind(kind.to_string())
-    .bind(tier)
-    .bind(state.to_string())
-    .bind(assignee.map(str::to_string))
-    .bind(excluded.map(str::to_string))
-    .bind(annotation.map(str::to_string))
-    .bind(if state == "leased" { Some(now + LEASE_MS) } else { None })
-    .bind(deadline)
-    .bind(gold as i64)
-    .bind(now)
-    .execute(&mut **tx)
     .await?;
     Ok(id)
 }
@@ -353,24 +348,23 @@ impl TaskFacts {
 /// when the draw says gold and the project has a gold item the person has
 /// not had, a new task of it is leased to them (the project's deadline,
 /// like any other task) and its id returned.
-pub(crate) async fn maybe_gold(tx: &mut Tx, user_id: &str, project_id: &str, track_id: &str, deadline: i64, now: i64) -> Result<Option<(String, String)>, StoreError> {
+pub(crate) async fn maybe_gold(ex: &mut Exec<'_>, user_id: &str, project_id: &str, track_id: &str, deadline: i64, now: i64) -> Result<Option<(String, String)>, StoreError> {
     // Read through the caller's transaction: a pick never waits for a second pooled connection while holding one.
-    let rate = running_spec(tx, project_id).await?.0.gold_rate;
+    let rate = running_spec(ex, project_id).await?.0.gold_rate;
     let draw = (random_u63() as f64) / (i64::MAX as f64);
     if draw >= rate {
         return Ok(None);
     }
-    let gold = sqlx::query(
-        "SELECT i.id FROM items i JOIN gold_answers g ON g.item_id = i.id WHERE i.project_id = $1 AND i.gold = 1 \
-         AND NOT EXISTS (SELECT 1 FROM tasks o WHERE o.item_id = i.id AND o.assignee_id = $2) ORDER BY i.seq, i.id LIMIT 1",
-    )
-    .bind(project_id.to_string())
-    .bind(user_id.to_string())
-    .fetch_optional(&mut **tx)
-    .await?;
+    let gold = ex
+        .optional(
+            "SELECT i.id FROM items i JOIN gold_answers g ON g.item_id = i.id WHERE i.project_id = $1 AND i.gold = 1 \
+             AND NOT EXISTS (SELECT 1 FROM tasks o WHERE o.item_id = i.id AND o.assignee_id = $2) ORDER BY i.seq, i.id LIMIT 1",
+            [project_id.into(), user_id.into()],
+        )
+        .await?;
     let Some(g) = gold else { return Ok(None) };
-    let item: String = g.try_get("id")?;
-    let task = insert_task_at(tx, now, project_id, track_id, &item, "annotate", 0, None, None, deadline, true, "leased", Some(user_id)).await?;
+    let item: String = g.get("id")?;
+    let task = insert_task_at(ex, now, project_id, track_id, &item, "annotate", 0, None, None, deadline, true, "leased", Some(user_id)).await?;
     Ok(Some((task, item)))
 }
 
@@ -622,8 +616,8 @@ pub struct Submitted {
 /// the body fits the schema and the item, a gold answer is scored); then
 /// the submission writer (a [`crate::batcher::Batcher`]) writes every
 /// checked submission waiting at that moment together, in one durable
-/// write ([`Db::write`]), re-checking in that write that each task is still
-/// held.
+/// write (on SQLite on the hot connection, [`crate::exec`]; on PostgreSQL
+/// [`Db::write`]), re-checking in that write that each task is still held.
 pub async fn submit(db: &Db, who: &Principal, task_id: &str, body: AnnotationBody) -> Result<Submitted, StoreError> {
     let prepared = prepare_submit(db, who, task_id, body).await?;
     match db.submits() {
@@ -657,14 +651,14 @@ pub(crate) struct Prepared {
 type SpecCache = std::sync::Mutex<std::collections::HashMap<String, (std::sync::Arc<Spec>, i64)>>;
 static RUNNING_SPECS: std::sync::LazyLock<SpecCache> = std::sync::LazyLock::new(Default::default);
 
-async fn running_spec(conn: &mut sqlx::AnyConnection, project_id: &str) -> Result<(std::sync::Arc<Spec>, i64), StoreError> {
+async fn running_spec(ex: &mut Exec<'_>, project_id: &str) -> Result<(std::sync::Arc<Spec>, i64), StoreError> {
     if let Some(s) = RUNNING_SPECS.lock().expect("spec cache").get(project_id) {
         return Ok(s.clone());
     }
-    let r = sqlx::query("SELECT spec, qa_seed, state FROM projects WHERE id = $1").bind(project_id.to_string()).fetch_one(&mut *conn).await?;
-    let spec = std::sync::Arc::new(projects::stored_spec(&r.try_get::<String, _>("spec")?, String::new())?);
-    let seed: i64 = r.try_get("qa_seed")?;
-    let state: String = r.try_get("state")?;
+    let r = ex.one("SELECT spec, qa_seed, state FROM projects WHERE id = $1", [project_id.into()]).await?;
+    let spec = std::sync::Arc::new(projects::stored_spec(&r.get::<String>("spec")?, String::new())?);
+    let seed: i64 = r.get("qa_seed")?;
+    let state: String = r.get("state")?;
     if matches!(ProjectState::parse(&state), Some(ProjectState::InProgress | ProjectState::InQa | ProjectState::Delivered | ProjectState::Cancelled)) {
         RUNNING_SPECS.lock().expect("spec cache").insert(project_id.to_string(), (spec.clone(), seed));
     }
@@ -688,7 +682,7 @@ async fn prepare_submit(db: &Db, who: &Principal, task_id: &str, body: Annotatio
         if facts.kind == "review" {
             return Err(DomainError::new(ErrorCode::InvalidField).with_message("This is a review: send a decision to /review.").with_details(serde_json::json!({ "field": "task" })).into());
         }
-        let (spec, seed) = running_spec(&mut conn, &facts.project_id).await?;
+        let (spec, seed) = running_spec(&mut Exec::Pool(&mut conn), &facts.project_id).await?;
         validate_body(&mut conn, &spec, &facts.item_id, &body).await?;
         let gold_score = if facts.gold { Some(gold_score(&mut conn, &spec, &facts.item_id, &body).await?) } else { None };
         Ok::<_, StoreError>((spec, seed, gold_score))
@@ -706,7 +700,9 @@ async fn prepare_submit(db: &Db, who: &Principal, task_id: &str, body: Annotatio
     let tier2 = qa::tier2_sampled(seed as u64, &facts.item_id, spec.qa.tier2_sampling_pct);
     let annotation_id = match (&facts.kind[..], &facts.annotation_id) {
         ("rework", Some(a)) => a.clone(),
-        ("rework", None) => return Err(StoreError::Internal(format!("rework task {task_id} has no annotation"))),
+        ("rework", None) => {
+            return Err(StoreError::Internal(format!("rework task {task_id} has no annotation")));
+        }
         _ => new_id(),
     };
     Ok(Prepared {
@@ -764,22 +760,33 @@ pub(crate) fn submit_writer(db: Db) -> crate::batcher::Batcher<Prepared, Submitt
     )
 }
 
+/// Writes a batch of submissions durably: on SQLite in a transaction of
+/// its own on the hot connection ([`crate::exec`]), on PostgreSQL through
+/// [`Db::write`].
 async fn write_submissions(db: &Db, batch: Vec<Prepared>) -> Result<Vec<Result<Submitted, StoreError>>, StoreError> {
-    db.write(move |tx| Box::pin(async move { write_submissions_in(tx, &batch).await })).await
+    if let Some(mut hot) = db.hot().await {
+        let out = hot.run(move |ex| Box::pin(async move { write_submissions_in(ex, &batch).await })).await?;
+        // Durable once the log is on disk, synced after leaving the gate.
+        let log = hot.log();
+        drop(hot);
+        log.sync().await?;
+        return Ok(out);
+    }
+    db.write(move |tx| Box::pin(async move { write_submissions_in(&mut Exec::from(tx), &batch).await })).await
 }
 
 /// Writes checked submissions in the caller's transaction with a statement
 /// per step for all of them: finish the tasks still held (the others get
 /// `task_not_held`), store the annotations, score gold, queue what follows,
 /// append the audit events.
-async fn write_submissions_in(tx: &mut Tx, batch: &[Prepared]) -> Result<Vec<Result<Submitted, StoreError>>, StoreError> {
-    use crate::db::{Arg, Script};
+async fn write_submissions_in(ex: &mut Exec<'_>, batch: &[Prepared]) -> Result<Vec<Result<Submitted, StoreError>>, StoreError> {
+    use crate::exec::Script;
     let now = now_ms();
     // One submission per task: a second of the same task in a batch finds it done.
     let mut firsts = std::collections::HashSet::new();
     let unique: Vec<&Prepared> = batch.iter().filter(|p| firsts.insert(p.task_id.as_str())).collect();
     let mut finished = std::collections::HashSet::new();
-    let backend = crate::db::backend_of(tx);
+    let backend = ex.backend();
     // First round trip: finish the tasks still held by their senders; read the audit head.
     let rows: Vec<serde_json::Value> = unique.iter().map(|p| serde_json::json!({ "task": p.task_id, "user": p.who.user_id })).collect();
     let rows_2 = backend.json_rows(2);
@@ -793,9 +800,9 @@ async fn write_submissions_in(tx: &mut Tx, batch: &[Prepared]) -> Result<Vec<Res
         ))
         .arg(Arg::Int(now))
         .arg(Arg::Text(serde_json::Value::Array(rows).to_string()));
-    let first = audit::head_in_script(first, backend).run(tx).await?;
-    for r in first.iter().filter(|r| r.try_get::<String, _>("what").is_ok_and(|w| w == "done")) {
-        finished.insert(r.try_get::<String, _>("id")?);
+    let first = audit::head_in_script(first, backend).run(ex).await?;
+    for r in first.iter().filter(|r| r.is("done")) {
+        finished.insert(r.get::<String>("id")?);
     }
     let done: Vec<&Prepared> = unique.into_iter().filter(|p| finished.contains(&p.task_id)).collect();
     // Second round trip: the new annotations, the audit events, the batches of accepted items.
@@ -834,7 +841,7 @@ async fn write_submissions_in(tx: &mut Tx, batch: &[Prepared]) -> Result<Vec<Res
             audit::event(Some(&p.who), None, "task.submit", "task", &p.task_id, details)
         })
         .collect();
-    let (head_seq, head_hash) = if done.is_empty() { (0, String::new()) } else { audit::head_after(tx, &first).await? };
+    let (head_seq, head_hash) = if done.is_empty() { (0, String::new()) } else { audit::head_after(ex, &first).await? };
     let chain = audit::chain(head_seq, head_hash, &events)?;
     if !events.is_empty() {
         second = audit::append_to_script(second, backend, &chain);
@@ -849,31 +856,29 @@ async fn write_submissions_in(tx: &mut Tx, batch: &[Prepared]) -> Result<Vec<Res
             ))
             .arg(Arg::Text(crate::db::json_list(accepted.iter().map(|p| &p.item_id))));
     }
-    let second = if done.is_empty() { Vec::new() } else { second.run(tx).await? };
+    let second = if done.is_empty() { Vec::new() } else { second.run(ex).await? };
     if !events.is_empty() && !audit::head_moved(&second, chain.last_seq) {
         return Err(StoreError::Internal("the audit head moved during a write".into()));
     }
     // Then, one by one: reworked annotations, gold results, review tasks, batches that are complete.
     for p in done.iter().filter(|p| p.kind == "rework") {
-        sqlx::query("UPDATE annotations SET body = $1, round = round + 1, stage = $2, updated_at = $3 WHERE id = $4")
-            .bind(p.body_json.clone())
-            .bind(p.stage.as_str())
-            .bind(now)
-            .bind(p.annotation_id.clone())
-            .execute(&mut **tx)
-            .await?;
+        ex.execute(
+            "UPDATE annotations SET body = $1, round = round + 1, stage = $2, updated_at = $3 WHERE id = $4",
+            [p.body_json.clone().into(), p.stage.as_str().into(), now.into(), Arg::from(&p.annotation_id)],
+        )
+        .await?;
     }
     for p in &done {
         match (p.gold_score, p.stage) {
-            (Some(score), _) => record_gold(tx, &p.who, &p.track_id, &p.project_id, &p.item_id, score).await?,
+            (Some(score), _) => record_gold(ex, &p.who, &p.track_id, &p.project_id, &p.item_id, score).await?,
             (None, Stage::Accepted) => {}
-            (None, stage) => route_after(tx, &p.project_id, &p.track_id, &p.item_id, &p.annotation_id, &p.who.user_id, stage, &p.spec).await?,
+            (None, stage) => route_after(ex, &p.project_id, &p.track_id, &p.item_id, &p.annotation_id, &p.who.user_id, stage, &p.spec).await?,
         }
     }
-    for b in second.iter().filter(|r| r.try_get::<String, _>("what").is_ok_and(|w| w == "batch")) {
-        let project_id: String = b.try_get("project_id")?;
+    for b in second.iter().filter(|r| r.is("batch")) {
+        let project_id: String = b.get("project_id")?;
         if let Some(p) = accepted.iter().find(|p| p.project_id == project_id) {
-            advance_batch(tx, &project_id, b, &p.spec).await?;
+            advance_batch(ex, &project_id, b, &p.spec).await?;
         }
     }
     // Who sent a task they never held hears `not_found`, as anywhere else.
@@ -881,8 +886,8 @@ async fn write_submissions_in(tx: &mut Tx, batch: &[Prepared]) -> Result<Vec<Res
     let mut holders: std::collections::HashMap<String, Option<String>> = std::collections::HashMap::new();
     if !refused.is_empty() {
         let sql = format!("SELECT id, assignee_id FROM tasks WHERE id IN ({})", backend.json_texts(1));
-        for r in sqlx::query(sqlx::AssertSqlSafe(sql)).bind(crate::db::json_list(refused)).fetch_all(&mut **tx).await? {
-            holders.insert(r.try_get("id")?, r.try_get("assignee_id")?);
+        for r in ex.all(sql, [Arg::Text(crate::db::json_list(refused))]).await? {
+            holders.insert(r.get("id")?, r.get("assignee_id")?);
         }
     }
     let mut answered = std::collections::HashSet::new();
@@ -903,20 +908,20 @@ async fn write_submissions_in(tx: &mut Tx, batch: &[Prepared]) -> Result<Vec<Res
 
 /// Queues what follows an annotation reaching `stage`.
 #[allow(clippy::too_many_arguments)]
-async fn route_after(tx: &mut Tx, project_id: &str, track_id: &str, item_id: &str, annotation_id: &str, author: &str, stage: Stage, spec: &Spec) -> Result<(), StoreError> {
+async fn route_after(ex: &mut Exec<'_>, project_id: &str, track_id: &str, item_id: &str, annotation_id: &str, author: &str, stage: Stage, spec: &Spec) -> Result<(), StoreError> {
     match stage {
         Stage::Tier1 => {
-            insert_task(tx, project_id, track_id, item_id, "review", 1, Some(author), Some(annotation_id), spec.deadline, false, "queued", None).await?;
+            insert_task(ex, project_id, track_id, item_id, "review", 1, Some(author), Some(annotation_id), spec.deadline, false, "queued", None).await?;
         }
         Stage::Tier2 => {
-            insert_task(tx, project_id, track_id, item_id, "review", 2, Some(author), Some(annotation_id), spec.deadline, false, "queued", None).await?;
+            insert_task(ex, project_id, track_id, item_id, "review", 2, Some(author), Some(annotation_id), spec.deadline, false, "queued", None).await?;
         }
         Stage::Rework => {
-            insert_task(tx, project_id, track_id, item_id, "rework", 0, None, Some(annotation_id), spec.deadline, false, "leased", Some(author)).await?;
-            notify(tx, author, "rework", serde_json::json!({ "project_id": project_id })).await?;
+            insert_task(ex, project_id, track_id, item_id, "rework", 0, None, Some(annotation_id), spec.deadline, false, "leased", Some(author)).await?;
+            notify(ex, author, "rework", serde_json::json!({ "project_id": project_id })).await?;
         }
         Stage::Accepted => {
-            batch_progress(tx, project_id, item_id, spec).await?;
+            batch_progress(ex, project_id, item_id, spec).await?;
         }
     }
     Ok(())
@@ -957,60 +962,51 @@ pub async fn skip(db: &Db, who: &Principal, task_id: &str, reason: &str) -> Resu
 
 // -- gold and accuracy --------------------------------------------------------------------
 
-async fn record_gold(tx: &mut Tx, who: &Principal, track_id: &str, project_id: &str, item_id: &str, score: f64) -> Result<(), StoreError> {
+async fn record_gold(ex: &mut Exec<'_>, who: &Principal, track_id: &str, project_id: &str, item_id: &str, score: f64) -> Result<(), StoreError> {
     let now = now_ms();
-    sqlx::query("INSERT INTO gold_results (id, user_id, track_id, project_id, item_id, score, at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-        .bind(new_id())
-        .bind(who.user_id.clone())
-        .bind(track_id.to_string())
-        .bind(project_id.to_string())
-        .bind(item_id.to_string())
-        .bind(score)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    let recent: Vec<f64> = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT score FROM gold_results WHERE user_id = $1 AND track_id = $2 ORDER BY at DESC, id DESC LIMIT {}",
-        qa::ROLLING_WINDOW
-    )))
-    .bind(who.user_id.clone())
-    .bind(track_id.to_string())
-    .fetch_all(&mut **tx)
-    .await?
-    .iter()
-    .rev()
-    .map(|r| r.try_get("score"))
-    .collect::<Result<_, _>>()?;
-    let threshold: f64 = sqlx::query("SELECT accuracy_threshold FROM tracks WHERE id = $1").bind(track_id.to_string()).fetch_one(&mut **tx).await?.try_get("accuracy_threshold")?;
+    ex.execute(
+        "INSERT INTO gold_results (id, user_id, track_id, project_id, item_id, score, at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        [new_id().into(), Arg::from(&who.user_id), track_id.into(), project_id.into(), item_id.into(), score.into(), now.into()],
+    )
+    .await?;
+    let recent: Vec<f64> = ex
+        .all(format!("SELECT score FROM gold_results WHERE user_id = $1 AND track_id = $2 ORDER BY at DESC, id DESC LIMIT {}", qa::ROLLING_WINDOW), [Arg::from(&who.user_id), track_id.into()])
+        .await?
+        .iter()
+        .rev()
+        .map(|r| r.get("score"))
+        .collect::<Result<_, _>>()?;
+    let threshold: f64 = ex.one("SELECT accuracy_threshold FROM tracks WHERE id = $1", [track_id.into()]).await?.get("accuracy_threshold")?;
     if let Some(mean) = qa::below_threshold(&recent, threshold) {
-        let cert = sqlx::query("SELECT id FROM certifications WHERE user_id = $1 AND track_id = $2 AND status = 'active'")
-            .bind(who.user_id.clone())
-            .bind(track_id.to_string())
-            .fetch_optional(&mut **tx)
-            .await?;
+        let cert = ex.optional("SELECT id FROM certifications WHERE user_id = $1 AND track_id = $2 AND status = 'active'", [Arg::from(&who.user_id), track_id.into()]).await?;
         if let Some(c) = cert {
-            let cert_id: String = c.try_get("id")?;
+            let cert_id: String = c.get("id")?;
             let reason = format!("rolling gold accuracy {:.0} % is under the track's threshold of {:.0} %", mean * 100.0, threshold * 100.0);
-            sqlx::query("UPDATE certifications SET status = 'suspended', reason = $1, score = $2, updated_at = $3 WHERE id = $4")
-                .bind(reason.clone())
-                .bind(mean)
-                .bind(now)
-                .bind(cert_id.clone())
-                .execute(&mut **tx)
+            ex.execute("UPDATE certifications SET status = 'suspended', reason = $1, score = $2, updated_at = $3 WHERE id = $4", [Arg::from(&reason), mean.into(), now.into(), Arg::from(&cert_id)])
                 .await?;
             // Unstarted assignments in the track go back to the queue.
-            sqlx::query("UPDATE tasks SET state = 'queued', assignee_id = NULL, lease_expires_at = NULL WHERE assignee_id = $1 AND track_id = $2 AND state = 'leased' AND kind = 'annotate' AND gold = 0")
-                .bind(who.user_id.clone())
-                .bind(track_id.to_string())
-                .execute(&mut **tx)
-                .await?;
-            notify(tx, &who.user_id, "certification_suspended", serde_json::json!({ "track_id": track_id, "reason": reason })).await?;
-            let pms: Vec<String> = sqlx::query("SELECT id FROM users WHERE role = 'pm' AND disabled = 0").fetch_all(&mut **tx).await?.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?;
+            ex.execute(
+                "UPDATE tasks SET state = 'queued', assignee_id = NULL, lease_expires_at = NULL WHERE assignee_id = $1 AND track_id = $2 AND state = 'leased' AND kind = 'annotate' AND gold = 0",
+                [Arg::from(&who.user_id), track_id.into()],
+            )
+            .await?;
+            notify(ex, &who.user_id, "certification_suspended", serde_json::json!({ "track_id": track_id, "reason": reason })).await?;
+            let pms: Vec<String> = ex.all("SELECT id FROM users WHERE role = 'pm' AND disabled = 0", []).await?.iter().map(|r| r.get("id")).collect::<Result<_, _>>()?;
             for pm in pms {
-                notify(tx, &pm, "certification_suspended", serde_json::json!({ "track_id": track_id, "user_id": who.user_id, "reason": reason })).await?;
+                notify(ex, &pm, "certification_suspended", serde_json::json!({ "track_id": track_id, "user_id": who.user_id, "reason": reason })).await?;
             }
-            audit::append(tx, &audit::event(system(), Some(&who.org_id), "certification.suspend", "certification", &cert_id, serde_json::json!({ "status": "suspended", "rolling_accuracy": mean, "threshold": threshold, "via": "gold" })))
-                .await?;
+            audit::append_in(
+                ex,
+                &[audit::event(
+                    system(),
+                    Some(&who.org_id),
+                    "certification.suspend",
+                    "certification",
+                    &cert_id,
+                    serde_json::json!({ "status": "suspended", "rolling_accuracy": mean, "threshold": threshold, "via": "gold" }),
+                )],
+            )
+            .await?;
         }
     }
     Ok(())
@@ -1248,10 +1244,10 @@ async fn review_in(tx: &mut Tx, backend: Backend, who: &Principal, task_id: &str
     if tier == 3 {
         spot_check_progress(tx, &project_id, &item_id, &spec).await?;
         if !accepted {
-            route_after(tx, &project_id, &track_id, &item_id, &annotation_id, &author, next, &spec).await?;
+            route_after(&mut Exec::from(&mut *tx), &project_id, &track_id, &item_id, &annotation_id, &author, next, &spec).await?;
         }
     } else {
-        route_after(tx, &project_id, &track_id, &item_id, &annotation_id, &author, next, &spec).await?;
+        route_after(&mut Exec::from(&mut *tx), &project_id, &track_id, &item_id, &annotation_id, &author, next, &spec).await?;
     }
     audit::append(
         tx,
@@ -1281,69 +1277,70 @@ pub async fn returned_work(db: &Db, keyring: &Keyring, who: &Principal) -> Resul
 
 /// After an annotation is accepted: if every item of its batch has all its
 /// annotations accepted, draw the seeded spot-check sample and queue tier 3.
-async fn batch_progress(tx: &mut Tx, project_id: &str, item_id: &str, spec: &Spec) -> Result<(), StoreError> {
-    let Some(b) = sqlx::query("SELECT b.id, b.state, b.spot_check_seed FROM batches b JOIN items i ON i.batch_id = b.id WHERE i.id = $1")
-        .bind(item_id.to_string())
-        .fetch_optional(&mut **tx)
-        .await?
-    else {
+async fn batch_progress(ex: &mut Exec<'_>, project_id: &str, item_id: &str, spec: &Spec) -> Result<(), StoreError> {
+    let Some(b) = ex.optional("SELECT b.id, b.state, b.spot_check_seed FROM batches b JOIN items i ON i.batch_id = b.id WHERE i.id = $1", [item_id.into()]).await? else {
         return Ok(());
     };
-    advance_batch(tx, project_id, &b, spec).await
+    advance_batch(ex, project_id, &b, spec).await
 }
 
 /// Moves a batch on once all its items have their accepted annotations:
 /// draws its spot-check, or (after rework) marks it ready again.
-async fn advance_batch(tx: &mut Tx, project_id: &str, b: &AnyRow, spec: &Spec) -> Result<(), StoreError> {
-    let batch_id: String = b.try_get("id")?;
-    let state: String = b.try_get("state")?;
-    let done: bool = batch_done(tx, &batch_id, spec.overlap as i64).await?;
+async fn advance_batch(ex: &mut Exec<'_>, project_id: &str, b: &crate::exec::Row, spec: &Spec) -> Result<(), StoreError> {
+    let batch_id: String = b.get("id")?;
+    let state: String = b.get("state")?;
+    let done: bool = batch_done(ex, &batch_id, spec.overlap as i64).await?;
     if !done {
         return Ok(());
     }
-    let seeded: Option<i64> = b.try_get("spot_check_seed")?;
+    let seeded: Option<i64> = b.get("spot_check_seed")?;
     if state == "annotating" && seeded.is_none() {
-        let items: Vec<String> = sqlx::query("SELECT id FROM items WHERE batch_id = $1 ORDER BY id").bind(batch_id.clone()).fetch_all(&mut **tx).await?.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?;
+        let items: Vec<String> = ex.all("SELECT id FROM items WHERE batch_id = $1 ORDER BY id", [Arg::from(&batch_id)]).await?.iter().map(|r| r.get("id")).collect::<Result<_, _>>()?;
         let seed = random_u63();
         let chosen = qa::spot_check(seed as u64, &items, spec.qa.tier3_spot_check_pct);
-        sqlx::query("UPDATE batches SET state = 'spot_check', spot_check_seed = $1, spot_check_items = $2 WHERE id = $3")
-            .bind(seed)
-            .bind(serde_json::to_string(&chosen).map_err(|e| StoreError::Internal(e.to_string()))?)
-            .bind(batch_id.clone())
-            .execute(&mut **tx)
-            .await?;
+        ex.execute(
+            "UPDATE batches SET state = 'spot_check', spot_check_seed = $1, spot_check_items = $2 WHERE id = $3",
+            [seed.into(), serde_json::to_string(&chosen).map_err(|e| StoreError::Internal(e.to_string()))?.into(), Arg::from(&batch_id)],
+        )
+        .await?;
         for item in &chosen {
-            let anns = sqlx::query("SELECT id, author_id FROM annotations WHERE item_id = $1 AND gold = 0 ORDER BY id").bind(item.clone()).fetch_all(&mut **tx).await?;
+            let anns = ex.all("SELECT id, author_id FROM annotations WHERE item_id = $1 AND gold = 0 ORDER BY id", [Arg::from(item)]).await?;
             for a in &anns {
-                let (aid, author): (String, String) = (a.try_get("id")?, a.try_get("author_id")?);
-                insert_task(tx, project_id, &spec.track_id, item, "review", 3, Some(&author), Some(&aid), spec.deadline, false, "queued", None).await?;
+                let (aid, author): (String, String) = (a.get("id")?, a.get("author_id")?);
+                insert_task(ex, project_id, &spec.track_id, item, "review", 3, Some(&author), Some(&aid), spec.deadline, false, "queued", None).await?;
             }
         }
-        audit::append(
-            tx,
-            &audit::event(system(), None, "batch.spot_check", "batch", &batch_id, serde_json::json!({ "project_id": project_id, "seed": seed, "items": chosen, "of": items.len(), "pct": spec.qa.tier3_spot_check_pct })),
+        audit::append_in(
+            ex,
+            &[audit::event(
+                system(),
+                None,
+                "batch.spot_check",
+                "batch",
+                &batch_id,
+                serde_json::json!({ "project_id": project_id, "seed": seed, "items": chosen, "of": items.len(), "pct": spec.qa.tier3_spot_check_pct }),
+            )],
         )
         .await?;
     } else if state == "annotating" {
         // Reworked after its spot-check: back to awaiting approval.
-        sqlx::query("UPDATE batches SET state = 'awaiting_approval' WHERE id = $1").bind(batch_id.clone()).execute(&mut **tx).await?;
-        audit::append(tx, &audit::event(system(), None, "batch.ready", "batch", &batch_id, serde_json::json!({ "project_id": project_id }))).await?;
+        ex.execute("UPDATE batches SET state = 'awaiting_approval' WHERE id = $1", [Arg::from(&batch_id)]).await?;
+        audit::append_in(ex, &[audit::event(system(), None, "batch.ready", "batch", &batch_id, serde_json::json!({ "project_id": project_id }))]).await?;
     }
     Ok(())
 }
 
-async fn batch_done(tx: &mut Tx, batch_id: &str, overlap: i64) -> Result<bool, StoreError> {
-    let r = sqlx::query(
-        "SELECT COUNT(*) AS items, \
-                CAST(COALESCE(SUM(CASE WHEN (SELECT COUNT(*) FROM annotations a WHERE a.item_id = i.id AND a.gold = 0 AND a.stage = 'accepted') >= $2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS complete \
-         FROM items i WHERE i.batch_id = $1",
-    )
-    .bind(batch_id.to_string())
-    .bind(overlap)
-    .fetch_one(&mut **tx)
-    .await?;
-    let items: i64 = r.try_get("items")?;
-    let complete: i64 = r.try_get("complete")?;
+async fn batch_done(ex: &mut Exec<'_>, batch_id: &str, overlap: i64) -> Result<bool, StoreError> {
+    let r = ex
+        .one(
+            "SELECT COUNT(*) AS items, \
+                    CAST(COALESCE(SUM(CASE WHEN (SELECT COUNT(*) FROM annotations a WHERE a.item_id = i.id AND a.gold = 0 AND a.stage = 'accepted') >= $2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS complete \
+             FROM items i WHERE i.batch_id = $1",
+            [batch_id.into(), overlap.into()],
+        )
+        .await?;
+    let items: i64 = r.get("items")?;
+    let complete: i64 = r.get("complete")?;
     Ok(items > 0 && items == complete)
 }
 
@@ -1351,14 +1348,16 @@ async fn batch_done(tx: &mut Tx, batch_id: &str, overlap: i64) -> Result<bool, S
 /// every annotation is accepted, the batch awaits the QA reviewer.
 async fn spot_check_progress(tx: &mut Tx, project_id: &str, item_id: &str, spec: &Spec) -> Result<(), StoreError> {
     let b = sqlx::query("SELECT batch_id FROM items WHERE id = $1").bind(item_id.to_string()).fetch_one(&mut **tx).await?;
-    let Some(batch_id) = b.try_get::<Option<String>, _>("batch_id")? else { return Ok(()) };
+    let Some(batch_id) = b.try_get::<Option<String>, _>("batch_id")? else {
+        return Ok(());
+    };
     let open: i64 = sqlx::query("SELECT COUNT(*) AS n FROM tasks t JOIN items i ON i.id = t.item_id WHERE i.batch_id = $1 AND t.kind = 'review' AND t.tier = 3 AND t.state IN ('queued', 'leased')")
         .bind(batch_id.clone())
         .fetch_one(&mut **tx)
         .await?
         .try_get("n")?;
     if open == 0 {
-        let next = if batch_done(tx, &batch_id, spec.overlap as i64).await? { "awaiting_approval" } else { "annotating" };
+        let next = if batch_done(&mut Exec::from(&mut *tx), &batch_id, spec.overlap as i64).await? { "awaiting_approval" } else { "annotating" };
         sqlx::query("UPDATE batches SET state = $1 WHERE id = $2").bind(next).bind(batch_id.clone()).execute(&mut **tx).await?;
         audit::append(tx, &audit::event(system(), None, "batch.spot_check_done", "batch", &batch_id, serde_json::json!({ "project_id": project_id, "state": next }))).await?;
     }
@@ -1760,7 +1759,7 @@ pub async fn decide_batch(db: &Db, who: &Principal, batch_id: &str, approve: boo
                 .execute(&mut *tx)
                 .await?;
             sqlx::query("UPDATE annotations SET stage = 'rework' WHERE id = $1").bind(r.annotation_id.clone()).execute(&mut *tx).await?;
-            route_after(&mut tx, &view.project_id, &spec.track_id, &item, &r.annotation_id, &author, Stage::Rework, &spec).await?;
+            route_after(&mut Exec::from(&mut tx), &view.project_id, &spec.track_id, &item, &r.annotation_id, &author, Stage::Rework, &spec).await?;
         }
         sqlx::query("UPDATE batches SET state = 'annotating' WHERE id = $1").bind(batch_id.to_string()).execute(&mut *tx).await?;
         audit::append(&mut tx, &audit::event(Some(who), None, "batch.return", "batch", batch_id, serde_json::json!({ "project_id": view.project_id, "returned": returned.len() }))).await?;

@@ -1,0 +1,526 @@
+//! Where a write's statements run, and the SQLite hot connection.
+//!
+//! Most of the store talks to the database through sqlx: every statement is
+//! a message to a connection (on SQLite, to that connection's worker thread)
+//! and an answer back. The two writers on the assignment path — the routing
+//! dispatcher and the submission writer — run several statements per batch
+//! while holding SQLite's one write lock, and on this 2-core machine each
+//! hand-off to the worker thread and back cost 100–200 µs (a lease batch had
+//! six), more than the statements themselves. So on SQLite they run on the
+//! **hot connection**: a sqlx connection of their own whose handle they lock
+//! out of its worker ([`sqlx::sqlite::SqliteConnection::lock_handle`]), then
+//! drive through rusqlite on their own thread — one hand-off per batch, the
+//! statements prepared once and kept.
+//!
+//! The code that builds the statements is the same on both paths: it takes
+//! an [`Exec`] and reads [`Row`]s, and only [`Script::run`] differs.
+//!
+//! invariant: the hot connection's handle is locked out of its sqlx worker
+//! for the life of its thread, so only that thread touches it.
+//! invariant: the hot connection is behind the write gate (`Db::write_gate`):
+//! a hot transaction and the group committer never overlap in the process,
+//! and another process's writer is waited for without blocking the runtime
+//! (`BEGIN IMMEDIATE` is retried after a sleep, never in SQLite's busy handler).
+
+use crate::StoreError;
+use crate::db::Backend;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A value bound to a [`Script`] parameter.
+#[derive(Debug, Clone)]
+pub(crate) enum Arg {
+    Int(i64),
+    Text(String),
+    Real(f64),
+    /// SQL NULL where text goes (PostgreSQL types a parameter by its value).
+    NullText,
+    /// SQL NULL where an integer goes.
+    NullInt,
+}
+
+impl Arg {
+    pub(crate) fn opt_text(v: Option<&str>) -> Arg {
+        v.map_or(Arg::NullText, |s| Arg::Text(s.to_string()))
+    }
+
+    pub(crate) fn opt_int(v: Option<i64>) -> Arg {
+        v.map_or(Arg::NullInt, Arg::Int)
+    }
+}
+
+impl From<&str> for Arg {
+    fn from(v: &str) -> Arg {
+        Arg::Text(v.to_string())
+    }
+}
+
+impl From<String> for Arg {
+    fn from(v: String) -> Arg {
+        Arg::Text(v)
+    }
+}
+
+impl From<&String> for Arg {
+    fn from(v: &String) -> Arg {
+        Arg::Text(v.clone())
+    }
+}
+
+impl From<i64> for Arg {
+    fn from(v: i64) -> Arg {
+        Arg::Int(v)
+    }
+}
+
+impl From<f64> for Arg {
+    fn from(v: f64) -> Arg {
+        Arg::Real(v)
+    }
+}
+
+/// Statements sent together: on the hot connection, run one after the
+/// other on this thread; through sqlx on SQLite, one round trip (its driver
+/// runs a text of several statements in one call, binding `$n` by number
+/// across them); on PostgreSQL one statement at a time, each renumbered to
+/// the parameters it uses. The statements share one numbering of
+/// parameters. Rows of all statements come back in order; a statement's
+/// rows carry a `what` column when the caller must tell them apart.
+#[derive(Debug, Default)]
+pub(crate) struct Script {
+    parts: Vec<String>,
+    args: Vec<Arg>,
+}
+
+impl Script {
+    pub(crate) fn new() -> Script {
+        Script::default()
+    }
+
+    /// One statement with its parameters (`$1`, `$2`, … in order).
+    pub(crate) fn one(sql: impl Into<String>, args: impl IntoIterator<Item = Arg>) -> Script {
+        Script { parts: vec![sql.into()], args: args.into_iter().collect() }
+    }
+
+    /// Adds a statement (no `$` outside parameters, no `;`).
+    pub(crate) fn part(mut self, sql: impl Into<String>) -> Script {
+        self.parts.push(sql.into());
+        self
+    }
+
+    /// Adds the next parameter (`$1`, `$2`, … in the order added).
+    pub(crate) fn arg(mut self, a: Arg) -> Script {
+        self.args.push(a);
+        self
+    }
+
+    /// The number the next [`Script::arg`] gets.
+    pub(crate) fn next_param(&self) -> usize {
+        self.args.len() + 1
+    }
+
+    pub(crate) async fn run(self, ex: &mut Exec<'_>) -> Result<Vec<Row>, StoreError> {
+        fn bind<'q>(q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>, a: &Arg) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+            match a {
+                Arg::Int(v) => q.bind(*v),
+                Arg::Text(v) => q.bind(v.clone()),
+                Arg::Real(v) => q.bind(*v),
+                Arg::NullText => q.bind(None::<String>),
+                Arg::NullInt => q.bind(None::<i64>),
+            }
+        }
+        match ex {
+            Exec::Direct(conn) => run_direct(conn, &self.parts, &self.args),
+            Exec::Pool(conn) => match crate::db::backend_of(conn) {
+                Backend::Sqlite => {
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(self.parts.join(";\n")));
+                    for a in &self.args {
+                        q = bind(q, a);
+                    }
+                    Ok(q.fetch_all(&mut **conn).await?.into_iter().map(Row::Pool).collect())
+                }
+                Backend::Postgres => {
+                    let mut rows = Vec::new();
+                    for part in &self.parts {
+                        let (sql, used) = renumber(part);
+                        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                        for n in used {
+                            let a = self.args.get(n - 1).ok_or_else(|| StoreError::Internal(format!("script parameter ${n} was not given")))?;
+                            q = bind(q, a);
+                        }
+                        rows.extend(q.fetch_all(&mut **conn).await?.into_iter().map(Row::Pool));
+                    }
+                    Ok(rows)
+                }
+            },
+        }
+    }
+}
+
+/// Runs statements on the hot connection's handle, here: each prepared
+/// once per connection (rusqlite's statement cache), its `$n` bound by name.
+fn run_direct(conn: &mut rusqlite::Connection, parts: &[String], args: &[Arg]) -> Result<Vec<Row>, StoreError> {
+    let mut out = Vec::new();
+    for part in parts {
+        let mut stmt = conn.prepare_cached(part).map_err(direct_error)?;
+        for i in 1..=stmt.parameter_count() {
+            let name = stmt.parameter_name(i).unwrap_or_default();
+            let n: usize = name.trim_start_matches('$').parse().map_err(|_| StoreError::Internal(format!("script parameter {name:?} is not $n")))?;
+            let a = args.get(n - 1).ok_or_else(|| StoreError::Internal(format!("script parameter ${n} was not given")))?;
+            match a {
+                Arg::Int(v) => stmt.raw_bind_parameter(i, v),
+                Arg::Text(v) => stmt.raw_bind_parameter(i, v),
+                Arg::Real(v) => stmt.raw_bind_parameter(i, v),
+                Arg::NullText | Arg::NullInt => stmt.raw_bind_parameter(i, rusqlite::types::Null),
+            }
+            .map_err(direct_error)?;
+        }
+        let names: Arc<[String]> = stmt.column_names().into_iter().map(str::to_string).collect();
+        let mut rows = stmt.raw_query();
+        while let Some(r) = rows.next().map_err(direct_error)? {
+            let values = (0..names.len()).map(|i| r.get::<_, rusqlite::types::Value>(i)).collect::<Result<Vec<_>, _>>().map_err(direct_error)?;
+            out.push(Row::Direct(DirectRow { names: names.clone(), values }));
+        }
+    }
+    Ok(out)
+}
+
+fn direct_error(e: rusqlite::Error) -> StoreError {
+    StoreError::Internal(format!("sqlite: {e}"))
+}
+
+/// Renumbers the `$n` of one statement to `$1…$k` in order of first use and
+/// returns the original numbers, in that order.
+fn renumber(sql: &str) -> (String, Vec<usize>) {
+    let mut out = String::with_capacity(sql.len());
+    let mut used: Vec<usize> = Vec::new();
+    let mut chars = sql.char_indices().peekable();
+    let mut quoted = false;
+    while let Some((i, c)) = chars.next() {
+        if c == '\'' {
+            quoted = !quoted;
+        }
+        if c == '$' && !quoted && chars.peek().is_some_and(|(_, d)| d.is_ascii_digit()) {
+            let start = i + 1;
+            let mut end = start;
+            while let Some((j, d)) = chars.peek().copied() {
+                if !d.is_ascii_digit() {
+                    break;
+                }
+                end = j + 1;
+                chars.next();
+            }
+            let n: usize = sql[start..end].parse().expect("digits");
+            let k = match used.iter().position(|u| *u == n) {
+                Some(p) => p + 1,
+                None => {
+                    used.push(n);
+                    used.len()
+                }
+            };
+            out.push_str(&format!("${k}"));
+        } else {
+            out.push(c);
+        }
+    }
+    (out, used)
+}
+
+/// Where statements run: a sqlx connection or transaction (PostgreSQL, and
+/// SQLite off the hot path), or the hot connection's locked handle.
+pub(crate) enum Exec<'a> {
+    Pool(&'a mut sqlx::AnyConnection),
+    Direct(&'a mut rusqlite::Connection),
+}
+
+impl<'a> From<&'a mut crate::db::Tx> for Exec<'a> {
+    fn from(tx: &'a mut crate::db::Tx) -> Exec<'a> {
+        Exec::Pool(tx)
+    }
+}
+
+impl Exec<'_> {
+    pub(crate) fn backend(&self) -> Backend {
+        match self {
+            Exec::Pool(c) => crate::db::backend_of(c),
+            Exec::Direct(_) => Backend::Sqlite,
+        }
+    }
+
+    /// Every row of one statement.
+    pub(crate) async fn all(&mut self, sql: impl Into<String>, args: impl IntoIterator<Item = Arg>) -> Result<Vec<Row>, StoreError> {
+        Script::one(sql, args).run(self).await
+    }
+
+    /// The first row of one statement, if any.
+    pub(crate) async fn optional(&mut self, sql: impl Into<String>, args: impl IntoIterator<Item = Arg>) -> Result<Option<Row>, StoreError> {
+        Ok(self.all(sql, args).await?.into_iter().next())
+    }
+
+    /// The first row of one statement, which must have one.
+    pub(crate) async fn one(&mut self, sql: impl Into<String>, args: impl IntoIterator<Item = Arg>) -> Result<Row, StoreError> {
+        self.optional(sql, args).await?.ok_or(StoreError::Db(sqlx::Error::RowNotFound))
+    }
+
+    /// Runs one statement for its effect.
+    pub(crate) async fn execute(&mut self, sql: impl Into<String>, args: impl IntoIterator<Item = Arg>) -> Result<(), StoreError> {
+        self.all(sql, args).await.map(drop)
+    }
+}
+
+/// A row from either path.
+pub(crate) enum Row {
+    Pool(sqlx::any::AnyRow),
+    Direct(DirectRow),
+}
+
+pub(crate) struct DirectRow {
+    names: Arc<[String]>,
+    values: Vec<rusqlite::types::Value>,
+}
+
+/// A column type both paths decode.
+pub(crate) trait Col: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any> + rusqlite::types::FromSql {}
+impl<T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any> + rusqlite::types::FromSql> Col for T {}
+
+impl Row {
+    /// The column `name`, decoded.
+    pub(crate) fn get<T: Col>(&self, name: &str) -> Result<T, StoreError> {
+        match self {
+            Row::Pool(r) => Ok(sqlx::Row::try_get(r, name)?),
+            Row::Direct(r) => {
+                let i = r.names.iter().position(|n| n == name).ok_or_else(|| StoreError::Internal(format!("no column {name}")))?;
+                T::column_result((&r.values[i]).into()).map_err(|e| StoreError::Internal(format!("column {name}: {e}")))
+            }
+        }
+    }
+
+    /// Whether the row's `what` column (see [`Script`]) is `what`.
+    pub(crate) fn is(&self, what: &str) -> bool {
+        self.get::<String>("what").is_ok_and(|w| w == what)
+    }
+}
+
+/// SQLite's hot connection (see the module docs): a thread of its own that
+/// runs one transaction at a time on it. It lives behind the write gate.
+pub(crate) struct HotConn {
+    jobs: std::sync::mpsc::Sender<HotJob>,
+    /// The database's write-ahead log, synced after a durable transaction.
+    wal: std::path::PathBuf,
+    /// Commits behind the write gate, the hot connection's and the group
+    /// committer's: they pace the checkpoints.
+    commits: u64,
+    pub(crate) checkpoints: crate::wal::Checkpoints,
+}
+
+type HotJob = Box<dyn FnOnce(&tokio::runtime::Handle, &mut rusqlite::Connection) + Send>;
+
+/// How long a hot transaction waits for another process's writer.
+const BUSY_WAIT: Duration = Duration::from_secs(10);
+
+impl HotConn {
+    /// Opens the hot connection, with the settings of every SQLite
+    /// connection, on a thread of its own.
+    pub(crate) async fn open(url: &str, pragmas: &str, checkpoints: crate::wal::Checkpoints) -> Result<HotConn, StoreError> {
+        use sqlx::{ConnectOptions, Executor};
+        use std::str::FromStr;
+        let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).map_err(|e| StoreError::Config(e.to_string()))?;
+        let mut conn = options.connect().await?;
+        // `NORMAL`: a durable transaction syncs the log itself, after it
+        // leaves the write lock (see `HotConn::run`).
+        conn.execute(sqlx::AssertSqlSafe(format!("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -262144; {pragmas}"))).await?;
+        let (jobs, queue) = std::sync::mpsc::channel::<HotJob>();
+        let (opened, wal) = tokio::sync::oneshot::channel();
+        // Futures on the thread (the lock, a transaction's statements) are
+        // driven by `block_on` in the runtime's context.
+        let runtime = tokio::runtime::Handle::current();
+        std::thread::Builder::new()
+            .name("sqlite-hot".into())
+            .spawn(move || {
+                // Locked out of its sqlx worker for the thread's life.
+                let mut handle = match runtime.block_on(conn.lock_handle()) {
+                    Ok(h) => h,
+                    Err(e) => return drop(opened.send(Err(StoreError::Db(e)))),
+                };
+                // SAFETY: the handle stays open while `conn` lives, which
+                // outlives `direct` (dropped first, below); it is locked out
+                // of its worker thread the whole time, so only this thread
+                // uses it; `from_handle` never closes it.
+                let direct = unsafe { rusqlite::Connection::from_handle(handle.as_raw_handle().as_ptr()) };
+                let mut direct = match direct.and_then(|d| d.busy_timeout(Duration::ZERO).map(|()| d)) {
+                    Ok(d) => d,
+                    Err(e) => return drop(opened.send(Err(direct_error(e)))),
+                };
+                direct.set_prepared_statement_cache_capacity(64);
+                // Plans never depend on bound values (the hot statements name
+                // their indexes): a new LIMIT would otherwise prepare the
+                // statement again.
+                if let Err(e) = direct.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true) {
+                    return drop(opened.send(Err(direct_error(e))));
+                }
+                let wal = direct.path().map(|p| std::path::PathBuf::from(format!("{p}-wal"))).unwrap_or_default();
+                if opened.send(Ok(wal)).is_err() {
+                    return;
+                }
+                while let Ok(job) = queue.recv() {
+                    job(&runtime, &mut direct);
+                }
+                drop(direct);
+                drop(handle);
+            })
+            .map_err(|e| StoreError::Internal(format!("the hot connection's thread: {e}")))?;
+        let wal = wal.await.map_err(|_| StoreError::Internal("the hot connection's thread stopped".into()))??;
+        Ok(HotConn { jobs, wal, commits: 0, checkpoints })
+    }
+
+    /// Runs `f` in a write transaction (`BEGIN IMMEDIATE`) on the hot
+    /// connection's thread and commits it (`synchronous = NORMAL`); rolls
+    /// it back if `f` fails. A durable write then syncs the log
+    /// ([`HotConn::log`]) after leaving the write gate.
+    pub(crate) async fn run<T, F>(&mut self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'a, 'b> FnOnce(&'a mut Exec<'b>) -> futures::future::BoxFuture<'a, Result<T, StoreError>> + Send + 'static,
+    {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job: HotJob = Box::new(move |runtime, direct| {
+            let _ = reply.send(transaction(runtime, direct, f));
+        });
+        self.jobs.send(job).map_err(|_| StoreError::Internal("the hot connection's thread stopped".into()))?;
+        let v = answer.await.map_err(|_| StoreError::Internal("the hot connection's thread stopped".into()))??;
+        self.committed();
+        Ok(v)
+    }
+
+    /// Counts a commit made behind the write gate; every
+    /// [`crate::wal::CHECKPOINT_EVERY`], a checkpoint starts beside the writers.
+    pub(crate) fn committed(&mut self) {
+        self.commits += 1;
+        if self.commits.is_multiple_of(crate::wal::CHECKPOINT_EVERY) {
+            self.checkpoints.start();
+        }
+    }
+
+    /// The write-ahead log, to sync once the gate is left.
+    pub(crate) fn log(&self) -> crate::wal::LogSync {
+        crate::wal::LogSync::new(self.wal.clone())
+    }
+}
+
+/// One transaction on the hot connection's thread. `f`'s statements never
+/// wait on anything but this connection, so its future is driven here.
+fn transaction<T, F>(runtime: &tokio::runtime::Handle, direct: &mut rusqlite::Connection, f: F) -> Result<T, StoreError>
+where
+    F: for<'a, 'b> FnOnce(&'a mut Exec<'b>) -> futures::future::BoxFuture<'a, Result<T, StoreError>>,
+{
+    let waited = std::time::Instant::now();
+    loop {
+        match direct.prepare_cached("BEGIN IMMEDIATE").and_then(|mut s| s.raw_execute()) {
+            Ok(_) => break,
+            // Another process writes: wait here, not in SQLite's busy handler.
+            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::DatabaseBusy && waited.elapsed() < BUSY_WAIT => {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(e) => return Err(direct_error(e)),
+        }
+    }
+    let out = runtime.block_on(f(&mut Exec::Direct(direct)));
+    let end = if out.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    let r = direct.prepare_cached(end).and_then(|mut s| s.raw_execute());
+    if let Err(e) = r {
+        let _ = direct.execute_batch("ROLLBACK");
+        return Err(direct_error(e));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::Db;
+
+    async fn temp_db() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite://{}/x.db", dir.path().display())).await.unwrap();
+        sqlx::query("CREATE TABLE t (i BIGINT, s TEXT, r DOUBLE PRECISION, n TEXT)").execute(db.pool()).await.unwrap();
+        (dir, db)
+    }
+
+    fn insert(s: &str) -> Script {
+        Script::one("INSERT INTO t (i, s) VALUES (1, $1)", [Arg::from(s)])
+    }
+
+    async fn texts(db: &Db) -> Vec<String> {
+        sqlx::query("SELECT s FROM t ORDER BY s").fetch_all(db.pool()).await.unwrap().iter().map(|r| sqlx::Row::get(r, "s")).collect()
+    }
+
+    #[test]
+    fn script_statements_are_renumbered_for_postgres() {
+        assert_eq!(renumber("SELECT $4, $2 FROM t WHERE a = $4 AND b = '$1'"), ("SELECT $1, $2 FROM t WHERE a = $1 AND b = '$1'".to_string(), vec![4, 2]));
+        assert_eq!(renumber("SELECT 1"), ("SELECT 1".to_string(), vec![]));
+        assert_eq!(renumber("UPDATE t SET a = $12"), ("UPDATE t SET a = $1".to_string(), vec![12]));
+    }
+
+    /// A script binds its parameters by number across its statements, and
+    /// the hot connection and a pooled one read back the same values.
+    #[tokio::test]
+    async fn both_paths_bind_by_number_and_decode_alike() {
+        let (_dir, db) = temp_db().await;
+        let script = || {
+            Script::new()
+                .part("INSERT INTO t (i, s, r, n) VALUES ($2, $1, $3, $4)")
+                .arg(Arg::Text("a".into()))
+                .arg(Arg::Int(7))
+                .arg(Arg::Real(0.5))
+                .arg(Arg::NullText)
+                .part("SELECT 'row' AS what, i, s, r, n FROM t WHERE s = $1 AND i = $2")
+        };
+        let direct = db.hot().await.unwrap().run(move |ex| Box::pin(async move { script().run(ex).await })).await.unwrap();
+        let mut conn = db.pool().acquire().await.unwrap();
+        let pooled = script().run(&mut Exec::Pool(&mut conn)).await.unwrap();
+        // The second run found both inserted rows.
+        assert_eq!((direct.len(), pooled.len()), (1, 2));
+        for rows in [&direct, &pooled] {
+            let r = rows.last().unwrap();
+            assert!(r.is("row"));
+            assert_eq!((r.get::<i64>("i").unwrap(), r.get::<String>("s").unwrap(), r.get::<f64>("r").unwrap(), r.get::<Option<String>>("n").unwrap()), (7, "a".to_string(), 0.5, None));
+            assert!(r.get::<i64>("missing").is_err());
+        }
+    }
+
+    /// A hot write that fails leaves nothing behind, and the next one commits.
+    #[tokio::test]
+    async fn a_failing_hot_write_rolls_back_alone() {
+        let (_dir, db) = temp_db().await;
+        let failed = db
+            .hot()
+            .await
+            .unwrap()
+            .run(|ex| {
+                Box::pin(async move {
+                    insert("lost").run(ex).await?;
+                    Err::<(), _>(StoreError::Internal("refused".into()))
+                })
+            })
+            .await;
+        assert!(matches!(failed, Err(StoreError::Internal(ref m)) if m == "refused"), "{failed:?}");
+        db.hot().await.unwrap().run(|ex| Box::pin(async move { insert("kept").run(ex).await })).await.unwrap();
+        assert_eq!(texts(&db).await, ["kept"]);
+    }
+
+    /// While another connection holds the write lock, a hot write waits
+    /// (asleep, not failing) and commits once the lock is free.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hot_write_waits_for_another_writer() {
+        let (_dir, db) = temp_db().await;
+        let mut other = db.pool().acquire().await.unwrap();
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut *other).await.unwrap();
+        sqlx::query("INSERT INTO t (i, s) VALUES (1, 'other')").execute(&mut *other).await.unwrap();
+        let db2 = db.clone();
+        let mut hot = tokio::spawn(async move { db2.hot().await.unwrap().run(|ex| Box::pin(async move { insert("hot").run(ex).await })).await });
+        assert!(tokio::time::timeout(Duration::from_millis(200), &mut hot).await.is_err(), "the hot write went ahead of a held lock");
+        sqlx::query("COMMIT").execute(&mut *other).await.unwrap();
+        hot.await.unwrap().unwrap();
+        assert_eq!(texts(&db).await, ["hot", "other"]);
+    }
+}
