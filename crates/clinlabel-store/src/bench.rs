@@ -135,6 +135,7 @@ pub enum Pace {
 
 /// Every tasker pulls and submits until `total` assignments were made or
 /// `max` elapsed.
+///
 /// Each run starts from a settled database: on SQLite the log of what came
 /// before (the seed, an earlier run) copied into the database and started
 /// again, as a quiet minute would leave it, so a run measures routing, not
@@ -163,9 +164,7 @@ pub async fn run_routing(db: &Db, keyring: &Keyring, world: &RoutingWorld, total
                     next_at += d;
                 }
                 let t0 = Instant::now();
-                let Some(task) = tasks::next_task(&db, &keyring, &who).await? else {
-                    break;
-                };
+                let Some(task) = tasks::next_task(&db, &keyring, &who).await? else { break };
                 lat.push(t0.elapsed().as_secs_f64() * 1000.0);
                 made.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tasks::submit(&db, &who, &task.id, body.clone()).await?;
