@@ -291,7 +291,8 @@ pub async fn verify(db: &Db) -> Result<VerifyReport, StoreError> {
             }
         }
     }
-    // Classify an unlinked row by where its claimed predecessor lives.
+    // Classify an unlinked row by where its claimed predecessor lives: a
+    // scan (no index on the hash; appends outnumber broken chains).
     if let Some((seq, prev_hash)) = unlinked {
         let pred: Option<i64> = sqlx::query("SELECT seq FROM audit_events WHERE hash = $1")
             .bind(prev_hash)

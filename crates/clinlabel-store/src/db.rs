@@ -57,12 +57,13 @@ pub struct Db {
     /// SQLite only: the group committer's queue (see [`Db::write`]).
     group: Option<tokio::sync::mpsc::UnboundedSender<Pending>>,
     /// SQLite only: taken by every writer of the process in turn — the group
-    /// committer, the hot connection's batches, review picks — so they queue
-    /// fairly in the process instead of in SQLite's busy handler, which
-    /// sleeps and polls (tens of milliseconds under contention). It owns the
-    /// hot connection (`crate::exec::HotConn`), on which the routing
-    /// dispatcher and the submission writer run their batches.
-    write_gate: Option<std::sync::Arc<tokio::sync::Mutex<crate::exec::HotConn>>>,
+    /// committer, each transaction of the hot connection, review picks — so
+    /// they queue fairly in the process instead of in SQLite's busy handler,
+    /// which sleeps and polls (tens of milliseconds under contention).
+    write_gate: Option<crate::exec::WriteGate>,
+    /// SQLite only: the hot connection (`crate::exec::HotConn`), on which
+    /// the routing dispatcher and the submission writer run their batches.
+    hot: Option<crate::exec::HotConn>,
     /// Connections of the serialised writers, apart from the request
     /// handlers' pool so they never queue behind reads: on SQLite, with
     /// `synchronous = NORMAL`, for review picks (see [`Db::begin_lease`]);
@@ -151,21 +152,22 @@ impl Db {
             })
             .connect_with(options)
             .await?;
-        let write_gate = match backend {
+        let (write_gate, hot) = match backend {
             Backend::Sqlite => {
                 let checkpoints = crate::wal::Checkpoints::new(pool.clone());
-                let gate = std::sync::Arc::new(tokio::sync::Mutex::new(crate::exec::HotConn::open(&url, SQLITE_TUNING, checkpoints.clone()).await?));
+                let gate = std::sync::Arc::new(tokio::sync::Mutex::new(crate::exec::Gate::new(checkpoints.clone())));
                 checkpoints.watch(std::sync::Arc::downgrade(&gate));
-                Some(gate)
+                let hot = crate::exec::HotConn::open(&url, SQLITE_TUNING, gate.clone()).await?;
+                (Some(gate), Some(hot))
             }
-            Backend::Postgres => None,
+            Backend::Postgres => (None, None),
         };
         let group = write_gate.clone().map(|gate| {
             let (send, recv) = tokio::sync::mpsc::unbounded_channel();
             tokio::spawn(group_committer(pool.clone(), recv, gate));
             send
         });
-        let mut db = Db { pool, lease_pool, group, write_gate, routing: None, facts: Default::default(), submits: None, backend };
+        let mut db = Db { pool, lease_pool, group, write_gate, hot, routing: None, facts: Default::default(), submits: None, backend };
         db.migrate().await?;
         // The batchers hold a handle without batchers, so they stop when
         // the last clone of this one is dropped.
@@ -186,12 +188,14 @@ impl Db {
         self.backend
     }
 
-    /// SQLite: the write gate, and with it the hot connection.
-    pub(crate) async fn hot(&self) -> Option<tokio::sync::OwnedMutexGuard<crate::exec::HotConn>> {
-        match &self.write_gate {
-            Some(gate) => Some(gate.clone().lock_owned().await),
-            None => None,
-        }
+    /// SQLite: the hot connection.
+    pub(crate) fn hot(&self) -> Option<&crate::exec::HotConn> {
+        self.hot.as_ref()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn write_gate(&self) -> Option<&crate::exec::WriteGate> {
+        self.write_gate.as_ref()
     }
 
     pub(crate) fn routing(&self) -> Option<&crate::batcher::Batcher<String, crate::routing::Routed>> {
@@ -294,7 +298,7 @@ impl Db {
 /// A lease transaction; on SQLite it holds the write gate until it ends.
 pub struct LeaseTx {
     tx: Tx,
-    _gate: Option<tokio::sync::OwnedMutexGuard<crate::exec::HotConn>>,
+    _gate: Option<tokio::sync::OwnedMutexGuard<crate::exec::Gate>>,
 }
 
 impl LeaseTx {
@@ -320,7 +324,7 @@ impl std::ops::DerefMut for LeaseTx {
 /// The SQLite group committer: takes the waiting writes (up to
 /// [`GROUP_COMMIT_MAX`]), runs each in a savepoint of one `BEGIN IMMEDIATE`
 /// transaction, commits once, then answers them all.
-async fn group_committer(pool: AnyPool, mut queue: tokio::sync::mpsc::UnboundedReceiver<Pending>, gate: std::sync::Arc<tokio::sync::Mutex<crate::exec::HotConn>>) {
+async fn group_committer(pool: AnyPool, mut queue: tokio::sync::mpsc::UnboundedReceiver<Pending>, gate: crate::exec::WriteGate) {
     while let Some(first) = queue.recv().await {
         let mut gate = gate.lock().await;
         let mut batch = vec![first];

@@ -12,13 +12,21 @@
 //! drive through rusqlite on their own thread — one hand-off per batch, the
 //! statements prepared once and kept.
 //!
+//! The thread runs the writes waiting for it — typically a lease batch and a
+//! submission batch — in **one transaction**, each in a savepoint of its own
+//! so a failing one is undone alone. Every transaction writes its dirty
+//! pages to the log and pays its fixed costs once; at 2,000 assignments a
+//! second, sharing them took next-task latency from p50 1.9–3.4 / p99 8–13 ms
+//! to p50 0.7–0.8 / p99 3.5–4.0 ms.
+//!
 //! The code that builds the statements is the same on both paths: it takes
 //! an [`Exec`] and reads [`Row`]s, and only [`Script::run`] differs.
 //!
 //! invariant: the hot connection's handle is locked out of its sqlx worker
 //! for the life of its thread, so only that thread touches it.
-//! invariant: the hot connection is behind the write gate (`Db::write_gate`):
-//! a hot transaction and the group committer never overlap in the process,
+//! invariant: each hot transaction is behind the write gate (`Db::write_gate`),
+//! which the hot thread takes itself (a caller of [`HotConn::run`] must not
+//! hold it): a hot transaction and the group committer never overlap in the process,
 //! and another process's writer is waited for without blocking the runtime
 //! (`BEGIN IMMEDIATE` is retried after a sleep, never in SQLite's busy handler).
 
@@ -301,27 +309,95 @@ impl Row {
     }
 }
 
-/// SQLite's hot connection (see the module docs): a thread of its own that
-/// runs one transaction at a time on it. It lives behind the write gate.
-pub(crate) struct HotConn {
-    jobs: std::sync::mpsc::Sender<HotJob>,
-    /// The database's write-ahead log, synced after a durable transaction.
-    wal: std::path::PathBuf,
-    /// Commits behind the write gate, the hot connection's and the group
-    /// committer's: they pace the checkpoints.
+/// What the write gate guards besides the right to write: the count of
+/// commits made behind it, which paces the checkpoints.
+pub(crate) struct Gate {
     commits: u64,
     pub(crate) checkpoints: crate::wal::Checkpoints,
 }
 
-type HotJob = Box<dyn FnOnce(&tokio::runtime::Handle, &mut rusqlite::Connection) + Send>;
+/// The write gate (`Db::write_gate`): taken by every writer of the process
+/// in turn — the group committer, each hot transaction, review picks, a log
+/// restart.
+pub(crate) type WriteGate = Arc<tokio::sync::Mutex<Gate>>;
+
+impl Gate {
+    pub(crate) fn new(checkpoints: crate::wal::Checkpoints) -> Gate {
+        Gate { commits: 0, checkpoints }
+    }
+
+    /// Counts a commit made behind the write gate; every
+    /// [`crate::wal::CHECKPOINT_EVERY`], a checkpoint starts beside the writers.
+    pub(crate) fn committed(&mut self) {
+        self.commits += 1;
+        if self.commits.is_multiple_of(crate::wal::CHECKPOINT_EVERY) {
+            self.checkpoints.start();
+        }
+    }
+}
+
+/// SQLite's hot connection (see the module docs): a thread of its own that
+/// runs the writes sent to it, each waiting write in one transaction behind
+/// the write gate. Cheap to clone; the thread stops with the last clone.
+#[derive(Clone)]
+pub(crate) struct HotConn {
+    jobs: std::sync::mpsc::Sender<Box<dyn HotJob>>,
+    /// The database's write-ahead log, synced after a durable transaction.
+    wal: std::path::PathBuf,
+}
+
+/// At most this many writes share a hot transaction.
+const HOT_JOBS_MAX: usize = 16;
 
 /// How long a hot transaction waits for another process's writer.
 const BUSY_WAIT: Duration = Duration::from_secs(10);
 
+/// A write sent to the hot connection's thread.
+trait HotJob: Send {
+    /// Runs the write's statements in the open transaction; true if they
+    /// succeeded.
+    fn run(&mut self, runtime: &tokio::runtime::Handle, ex: &mut Exec<'_>) -> bool;
+    /// Answers the sender once the transaction ended: the write's result if
+    /// it committed, else why it did not.
+    fn answer(self: Box<Self>, failure: Option<String>);
+}
+
+struct Work<T, F> {
+    f: Option<F>,
+    out: Option<Result<T, StoreError>>,
+    reply: tokio::sync::oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T, F> HotJob for Work<T, F>
+where
+    T: Send + 'static,
+    F: for<'a, 'b> FnOnce(&'a mut Exec<'b>) -> futures::future::BoxFuture<'a, Result<T, StoreError>> + Send + 'static,
+{
+    fn run(&mut self, runtime: &tokio::runtime::Handle, ex: &mut Exec<'_>) -> bool {
+        let Some(f) = self.f.take() else { return false };
+        // The statements never wait on anything but this connection, so
+        // their future is driven here.
+        let out = runtime.block_on(f(ex));
+        let ok = out.is_ok();
+        self.out = Some(out);
+        ok
+    }
+
+    fn answer(self: Box<Self>, failure: Option<String>) {
+        let r = match (self.out, failure) {
+            (Some(Err(e)), _) => Err(e),
+            (_, Some(why)) => Err(StoreError::Internal(why)),
+            (Some(Ok(v)), None) => Ok(v),
+            (None, None) => Err(StoreError::Internal("a hot write was never run".into())),
+        };
+        let _ = self.reply.send(r);
+    }
+}
+
 impl HotConn {
     /// Opens the hot connection, with the settings of every SQLite
     /// connection, on a thread of its own.
-    pub(crate) async fn open(url: &str, pragmas: &str, checkpoints: crate::wal::Checkpoints) -> Result<HotConn, StoreError> {
+    pub(crate) async fn open(url: &str, pragmas: &str, gate: WriteGate) -> Result<HotConn, StoreError> {
         use sqlx::{ConnectOptions, Executor};
         use std::str::FromStr;
         let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).map_err(|e| StoreError::Config(e.to_string()))?;
@@ -329,7 +405,7 @@ impl HotConn {
         // `NORMAL`: a durable transaction syncs the log itself, after it
         // leaves the write lock (see `HotConn::run`).
         conn.execute(sqlx::AssertSqlSafe(format!("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -262144; {pragmas}"))).await?;
-        let (jobs, queue) = std::sync::mpsc::channel::<HotJob>();
+        let (jobs, queue) = std::sync::mpsc::channel::<Box<dyn HotJob>>();
         let (opened, wal) = tokio::sync::oneshot::channel();
         // Futures on the thread (the lock, a transaction's statements) are
         // driven by `block_on` in the runtime's context.
@@ -338,6 +414,8 @@ impl HotConn {
             .name("sqlite-hot".into())
             .spawn(move || {
                 // Locked out of its sqlx worker for the thread's life.
+                // In the runtime's context: a commit may start a checkpoint task.
+                let _context = runtime.enter();
                 let mut handle = match runtime.block_on(conn.lock_handle()) {
                     Ok(h) => h,
                     Err(e) => return drop(opened.send(Err(StoreError::Db(e)))),
@@ -362,57 +440,64 @@ impl HotConn {
                 if opened.send(Ok(wal)).is_err() {
                     return;
                 }
-                while let Ok(job) = queue.recv() {
-                    job(&runtime, &mut direct);
+                // The writes waiting when the thread comes to them, and those
+                // that arrive while it waits for the gate, share a transaction.
+                while let Ok(first) = queue.recv() {
+                    let mut batch = vec![first];
+                    let more = |batch: &mut Vec<Box<dyn HotJob>>| {
+                        while batch.len() < HOT_JOBS_MAX {
+                            match queue.try_recv() {
+                                Ok(j) => batch.push(j),
+                                Err(_) => break,
+                            }
+                        }
+                    };
+                    more(&mut batch);
+                    let mut writers = runtime.block_on(gate.lock());
+                    more(&mut batch);
+                    let failure = transaction(&runtime, &mut direct, &mut batch).err();
+                    if failure.is_none() {
+                        writers.committed();
+                    }
+                    drop(writers);
+                    for job in batch {
+                        job.answer(failure.as_ref().map(|e| e.to_string()));
+                    }
                 }
                 drop(direct);
                 drop(handle);
             })
             .map_err(|e| StoreError::Internal(format!("the hot connection's thread: {e}")))?;
         let wal = wal.await.map_err(|_| StoreError::Internal("the hot connection's thread stopped".into()))??;
-        Ok(HotConn { jobs, wal, commits: 0, checkpoints })
+        Ok(HotConn { jobs, wal })
     }
 
     /// Runs `f` in a write transaction (`BEGIN IMMEDIATE`) on the hot
-    /// connection's thread and commits it (`synchronous = NORMAL`); rolls
-    /// it back if `f` fails. A durable write then syncs the log
-    /// ([`HotConn::log`]) after leaving the write gate.
-    pub(crate) async fn run<T, F>(&mut self, f: F) -> Result<T, StoreError>
+    /// connection's thread, in a savepoint of its own when other writes
+    /// share the transaction, and answers once it committed
+    /// (`synchronous = NORMAL`); if `f` fails, its writes are rolled back
+    /// and only it fails. A durable write then syncs the log
+    /// ([`HotConn::log`]). The caller must not hold the write gate.
+    pub(crate) async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: for<'a, 'b> FnOnce(&'a mut Exec<'b>) -> futures::future::BoxFuture<'a, Result<T, StoreError>> + Send + 'static,
     {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let job: HotJob = Box::new(move |runtime, direct| {
-            let _ = reply.send(transaction(runtime, direct, f));
-        });
-        self.jobs.send(job).map_err(|_| StoreError::Internal("the hot connection's thread stopped".into()))?;
-        let v = answer.await.map_err(|_| StoreError::Internal("the hot connection's thread stopped".into()))??;
-        self.committed();
-        Ok(v)
+        self.jobs.send(Box::new(Work { f: Some(f), out: None, reply })).map_err(|_| StoreError::Internal("the hot connection's thread stopped".into()))?;
+        answer.await.map_err(|_| StoreError::Internal("the hot connection's thread stopped".into()))?
     }
 
-    /// Counts a commit made behind the write gate; every
-    /// [`crate::wal::CHECKPOINT_EVERY`], a checkpoint starts beside the writers.
-    pub(crate) fn committed(&mut self) {
-        self.commits += 1;
-        if self.commits.is_multiple_of(crate::wal::CHECKPOINT_EVERY) {
-            self.checkpoints.start();
-        }
-    }
-
-    /// The write-ahead log, to sync once the gate is left.
+    /// The write-ahead log, to sync before a durable write is answered.
     pub(crate) fn log(&self) -> crate::wal::LogSync {
         crate::wal::LogSync::new(self.wal.clone())
     }
 }
 
-/// One transaction on the hot connection's thread. `f`'s statements never
-/// wait on anything but this connection, so its future is driven here.
-fn transaction<T, F>(runtime: &tokio::runtime::Handle, direct: &mut rusqlite::Connection, f: F) -> Result<T, StoreError>
-where
-    F: for<'a, 'b> FnOnce(&'a mut Exec<'b>) -> futures::future::BoxFuture<'a, Result<T, StoreError>>,
-{
+/// One transaction on the hot connection's thread, for a batch of writes:
+/// each in a savepoint when there are several, so a failing one is undone
+/// alone. An error is the transaction's (nothing of it was committed).
+fn transaction(runtime: &tokio::runtime::Handle, direct: &mut rusqlite::Connection, batch: &mut [Box<dyn HotJob>]) -> Result<(), StoreError> {
     let waited = std::time::Instant::now();
     loop {
         match direct.prepare_cached("BEGIN IMMEDIATE").and_then(|mut s| s.raw_execute()) {
@@ -424,14 +509,25 @@ where
             Err(e) => return Err(direct_error(e)),
         }
     }
-    let out = runtime.block_on(f(&mut Exec::Direct(direct)));
-    let end = if out.is_ok() { "COMMIT" } else { "ROLLBACK" };
-    let r = direct.prepare_cached(end).and_then(|mut s| s.raw_execute());
-    if let Err(e) = r {
+    let statement = |direct: &mut rusqlite::Connection, sql: &str| direct.prepare_cached(sql).and_then(|mut s| s.raw_execute()).map(|_| ()).map_err(direct_error);
+    let ran = if let [job] = batch {
+        // A write alone needs no savepoint: if it fails, all is rolled back.
+        if job.run(runtime, &mut Exec::Direct(direct)) { Ok(()) } else { Err(StoreError::Internal("the write failed".into())) }
+    } else {
+        batch.iter_mut().try_for_each(|job| {
+            statement(direct, "SAVEPOINT hot_write")?;
+            if !job.run(runtime, &mut Exec::Direct(direct)) {
+                statement(direct, "ROLLBACK TO hot_write")?;
+            }
+            statement(direct, "RELEASE hot_write")
+        })
+    };
+    let end = if ran.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    if let Err(e) = statement(direct, end) {
         let _ = direct.execute_batch("ROLLBACK");
-        return Err(direct_error(e));
+        return Err(e);
     }
-    out
+    ran
 }
 
 #[cfg(test)]
@@ -475,7 +571,7 @@ mod tests {
                 .arg(Arg::NullText)
                 .part("SELECT 'row' AS what, i, s, r, n FROM t WHERE s = $1 AND i = $2")
         };
-        let direct = db.hot().await.unwrap().run(move |ex| Box::pin(async move { script().run(ex).await })).await.unwrap();
+        let direct = db.hot().unwrap().run(move |ex| Box::pin(async move { script().run(ex).await })).await.unwrap();
         let mut conn = db.pool().acquire().await.unwrap();
         let pooled = script().run(&mut Exec::Pool(&mut conn)).await.unwrap();
         // The second run found both inserted rows.
@@ -494,7 +590,6 @@ mod tests {
         let (_dir, db) = temp_db().await;
         let failed = db
             .hot()
-            .await
             .unwrap()
             .run(|ex| {
                 Box::pin(async move {
@@ -504,8 +599,53 @@ mod tests {
             })
             .await;
         assert!(matches!(failed, Err(StoreError::Internal(ref m)) if m == "refused"), "{failed:?}");
-        db.hot().await.unwrap().run(|ex| Box::pin(async move { insert("kept").run(ex).await })).await.unwrap();
+        db.hot().unwrap().run(|ex| Box::pin(async move { insert("kept").run(ex).await })).await.unwrap();
         assert_eq!(texts(&db).await, ["kept"]);
+    }
+
+    /// Writes that wait together share one transaction, each in a savepoint:
+    /// the failing one is undone alone, the others commit.
+    #[tokio::test]
+    async fn waiting_hot_writes_share_a_commit_and_fail_alone() {
+        let (_dir, db) = temp_db().await;
+        let hot = db.hot().unwrap().clone();
+        let gate = db.write_gate().unwrap().clone().lock_owned().await;
+        let commits = gate.commits;
+        let write = |s: &'static str| {
+            let hot = hot.clone();
+            async move {
+                hot.run(move |ex| {
+                    Box::pin(async move {
+                        insert(s).run(ex).await?;
+                        if s == "lost" { Err(StoreError::Internal("refused".into())) } else { Ok(s) }
+                    })
+                })
+                .await
+            }
+        };
+        // All three are sent (on their first poll) while the gate is held;
+        // then it is let go.
+        let (answers, ()) = tokio::join!(futures::future::join_all([write("a"), write("lost"), write("b")]), async move {
+            tokio::task::yield_now().await;
+            drop(gate);
+        });
+        assert_eq!(answers[0].as_ref().unwrap(), &"a");
+        assert!(matches!(answers[1], Err(StoreError::Internal(ref m)) if m == "refused"), "{:?}", answers[1]);
+        assert_eq!(answers[2].as_ref().unwrap(), &"b");
+        assert_eq!(texts(&db).await, ["a", "b"]);
+        assert_eq!(db.write_gate().unwrap().lock().await.commits, commits + 1, "one commit for the three writes");
+    }
+
+    /// Enough hot commits start a checkpoint (a task, spawned from the hot
+    /// thread), and the thread goes on writing.
+    #[tokio::test]
+    async fn hot_commits_start_checkpoints() {
+        let (_dir, db) = temp_db().await;
+        for n in 0..crate::wal::CHECKPOINT_EVERY + 1 {
+            let s = format!("w{n}");
+            db.hot().unwrap().run(move |ex| Box::pin(async move { insert(&s).run(ex).await })).await.unwrap();
+        }
+        assert_eq!(texts(&db).await.len() as u64, crate::wal::CHECKPOINT_EVERY + 1);
     }
 
     /// While another connection holds the write lock, a hot write waits
@@ -517,7 +657,7 @@ mod tests {
         sqlx::query("BEGIN IMMEDIATE").execute(&mut *other).await.unwrap();
         sqlx::query("INSERT INTO t (i, s) VALUES (1, 'other')").execute(&mut *other).await.unwrap();
         let db2 = db.clone();
-        let mut hot = tokio::spawn(async move { db2.hot().await.unwrap().run(|ex| Box::pin(async move { insert("hot").run(ex).await })).await });
+        let mut hot = tokio::spawn(async move { db2.hot().unwrap().run(|ex| Box::pin(async move { insert("hot").run(ex).await })).await });
         assert!(tokio::time::timeout(Duration::from_millis(200), &mut hot).await.is_err(), "the hot write went ahead of a held lock");
         sqlx::query("COMMIT").execute(&mut *other).await.unwrap();
         hot.await.unwrap().unwrap();

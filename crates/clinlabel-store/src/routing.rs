@@ -141,8 +141,8 @@ async fn serve(db: &Db, requests: &[String]) -> Result<HashMap<String, Routed>, 
     // Distinct people, in arrival order.
     let mut seen = HashSet::new();
     let people: Vec<String> = requests.iter().filter(|u| seen.insert((*u).clone())).cloned().collect();
-    let out = match db.hot().await {
-        Some(mut hot) => hot.run(move |ex| Box::pin(async move { lease_in(ex, &people, now).await })).await?,
+    let out = match db.hot() {
+        Some(hot) => hot.run(move |ex| Box::pin(async move { lease_in(ex, &people, now).await })).await?,
         None => {
             let mut tx = db.begin_lease().await?;
             let out = lease_in(&mut Exec::from(&mut *tx), &people, now).await?;

@@ -764,12 +764,10 @@ pub(crate) fn submit_writer(db: Db) -> crate::batcher::Batcher<Prepared, Submitt
 /// its own on the hot connection ([`crate::exec`]), on PostgreSQL through
 /// [`Db::write`].
 async fn write_submissions(db: &Db, batch: Vec<Prepared>) -> Result<Vec<Result<Submitted, StoreError>>, StoreError> {
-    if let Some(mut hot) = db.hot().await {
+    if let Some(hot) = db.hot() {
         let out = hot.run(move |ex| Box::pin(async move { write_submissions_in(ex, &batch).await })).await?;
-        // Durable once the log is on disk, synced after leaving the gate.
-        let log = hot.log();
-        drop(hot);
-        log.sync().await?;
+        // Durable once the log is on disk, synced outside the write gate.
+        hot.log().sync().await?;
         return Ok(out);
     }
     db.write(move |tx| Box::pin(async move { write_submissions_in(&mut Exec::from(tx), &batch).await })).await

@@ -55,7 +55,7 @@ const MAX_PASSES: usize = 32;
 
 /// The write gate, as the checkpointer holds it: weakly, so it stops when
 /// the database handle is dropped.
-type Gate = Weak<tokio::sync::Mutex<crate::exec::HotConn>>;
+type Gate = Weak<tokio::sync::Mutex<crate::exec::Gate>>;
 
 /// A database's checkpointer (see the module docs). Cheap to clone.
 #[derive(Clone)]
@@ -193,7 +193,7 @@ mod tests {
         sqlx::query("CREATE TABLE w (n BIGINT)").execute(db.pool()).await.unwrap();
         let write = |n: i64| {
             let db = db.clone();
-            async move { db.hot().await.unwrap().run(move |ex| Box::pin(async move { Script::one("INSERT INTO w (n) VALUES ($1)", [Arg::Int(n)]).run(ex).await })).await.unwrap() }
+            async move { db.hot().unwrap().run(move |ex| Box::pin(async move { Script::one("INSERT INTO w (n) VALUES ($1)", [Arg::Int(n)]).run(ex).await })).await.unwrap() }
         };
         // Fewer commits than start a checkpoint of their own.
         for n in 0..40 {
@@ -201,7 +201,7 @@ mod tests {
         }
         let long = log_frames(&db).await;
         assert!(long >= 40, "the log holds every commit: {long} frames");
-        let checkpoints = Checkpoints { restart_at: 32, ..db.hot().await.unwrap().checkpoints.clone() };
+        let checkpoints = Checkpoints { restart_at: 32, ..db.write_gate().unwrap().lock().await.checkpoints.clone() };
         checkpoints.checkpoint().await.unwrap();
         write(40).await;
         let restarted = log_frames(&db).await;
