@@ -849,8 +849,8 @@ async fn write_submissions_in(ex: &mut Exec<'_>, batch: &[Prepared]) -> Result<V
         let n = second.next_param();
         second = second
             .part(format!(
-                "SELECT DISTINCT 'batch' AS what, b.id, b.project_id, b.state, b.spot_check_seed FROM batches b JOIN items i ON i.batch_id = b.id WHERE i.id IN ({})",
-                backend.json_texts(n)
+                "SELECT DISTINCT 'batch' AS what, b.id, b.project_id, b.state, b.spot_check_seed FROM batches b JOIN items i ON i.batch_id = b.id WHERE i.id {}",
+                backend.in_texts(n)
             ))
             .arg(Arg::Text(crate::db::json_list(accepted.iter().map(|p| &p.item_id))));
     }
@@ -883,7 +883,7 @@ async fn write_submissions_in(ex: &mut Exec<'_>, batch: &[Prepared]) -> Result<V
     let refused: Vec<&String> = batch.iter().filter(|p| !finished.contains(&p.task_id)).map(|p| &p.task_id).collect();
     let mut holders: std::collections::HashMap<String, Option<String>> = std::collections::HashMap::new();
     if !refused.is_empty() {
-        let sql = format!("SELECT id, assignee_id FROM tasks WHERE id IN ({})", backend.json_texts(1));
+        let sql = format!("SELECT id, assignee_id FROM tasks WHERE id {}", backend.in_texts(1));
         for r in ex.all(sql, [Arg::Text(crate::db::json_list(refused))]).await? {
             holders.insert(r.get("id")?, r.get("assignee_id")?);
         }
