@@ -765,7 +765,7 @@ pub(crate) fn submit_writer(db: Db) -> crate::batcher::Batcher<Prepared, Submitt
 /// [`Db::write`].
 async fn write_submissions(db: &Db, batch: Vec<Prepared>) -> Result<Vec<Result<Submitted, StoreError>>, StoreError> {
     if let Some(hot) = db.hot() {
-        let out = hot.run(move |ex| Box::pin(async move { write_submissions_in(ex, &batch).await })).await?;
+        let out = hot.run_joining(move |ex| Box::pin(async move { write_submissions_in(ex, &batch).await })).await?;
         // Durable once the log is on disk, synced outside the write gate.
         hot.log().sync().await?;
         return Ok(out);
