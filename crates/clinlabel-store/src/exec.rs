@@ -427,9 +427,9 @@ impl HotConn {
         std::thread::Builder::new()
             .name("sqlite-hot".into())
             .spawn(move || {
-                // Locked out of its sqlx worker for the thread's life.
                 // In the runtime's context: a commit may start a checkpoint task.
                 let _context = runtime.enter();
+                // Locked out of its sqlx worker for the thread's life.
                 let mut handle = match runtime.block_on(conn.lock_handle()) {
                     Ok(h) => h,
                     Err(e) => return drop(opened.send(Err(StoreError::Db(e)))),

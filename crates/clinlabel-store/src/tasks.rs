@@ -700,9 +700,7 @@ async fn prepare_submit(db: &Db, who: &Principal, task_id: &str, body: Annotatio
     let tier2 = qa::tier2_sampled(seed as u64, &facts.item_id, spec.qa.tier2_sampling_pct);
     let annotation_id = match (&facts.kind[..], &facts.annotation_id) {
         ("rework", Some(a)) => a.clone(),
-        ("rework", None) => {
-            return Err(StoreError::Internal(format!("rework task {task_id} has no annotation")));
-        }
+        ("rework", None) => return Err(StoreError::Internal(format!("rework task {task_id} has no annotation"))),
         _ => new_id(),
     };
     Ok(Prepared {
@@ -760,9 +758,9 @@ pub(crate) fn submit_writer(db: Db) -> crate::batcher::Batcher<Prepared, Submitt
     )
 }
 
-/// Writes a batch of submissions durably: on SQLite in a transaction of
-/// its own on the hot connection ([`crate::exec`]), on PostgreSQL through
-/// [`Db::write`].
+/// Writes a batch of submissions durably: on SQLite on the hot connection
+/// ([`crate::exec`]), in a transaction it may share with the next write
+/// there, then syncs the log; on PostgreSQL through [`Db::write`].
 async fn write_submissions(db: &Db, batch: Vec<Prepared>) -> Result<Vec<Result<Submitted, StoreError>>, StoreError> {
     if let Some(hot) = db.hot() {
         let out = hot.run_joining(move |ex| Box::pin(async move { write_submissions_in(ex, &batch).await })).await?;
